@@ -1,1 +1,26 @@
-//! placeholder
+//! `dingtalk`: a typed client for the DingTalk Open API.
+//!
+//! It covers access tokens (with a per-app cache and single-flight refresh), enterprise-internal
+//! app robot messages (group send, read status, recall, 1:1 batch send), media upload and custom
+//! webhook robots, and decodes both of DingTalk's error dialects into one classified [`Error`].
+//! Base URLs and time are injected, so it runs against the local simulator as well as DingTalk.
+//! It knows nothing of connections, storage or queues: those belong to the `connector` crate,
+//! and it must never depend on it.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod ids;
+pub mod media;
+pub mod retry;
+pub mod robot;
+pub mod webhook;
+
+pub use auth::{AppClient, AppCredentials, Clock, TokenCache, TokioClock};
+pub use client::{ApiRequest, Client, ClientConfig};
+pub use error::{Dialect, Error, ErrorClass, classify};
+pub use ids::*;
+pub use media::{MediaType, MediaUpload, UploadedMedia};
+pub use retry::RetryPolicy;
+pub use robot::{Button, ButtonLayout, Message};
+pub use webhook::{At, FeedLink, WebhookButton, WebhookMessage, WebhookPayload, WebhookRobot};
