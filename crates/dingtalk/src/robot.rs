@@ -86,6 +86,39 @@ pub enum Message {
 /// File types `sampleFile` accepts (§2.3).
 pub const FILE_TYPES: &[&str] = &["xlsx", "pdf", "zip", "rar", "doc", "docx"];
 
+/// Whether `url` is a link DingTalk clients can open: http(s), or DingTalk's own
+/// `dingtalk://` scheme (used to choose where a PC client opens a link, §4).
+pub fn check_link(field: &str, url: &str) -> Result<(), Error> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(Error::invalid_input(field, "must not be empty"));
+    }
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        Ok(u) if u.scheme() == "dingtalk" => Ok(()),
+        Ok(u) => Err(Error::invalid_input(
+            field,
+            format!(
+                "scheme `{}` is not allowed; use http(s):// or dingtalk://",
+                u.scheme()
+            ),
+        )),
+        Err(e) => Err(Error::invalid_input(field, format!("is not a URL: {e}"))),
+    }
+}
+
+/// A picture reference: an http(s) URL or a media id from an upload (`@…`/`$…`).
+pub fn check_picture(field: &str, pic: &str) -> Result<(), Error> {
+    let pic = pic.trim();
+    if pic.starts_with('@') || pic.starts_with('$') {
+        if pic.len() < 2 || pic.chars().any(char::is_whitespace) {
+            return Err(Error::invalid_input(field, "is not a valid media id"));
+        }
+        return Ok(());
+    }
+    check_link(field, pic)
+}
+
 impl Message {
     /// The `msgKey` this message is sent with.
     pub fn msg_key(&self) -> String {
@@ -122,7 +155,7 @@ impl Message {
                 non_empty("title", title)?;
                 non_empty("text", text)
             }
-            Message::Image { photo_url } => non_empty("photoURL", photo_url),
+            Message::Image { photo_url } => check_picture("photoURL", photo_url),
             Message::Link {
                 title,
                 text,
@@ -131,8 +164,8 @@ impl Message {
             } => {
                 non_empty("title", title)?;
                 non_empty("text", text)?;
-                non_empty("picUrl", pic_url)?;
-                non_empty("messageUrl", message_url)
+                check_picture("picUrl", pic_url)?;
+                check_link("messageUrl", message_url)
             }
             Message::ActionCard {
                 title,
@@ -143,7 +176,7 @@ impl Message {
                 non_empty("title", title)?;
                 non_empty("text", text)?;
                 non_empty("singleTitle", single_title)?;
-                non_empty("singleURL", single_url)
+                check_link("singleURL", single_url)
             }
             Message::ActionCardButtons {
                 title,
@@ -169,7 +202,7 @@ impl Message {
                 }
                 for (i, b) in buttons.iter().enumerate() {
                     non_empty(&format!("buttons[{i}].title"), &b.title)?;
-                    non_empty(&format!("buttons[{i}].url"), &b.url)?;
+                    check_link(&format!("buttons[{i}].url"), &b.url)?;
                 }
                 Ok(())
             }
@@ -689,6 +722,21 @@ mod tests {
             content: "x".repeat(MAX_MSG_PARAM_BYTES),
         };
         assert_eq!(m.encode().unwrap_err().field(), Some("msgParam"));
+    }
+
+    #[test]
+    fn links_must_be_http_or_dingtalk_scheme() {
+        assert!(check_link("u", "https://example.com/a?b=c").is_ok());
+        assert!(check_link("u", "dingtalk://dingtalkclient/page/link?url=x").is_ok());
+        for bad in ["javascript:alert(1)", "ftp://x/y", "not a url", ""] {
+            assert_eq!(
+                check_link("u", bad).unwrap_err().field(),
+                Some("u"),
+                "{bad}"
+            );
+        }
+        assert!(check_picture("p", "@lADOADmaWMzazQKA").is_ok());
+        assert!(check_picture("p", "file:///etc/passwd").is_err());
     }
 
     #[test]

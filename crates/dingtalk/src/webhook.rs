@@ -146,11 +146,14 @@ impl WebhookMessage {
                 title,
                 text,
                 message_url,
-                ..
+                pic_url,
             } => {
                 non_empty("title", title)?;
                 non_empty("text", text)?;
-                non_empty("messageUrl", message_url)?;
+                crate::robot::check_link("messageUrl", message_url)?;
+                if let Some(p) = pic_url {
+                    crate::robot::check_picture("picUrl", p)?;
+                }
             }
             WebhookPayload::ActionCard {
                 title,
@@ -161,7 +164,7 @@ impl WebhookMessage {
                 non_empty("title", title)?;
                 non_empty("text", text)?;
                 non_empty("singleTitle", single_title)?;
-                non_empty("singleURL", single_url)?;
+                crate::robot::check_link("singleURL", single_url)?;
             }
             WebhookPayload::ActionCardButtons {
                 title,
@@ -179,7 +182,7 @@ impl WebhookMessage {
                 }
                 for (i, b) in buttons.iter().enumerate() {
                     non_empty(&format!("btns[{i}].title"), &b.title)?;
-                    non_empty(&format!("btns[{i}].actionURL"), &b.action_url)?;
+                    crate::robot::check_link(&format!("btns[{i}].actionURL"), &b.action_url)?;
                 }
             }
             WebhookPayload::FeedCard { links } => {
@@ -188,7 +191,7 @@ impl WebhookMessage {
                 }
                 for (i, l) in links.iter().enumerate() {
                     non_empty(&format!("links[{i}].title"), &l.title)?;
-                    non_empty(&format!("links[{i}].messageURL"), &l.message_url)?;
+                    crate::robot::check_link(&format!("links[{i}].messageURL"), &l.message_url)?;
                 }
             }
         }
