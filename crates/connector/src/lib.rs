@@ -1,1 +1,11 @@
-//! placeholder
+//! The product core of dtc: connections with their secrets encrypted at rest, storage (SQLite by
+//! default, PostgreSQL for several instances), and — as they land — the action catalog, the
+//! delivery engine, flows and the REST API. The `dtc` binary is a thin shell over this crate.
+//!
+//! It must not hold DingTalk protocol details (those belong to the `dingtalk` crate), must not
+//! hold a database transaction across a network call, and must never log, return or store a
+//! secret in clear text.
+
+pub mod connections;
+pub mod secrets;
+pub mod store;

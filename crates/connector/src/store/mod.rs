@@ -1,0 +1,201 @@
+//! Durable storage: connections (secrets already sealed), API token hashes, and deliveries — the
+//! delivery log and the durable queue in one table.
+//!
+//! [`Store`] is implemented for SQLite (the default, one instance) and PostgreSQL (several
+//! instances sharing one queue). SQL lives in `.sql` files per dialect next to each
+//! implementation; both run the same test suite (`tests/store_suite.rs`).
+//!
+//! Queue rules, the same for both dialects:
+//! - A delivery's `group_key` (e.g. `<connection_id>/<group_chat_id>`) orders it: only the oldest
+//!   unfinished delivery of a group can be claimed, and only while no delivery of that group is in
+//!   flight under a live lease. Different groups proceed in parallel.
+//! - Claims take a lease (`lease_owner`, `lease_expires_at`); an expired lease is taken back by
+//!   the next claim. Acks ([`Store::complete_delivery`], [`Store::schedule_retry`],
+//!   [`Store::fail_delivery`], [`Store::record_attempt`]) only apply while the caller still owns
+//!   the lease; otherwise they fail with [`StoreError::LeaseLost`]. Owners should be unique per
+//!   worker (e.g. `<instance uuid>/<worker n>`).
+//! - Idempotency keys are scoped to a connection: `(connection_id, idempotency_key)` is unique.
+//!   The caller stores a `request_hash` (of action + input) and compares it on a hit, so the same
+//!   key reused for a different request is detected rather than answered with the wrong result.
+//! - Time comes from an injected [`Clock`], so lease expiry and backoff can be tested without
+//!   sleeping. On PostgreSQL each instance's clock is used; instances are assumed NTP-synced to
+//!   well within a lease.
+
+mod clock;
+mod postgres;
+mod sqlite;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was hit, e.g. a connection name already in use.
+    #[error("duplicate {what}")]
+    Duplicate { what: &'static str },
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// The row changed since it was read (optimistic concurrency); read it again and retry.
+    #[error("{what} was changed concurrently")]
+    Conflict { what: &'static str },
+    /// The caller no longer holds the lease on this delivery; its ack was not applied.
+    #[error("lease on delivery {delivery_id} is no longer held by {owner}")]
+    LeaseLost { delivery_id: Uuid, owner: String },
+    #[error("delivery {delivery_id} cannot go from {from} to {to}")]
+    InvalidTransition {
+        delivery_id: Uuid,
+        from: DeliveryStatus,
+        to: DeliveryStatus,
+    },
+    #[error("unsupported database URL (expected sqlite://… or postgres://…): {0}")]
+    UnsupportedUrl(String),
+    /// A value in the database that the code cannot interpret.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Opens the store a URL names — `sqlite://path` (created with its directory if missing) or
+/// `postgres://…` — and runs its migrations.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with_clock(url, Arc::new(SystemClock)).await
+}
+
+/// [`connect`] with an injected clock (tests use [`ManualClock`]).
+pub async fn connect_with_clock(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, clock).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, clock).await?))
+    } else {
+        // Only the scheme: the rest of a URL may hold a password.
+        let scheme = url.split(':').next().unwrap_or_default();
+        Err(StoreError::UnsupportedUrl(format!("{scheme}:…")))
+    }
+}
+
+/// Everything dtc keeps. Object-safe: use it as `Arc<dyn Store>`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn dialect(&self) -> &'static str;
+
+    // ---- connections ----
+
+    /// Inserts a connection; [`StoreError::Duplicate`] if the name is taken.
+    async fn insert_connection(
+        &self,
+        id: Uuid,
+        fields: &ConnectionFields,
+    ) -> StoreResult<ConnectionRecord>;
+    async fn get_connection(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>>;
+    async fn get_connection_by_name(&self, name: &str) -> StoreResult<Option<ConnectionRecord>>;
+    /// All connections, by name.
+    async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Replaces a connection's fields if it was not changed since `expected_updated_at`
+    /// ([`StoreError::Conflict`] otherwise; [`StoreError::NotFound`], [`StoreError::Duplicate`]).
+    async fn update_connection(
+        &self,
+        id: Uuid,
+        fields: &ConnectionFields,
+        expected_updated_at: DateTime<Utc>,
+    ) -> StoreResult<ConnectionRecord>;
+    /// Whether a connection was deleted.
+    async fn delete_connection(&self, id: Uuid) -> StoreResult<bool>;
+    /// Key rotation: swaps each connection's sealed secrets in one transaction, each only if it
+    /// still holds the value it was re-sealed from; otherwise nothing changes and
+    /// [`StoreError::Conflict`] is returned.
+    async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()>;
+
+    // ---- API tokens ----
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> StoreResult<()>;
+    async fn find_api_token_by_hash(&self, token_hash: &str)
+    -> StoreResult<Option<ApiTokenRecord>>;
+    async fn count_api_tokens(&self) -> StoreResult<u64>;
+
+    // ---- deliveries ----
+
+    /// Inserts a delivery, or returns the existing one with the same
+    /// `(connection_id, idempotency_key)` (the caller compares `request_hash`).
+    async fn insert_delivery(&self, new: &NewDelivery) -> StoreResult<Inserted>;
+    /// Inserts several deliveries in one transaction (async accepts batch their commits; split
+    /// parts of one message get consecutive seqs). Results are in input order.
+    async fn insert_deliveries(&self, new: &[NewDelivery]) -> StoreResult<Vec<Inserted>>;
+    async fn find_by_idempotency_key(
+        &self,
+        connection_id: Uuid,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<Delivery>>;
+    async fn get_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryDetail>>;
+    /// Newest first; pass the page's `next_cursor` back as `filter.before_seq` for the next page.
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage>;
+
+    /// Claims up to `limit` due deliveries for `owner` for `lease`, respecting per-group order,
+    /// taking back expired leases. The returned deliveries are `in_flight`.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Records an attempt that does not end the claim (e.g. a rejected token before the repeat);
+    /// returns the attempt number. Fenced by lease owner.
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<i32>;
+    /// in_flight → delivered, with DingTalk's result and the final attempt. Fenced.
+    async fn complete_delivery(
+        &self,
+        id: Uuid,
+        owner: &str,
+        result: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()>;
+    /// in_flight → retrying, due again at `next_attempt_at`. Fenced.
+    async fn schedule_retry(
+        &self,
+        id: Uuid,
+        owner: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()>;
+    /// in_flight → failed (the dead-letter list). Fenced.
+    async fn fail_delivery(
+        &self,
+        id: Uuid,
+        owner: &str,
+        error: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()>;
+    /// Extends a live lease held by `owner` (a slow send); fenced.
+    async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()>;
+    /// failed → queued, due now, for `POST /v1/deliveries/{id}/retry`.
+    async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery>;
+    /// Returns every lease `owner` holds to the queue (graceful shutdown); how many.
+    async fn release(&self, owner: &str) -> StoreResult<u64>;
+}
+
+pub(crate) fn lease_expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    // A lease longer than chrono can represent is a caller bug; cap it at a day rather than panic.
+    let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::days(1));
+    now + lease
+}

@@ -1,0 +1,606 @@
+//! [`Store`] on PostgreSQL: several `dtc serve` instances share one queue.
+//!
+//! Native column types (uuid, timestamptz, jsonb). Claims are one statement using
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or share a row; acks are
+//! fenced by lease owner inside short transactions.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::types::{self, *};
+use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
+
+macro_rules! sql {
+    ($name:literal) => {
+        include_str!(concat!($name, ".sql"))
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl PgStore {
+    /// Connects and migrates. Schema and other session settings can be given in the URL
+    /// (`?options=-c%20search_path%3Dmyschema`).
+    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool, clock })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        types::trunc_micros(self.clock.now())
+    }
+
+    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn ack(
+        &self,
+        id: Uuid,
+        owner: &str,
+        transition: Transition,
+        result: Option<&serde_json::Value>,
+        error: Option<&serde_json::Value>,
+        next_attempt_at: Option<DateTime<Utc>>,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let attempts: Option<i32> = sqlx::query_scalar(sql!("delivery_ack"))
+            .bind(id)
+            .bind(owner)
+            .bind(transition.to.as_str())
+            .bind(transition.from.as_str())
+            .bind(result)
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(number) = attempts else {
+            // Dropping the transaction rolls it back; nothing was changed anyway.
+            return Err(lease_lost(id, owner));
+        };
+        insert_attempt(&mut tx, id, number, attempt).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_in(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        new: &NewDelivery,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Inserted> {
+        let (status, owner, expires) = match &new.lease {
+            Some(lease) => (
+                DeliveryStatus::InFlight,
+                Some(lease.owner.as_str()),
+                Some(lease_expiry(now, lease.duration)),
+            ),
+            None => (DeliveryStatus::Queued, None, None),
+        };
+        let row = sqlx::query(sql!("delivery_insert"))
+            .bind(new.id)
+            .bind(new.connection_id)
+            .bind(&new.action)
+            .bind(&new.group_key)
+            .bind(sqlx::types::Json(&new.input))
+            .bind(status.as_str())
+            .bind(new.mode.as_str())
+            .bind(now)
+            .bind(owner)
+            .bind(expires)
+            .bind(new.idempotency_key.as_deref())
+            .bind(new.request_hash.as_deref())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| duplicate_as(e, "delivery id"))?;
+        if let Some(row) = row {
+            return Ok(Inserted::New(delivery_from_row(&row)?));
+        }
+        let key = new.idempotency_key.as_deref().ok_or_else(|| {
+            StoreError::Corrupt("insert without idempotency key returned no row".into())
+        })?;
+        let existing = sqlx::query(sql!("delivery_by_idempotency_key"))
+            .bind(new.connection_id)
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(Inserted::Existing(delivery_from_row(&existing)?))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn dialect(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn insert_connection(
+        &self,
+        id: Uuid,
+        fields: &ConnectionFields,
+    ) -> StoreResult<ConnectionRecord> {
+        let row = sqlx::query(sql!("connection_insert"))
+            .bind(id)
+            .bind(&fields.name)
+            .bind(fields.kind.as_str())
+            .bind(&fields.description)
+            .bind(fields.app_key.as_deref())
+            .bind(fields.robot_code.as_deref())
+            .bind(sqlx::types::Json(&fields.keywords))
+            .bind(fields.qps_quota)
+            .bind(&fields.sealed_secrets)
+            .bind(self.now())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| duplicate_as(e, "connection name"))?;
+        connection_from_row(&row)
+    }
+
+    async fn get_connection(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>> {
+        sqlx::query(sql!("connection_by_id"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(connection_from_row)
+            .transpose()
+    }
+
+    async fn get_connection_by_name(&self, name: &str) -> StoreResult<Option<ConnectionRecord>> {
+        sqlx::query(sql!("connection_by_name"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(connection_from_row)
+            .transpose()
+    }
+
+    async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>> {
+        sqlx::query(sql!("connection_list"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect()
+    }
+
+    async fn update_connection(
+        &self,
+        id: Uuid,
+        fields: &ConnectionFields,
+        expected_updated_at: DateTime<Utc>,
+    ) -> StoreResult<ConnectionRecord> {
+        let mut now = self.now();
+        // updated_at is the version: it must change even if the clock has not moved.
+        if now <= expected_updated_at {
+            now = expected_updated_at + chrono::Duration::microseconds(1);
+        }
+        let row = sqlx::query(sql!("connection_update"))
+            .bind(id)
+            .bind(&fields.name)
+            .bind(fields.kind.as_str())
+            .bind(&fields.description)
+            .bind(fields.app_key.as_deref())
+            .bind(fields.robot_code.as_deref())
+            .bind(sqlx::types::Json(&fields.keywords))
+            .bind(fields.qps_quota)
+            .bind(&fields.sealed_secrets)
+            .bind(now)
+            .bind(expected_updated_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| duplicate_as(e, "connection name"))?;
+        match row {
+            Some(row) => connection_from_row(&row),
+            None if self.get_connection(id).await?.is_some() => {
+                Err(StoreError::Conflict { what: "connection" })
+            }
+            None => Err(StoreError::NotFound { what: "connection" }),
+        }
+    }
+
+    async fn delete_connection(&self, id: Uuid) -> StoreResult<bool> {
+        let done = sqlx::query(sql!("connection_delete"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        for update in updates {
+            let done = sqlx::query(sql!("connection_swap_secrets"))
+                .bind(update.id)
+                .bind(&update.new)
+                .bind(&update.old)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict { what: "connection" });
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> StoreResult<()> {
+        sqlx::query(sql!("api_token_insert"))
+            .bind(token.id)
+            .bind(&token.token_hash)
+            .bind(&token.label)
+            .bind(types::trunc_micros(token.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| duplicate_as(e, "api token"))?;
+        Ok(())
+    }
+
+    async fn find_api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<ApiTokenRecord>> {
+        let row = sqlx::query(sql!("api_token_by_hash"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(ApiTokenRecord {
+                id: uuid_col(&row, "id")?,
+                token_hash: row.try_get("token_hash")?,
+                label: row.try_get("label")?,
+                created_at: time_col(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn count_api_tokens(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(sql!("api_token_count"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn insert_delivery(&self, new: &NewDelivery) -> StoreResult<Inserted> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let inserted = self.insert_in(&mut tx, new, now).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn insert_deliveries(&self, new: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(new.len());
+        for one in new {
+            out.push(self.insert_in(&mut tx, one, now).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        connection_id: Uuid,
+        idempotency_key: &str,
+    ) -> StoreResult<Option<Delivery>> {
+        sqlx::query(sql!("delivery_by_idempotency_key"))
+            .bind(connection_id)
+            .bind(idempotency_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(delivery_from_row)
+            .transpose()
+    }
+
+    async fn get_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryDetail>> {
+        let Some(row) = sqlx::query(sql!("delivery_by_id"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let delivery = delivery_from_row(&row)?;
+        let attempt_log = sqlx::query(sql!("attempt_list"))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(attempt_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(Some(DeliveryDetail {
+            delivery,
+            attempt_log,
+        }))
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
+        let page_size = filter.page_size();
+        let rows = sqlx::query(sql!("delivery_list"))
+            .bind(filter.status.map(DeliveryStatus::as_str))
+            .bind(filter.connection_id)
+            .bind(filter.group_key.as_deref())
+            .bind(filter.created_from)
+            .bind(filter.created_before)
+            .bind(filter.before_seq)
+            .bind(i64::from(page_size))
+            .fetch_all(&self.pool)
+            .await?;
+        let deliveries = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(DeliveryPage::from_rows(deliveries, page_size))
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<Delivery>> {
+        let now = self.now();
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(sql!("delivery_claim"))
+            .bind(now)
+            .bind(owner)
+            .bind(lease_expiry(now, lease))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        // RETURNING gives no order; callers get acceptance order.
+        claimed.sort_by_key(|d| d.seq);
+        Ok(claimed)
+    }
+
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        owner: &str,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<i32> {
+        let mut tx = self.begin().await?;
+        let number: Option<i32> = sqlx::query_scalar(sql!("delivery_count_attempt"))
+            .bind(id)
+            .bind(owner)
+            .bind(DeliveryStatus::InFlight.as_str())
+            .bind(attempt.error.as_ref())
+            .bind(self.now())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let number = number.ok_or_else(|| lease_lost(id, owner))?;
+        insert_attempt(&mut tx, id, number, attempt).await?;
+        tx.commit().await?;
+        Ok(number)
+    }
+
+    async fn complete_delivery(
+        &self,
+        id: Uuid,
+        owner: &str,
+        result: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()> {
+        self.ack(id, owner, COMPLETE, Some(result), None, None, attempt)
+            .await
+    }
+
+    async fn schedule_retry(
+        &self,
+        id: Uuid,
+        owner: &str,
+        next_attempt_at: DateTime<Utc>,
+        error: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()> {
+        let at = types::trunc_micros(next_attempt_at);
+        self.ack(
+            id,
+            owner,
+            SCHEDULE_RETRY,
+            None,
+            Some(error),
+            Some(at),
+            attempt,
+        )
+        .await
+    }
+
+    async fn fail_delivery(
+        &self,
+        id: Uuid,
+        owner: &str,
+        error: &serde_json::Value,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()> {
+        self.ack(id, owner, FAIL, None, Some(error), None, attempt)
+            .await
+    }
+
+    async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()> {
+        let now = self.now();
+        let done = sqlx::query(sql!("delivery_extend_lease"))
+            .bind(id)
+            .bind(owner)
+            .bind(lease_expiry(now, lease))
+            .bind(now)
+            .bind(DeliveryStatus::InFlight.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(lease_lost(id, owner));
+        }
+        Ok(())
+    }
+
+    async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery> {
+        let row = sqlx::query(sql!("delivery_retry_failed"))
+            .bind(id)
+            .bind(RETRY_FAILED.to.as_str())
+            .bind(RETRY_FAILED.from.as_str())
+            .bind(self.now())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => delivery_from_row(&row),
+            None => match self.get_delivery(id).await? {
+                Some(found) => Err(StoreError::InvalidTransition {
+                    delivery_id: id,
+                    from: found.delivery.status,
+                    to: RETRY_FAILED.to,
+                }),
+                None => Err(StoreError::NotFound { what: "delivery" }),
+            },
+        }
+    }
+
+    async fn release(&self, owner: &str) -> StoreResult<u64> {
+        let done = sqlx::query(sql!("delivery_release"))
+            .bind(owner)
+            .bind(RELEASE.to.as_str())
+            .bind(RELEASE.from.as_str())
+            .bind(self.now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn insert_attempt(
+    tx: &mut Transaction<'static, Postgres>,
+    id: Uuid,
+    number: i32,
+    attempt: &AttemptRecord,
+) -> StoreResult<()> {
+    sqlx::query(sql!("attempt_insert"))
+        .bind(id)
+        .bind(number)
+        .bind(attempt.started_at)
+        .bind(attempt.finished_at)
+        .bind(attempt.outcome.as_str())
+        .bind(attempt.error.as_ref())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn lease_lost(id: Uuid, owner: &str) -> StoreError {
+    StoreError::LeaseLost {
+        delivery_id: id,
+        owner: owner.to_owned(),
+    }
+}
+
+fn duplicate_as(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { what },
+        _ => StoreError::Database(e),
+    }
+}
+
+fn time_col(row: &PgRow, name: &str) -> StoreResult<DateTime<Utc>> {
+    Ok(row.try_get(name)?)
+}
+
+fn opt_time_col(row: &PgRow, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    Ok(row.try_get(name)?)
+}
+
+fn uuid_col(row: &PgRow, name: &str) -> StoreResult<Uuid> {
+    Ok(row.try_get(name)?)
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &PgRow, name: &str) -> StoreResult<T> {
+    let v: serde_json::Value = row.try_get(name)?;
+    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
+}
+
+fn opt_json_col(row: &PgRow, name: &str) -> StoreResult<Option<serde_json::Value>> {
+    Ok(row.try_get(name)?)
+}
+
+fn connection_from_row(row: &PgRow) -> StoreResult<ConnectionRecord> {
+    Ok(ConnectionRecord {
+        id: uuid_col(row, "id")?,
+        fields: ConnectionFields {
+            name: row.try_get("name")?,
+            kind: ConnectionKind::parse(row.try_get("kind")?)?,
+            description: row.try_get("description")?,
+            app_key: row.try_get("app_key")?,
+            robot_code: row.try_get("robot_code")?,
+            keywords: json_col(row, "keywords")?,
+            qps_quota: row.try_get("qps_quota")?,
+            sealed_secrets: row.try_get("sealed_secrets")?,
+        },
+        created_at: time_col(row, "created_at")?,
+        updated_at: time_col(row, "updated_at")?,
+    })
+}
+
+fn delivery_from_row(row: &PgRow) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: uuid_col(row, "id")?,
+        seq: row.try_get("seq")?,
+        connection_id: uuid_col(row, "connection_id")?,
+        action: row.try_get("action")?,
+        group_key: row.try_get("group_key")?,
+        input: json_col(row, "input")?,
+        status: DeliveryStatus::parse(row.try_get("status")?)?,
+        mode: DeliveryMode::parse(row.try_get("mode")?)?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: time_col(row, "next_attempt_at")?,
+        lease_owner: row.try_get("lease_owner")?,
+        lease_expires_at: opt_time_col(row, "lease_expires_at")?,
+        last_error: opt_json_col(row, "last_error")?,
+        result: opt_json_col(row, "result")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        request_hash: row.try_get("request_hash")?,
+        created_at: time_col(row, "created_at")?,
+        updated_at: time_col(row, "updated_at")?,
+    })
+}
+
+fn attempt_from_row(row: &PgRow) -> StoreResult<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        delivery_id: uuid_col(row, "delivery_id")?,
+        attempt: row.try_get("attempt")?,
+        started_at: time_col(row, "started_at")?,
+        finished_at: time_col(row, "finished_at")?,
+        outcome: AttemptOutcome::parse(row.try_get("outcome")?)?,
+        error: opt_json_col(row, "error")?,
+    })
+}

@@ -1,0 +1,368 @@
+//! Rows and enums of the store. Enums are stored as snake_case text; `as_str`/`parse` are the
+//! only mapping, so they round-trip identically through SQLite and PostgreSQL.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::StoreError;
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Result<Self, StoreError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"), other
+                    ))),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = StoreError;
+            fn from_str(s: &str) -> Result<Self, StoreError> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What a connection talks to DingTalk through.
+    ConnectionKind { AppRobot => "app_robot", WebhookRobot => "webhook_robot" }
+}
+
+text_enum! {
+    /// Where a delivery is in its life. Allowed moves: [`DeliveryStatus::can_transition_to`].
+    DeliveryStatus {
+        Queued => "queued",
+        InFlight => "in_flight",
+        Delivered => "delivered",
+        Retrying => "retrying",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// Whether the caller waits for the send (`sync`) or got 202 and polls (`async`).
+    DeliveryMode { Sync => "sync", Async => "async" }
+}
+
+text_enum! {
+    /// How one attempt to send ended.
+    AttemptOutcome {
+        Success => "success",
+        TransientError => "transient_error",
+        PermanentError => "permanent_error",
+        TokenRejected => "token_rejected",
+    }
+}
+
+impl DeliveryStatus {
+    /// The one table of allowed status changes; every store operation follows it.
+    ///
+    /// | from | to | by |
+    /// |---|---|---|
+    /// | queued, retrying | in_flight | `claim_due` |
+    /// | in_flight | in_flight | `claim_due` taking back an expired lease |
+    /// | in_flight | delivered | `complete_delivery` |
+    /// | in_flight | retrying | `schedule_retry` |
+    /// | in_flight | failed | `fail_delivery` |
+    /// | in_flight | queued | `release` |
+    /// | failed | queued | `retry_failed` |
+    pub fn can_transition_to(self, to: DeliveryStatus) -> bool {
+        use DeliveryStatus::*;
+        matches!(
+            (self, to),
+            (Queued | Retrying, InFlight)
+                | (InFlight, InFlight | Delivered | Retrying | Failed | Queued)
+                | (Failed, Queued)
+        )
+    }
+
+    /// Delivered and failed deliveries no longer hold up their group.
+    pub fn is_finished(self) -> bool {
+        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Failed)
+    }
+}
+
+/// A status change made by one store operation; SQL binds `from` and `to` from these constants,
+/// so the statuses an operation touches are written down once, here.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transition {
+    pub from: DeliveryStatus,
+    pub to: DeliveryStatus,
+}
+
+pub(crate) const COMPLETE: Transition = Transition {
+    from: DeliveryStatus::InFlight,
+    to: DeliveryStatus::Delivered,
+};
+pub(crate) const SCHEDULE_RETRY: Transition = Transition {
+    from: DeliveryStatus::InFlight,
+    to: DeliveryStatus::Retrying,
+};
+pub(crate) const FAIL: Transition = Transition {
+    from: DeliveryStatus::InFlight,
+    to: DeliveryStatus::Failed,
+};
+pub(crate) const RELEASE: Transition = Transition {
+    from: DeliveryStatus::InFlight,
+    to: DeliveryStatus::Queued,
+};
+pub(crate) const RETRY_FAILED: Transition = Transition {
+    from: DeliveryStatus::Failed,
+    to: DeliveryStatus::Queued,
+};
+
+/// The stored, non-secret fields of a connection plus its sealed secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionFields {
+    pub name: String,
+    pub kind: ConnectionKind,
+    pub description: String,
+    pub app_key: Option<String>,
+    pub robot_code: Option<String>,
+    pub keywords: Vec<String>,
+    pub qps_quota: Option<i32>,
+    /// `secrets::seal` of a JSON object of the connection's secrets.
+    pub sealed_secrets: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub id: Uuid,
+    pub fields: ConnectionFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One connection's re-sealed secrets, applied only if the row still holds `old`.
+#[derive(Clone, Debug)]
+pub struct SealedSecretsUpdate {
+    pub id: Uuid,
+    pub old: String,
+    pub new: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub id: Uuid,
+    /// sha256 hex of the bearer token; the token itself is never stored.
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery to accept.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub action: String,
+    pub group_key: String,
+    /// The validated action input; must contain no secrets.
+    pub input: serde_json::Value,
+    pub mode: DeliveryMode,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    /// `Some` inserts it already `in_flight` under this lease (a sync request sends at once but
+    /// still holds up later deliveries of its group); `None` inserts it `queued`, due now.
+    pub lease: Option<Lease>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Lease {
+    pub owner: String,
+    pub duration: std::time::Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub seq: i64,
+    pub connection_id: Uuid,
+    pub action: String,
+    pub group_key: String,
+    pub input: serde_json::Value,
+    pub status: DeliveryStatus,
+    pub mode: DeliveryMode,
+    /// Attempts recorded so far.
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub last_error: Option<serde_json::Value>,
+    pub result: Option<serde_json::Value>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Result of an insert that may meet an existing delivery with the same idempotency key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inserted {
+    New(Delivery),
+    /// A delivery with this `(connection_id, idempotency_key)` already existed; nothing was
+    /// inserted. Compare its `request_hash` with the new request's.
+    Existing(Delivery),
+}
+
+impl Inserted {
+    pub fn delivery(&self) -> &Delivery {
+        match self {
+            Inserted::New(d) | Inserted::Existing(d) => d,
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        matches!(self, Inserted::New(_))
+    }
+}
+
+/// How one attempt went, as the sender reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    /// DingTalk's evidence: `{"http_status","code","message","request_id"}`.
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryAttempt {
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    pub error: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+/// Filter for [`super::Store::list_deliveries`]; every field is optional and they combine with AND.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub connection_id: Option<Uuid>,
+    pub group_key: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Page cursor: only deliveries with a smaller seq.
+    pub before_seq: Option<i64>,
+    /// Page size; 0 means the default (100), capped at [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+impl DeliveryFilter {
+    pub(crate) fn page_size(&self) -> u32 {
+        match self.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<Delivery>,
+    /// `Some` when there may be more: pass it as `before_seq`.
+    pub next_cursor: Option<i64>,
+}
+
+impl DeliveryPage {
+    pub(crate) fn from_rows(deliveries: Vec<Delivery>, page_size: u32) -> Self {
+        let next_cursor = if deliveries.len() as u32 == page_size {
+            deliveries.last().map(|d| d.seq)
+        } else {
+            None
+        };
+        DeliveryPage {
+            deliveries,
+            next_cursor,
+        }
+    }
+}
+
+/// Timestamps are kept at microsecond precision, PostgreSQL's, so a value read back from either
+/// store equals the value written.
+pub(crate) fn trunc_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_through_their_text() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()).unwrap(), *s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for m in DeliveryMode::ALL {
+            assert_eq!(DeliveryMode::parse(m.as_str()).unwrap(), *m);
+        }
+        for k in ConnectionKind::ALL {
+            assert_eq!(ConnectionKind::parse(k.as_str()).unwrap(), *k);
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for o in AttemptOutcome::ALL {
+            assert_eq!(AttemptOutcome::parse(o.as_str()).unwrap(), *o);
+        }
+        assert!(DeliveryStatus::parse("sent").is_err());
+    }
+
+    #[test]
+    fn store_operations_only_make_allowed_transitions() {
+        for t in [COMPLETE, SCHEDULE_RETRY, FAIL, RELEASE, RETRY_FAILED] {
+            assert!(t.from.can_transition_to(t.to), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn finished_deliveries_go_nowhere_but_failed_can_be_retried() {
+        use DeliveryStatus::*;
+        for to in DeliveryStatus::ALL {
+            assert!(!Delivered.can_transition_to(*to));
+            assert_eq!(Failed.can_transition_to(*to), *to == Queued);
+        }
+        assert!(!Queued.can_transition_to(Delivered));
+        assert!(Delivered.is_finished() && Failed.is_finished());
+        assert!(!Retrying.is_finished());
+    }
+}
