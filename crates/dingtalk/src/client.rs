@@ -154,16 +154,23 @@ pub(crate) async fn decode_new<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     let status = resp.status();
     let retry_after = retry_after_header(&resp);
-    let body = resp.text().await.map_err(|e| Error::transport(route, e))?;
+    let bytes = resp.bytes().await.map_err(|e| Error::transport(route, e))?;
+    // The success path parses bytes directly; only errors pay for a lossy string copy.
     if status.is_success() {
-        serde_json::from_str(&body)
-            .map_err(|e| Error::decode(route, status.as_u16(), &body, e.to_string()))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::decode(
+                route,
+                status.as_u16(),
+                &String::from_utf8_lossy(&bytes),
+                e.to_string(),
+            )
+        })
     } else {
         Err(Error::from_response(
             route,
             Dialect::New,
             status.as_u16(),
-            &body,
+            &String::from_utf8_lossy(&bytes),
             retry_after,
         ))
     }
