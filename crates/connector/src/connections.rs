@@ -216,13 +216,14 @@ impl Draft {
                 format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
             ));
         }
-        if let Some(q) = self.qps_quota {
-            if !(1..=MAX_QPS_QUOTA).contains(&q) {
-                return Err(invalid(
-                    "qps_quota",
-                    format!("must be between 1 and {MAX_QPS_QUOTA}"),
-                ));
-            }
+        if self
+            .qps_quota
+            .is_some_and(|q| !(1..=MAX_QPS_QUOTA).contains(&q))
+        {
+            return Err(invalid(
+                "qps_quota",
+                format!("must be between 1 and {MAX_QPS_QUOTA}"),
+            ));
         }
         match self.kind {
             ConnectionKind::AppRobot => {
@@ -450,13 +451,11 @@ impl Connections {
         keyring: &Keyring,
     ) -> Result<Draft, ConnectionError> {
         let current = &record.fields;
-        if let Some(kind) = patch.kind {
-            if kind != current.kind {
-                return Err(invalid(
-                    "kind",
-                    "cannot be changed; create a new connection",
-                ));
-            }
+        if patch.kind.is_some_and(|kind| kind != current.kind) {
+            return Err(invalid(
+                "kind",
+                "cannot be changed; create a new connection",
+            ));
         }
         let (app_secret, access_token, secret) = match open_secrets(record, keyring)? {
             ConnectionSecrets::AppRobot { app_secret } => (Some(app_secret), None, None),

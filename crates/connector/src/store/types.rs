@@ -136,6 +136,16 @@ pub(crate) const RETRY_FAILED: Transition = Transition {
     to: DeliveryStatus::Queued,
 };
 
+/// What an ack writes besides the status: DingTalk's result, the error, the next attempt time
+/// (`None` keeps the current value).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ack<'a> {
+    pub transition: Transition,
+    pub result: Option<&'a serde_json::Value>,
+    pub error: Option<&'a serde_json::Value>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
 /// The stored, non-secret fields of a connection plus its sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionFields {

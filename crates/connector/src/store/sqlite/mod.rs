@@ -77,12 +77,15 @@ impl SqliteStore {
         &self,
         id: Uuid,
         owner: &str,
-        transition: Transition,
-        result: Option<&serde_json::Value>,
-        error: Option<&serde_json::Value>,
-        next_attempt_at: Option<DateTime<Utc>>,
+        ack: Ack<'_>,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
+        let Ack {
+            transition,
+            result,
+            error,
+            next_attempt_at,
+        } = ack;
         let now = self.now();
         let mut tx = self.begin_immediate().await?;
         let attempts: Option<i32> = sqlx::query_scalar(sql!("delivery_ack"))
@@ -435,8 +438,13 @@ impl Store for SqliteStore {
         result: &serde_json::Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        self.ack(id, owner, COMPLETE, Some(result), None, None, attempt)
-            .await
+        let ack = Ack {
+            transition: COMPLETE,
+            result: Some(result),
+            error: None,
+            next_attempt_at: None,
+        };
+        self.ack(id, owner, ack, attempt).await
     }
 
     async fn schedule_retry(
@@ -448,16 +456,13 @@ impl Store for SqliteStore {
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         let at = types::trunc_micros(next_attempt_at);
-        self.ack(
-            id,
-            owner,
-            SCHEDULE_RETRY,
-            None,
-            Some(error),
-            Some(at),
-            attempt,
-        )
-        .await
+        let ack = Ack {
+            transition: SCHEDULE_RETRY,
+            result: None,
+            error: Some(error),
+            next_attempt_at: Some(at),
+        };
+        self.ack(id, owner, ack, attempt).await
     }
 
     async fn fail_delivery(
@@ -467,8 +472,13 @@ impl Store for SqliteStore {
         error: &serde_json::Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        self.ack(id, owner, FAIL, None, Some(error), None, attempt)
-            .await
+        let ack = Ack {
+            transition: FAIL,
+            result: None,
+            error: Some(error),
+            next_attempt_at: None,
+        };
+        self.ack(id, owner, ack, attempt).await
     }
 
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()> {

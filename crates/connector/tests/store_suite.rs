@@ -1,0 +1,1148 @@
+//! One store test suite, run against SQLite (a temporary file) and against PostgreSQL when
+//! `DTC_TEST_POSTGRES_URL` is set (each test in its own fresh schema).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use connector::connections::{
+    ConnectionError, ConnectionKind, ConnectionPatch, ConnectionSecrets, Connections, NewConnection,
+};
+use connector::secrets::{Keyring, MasterKey, sealed_key_id};
+use connector::store::{
+    ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryFilter, DeliveryMode,
+    DeliveryStatus, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
+    connect_with_clock,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use uuid::Uuid;
+
+const LEASE: Duration = Duration::from_secs(30);
+const APP_SECRET: &str = "AppSecretPlaintext-7f3a9c";
+const ACCESS_TOKEN: &str = "AccessTokenPlaintext-51be02";
+const SIGNING_SECRET: &str = "SECSigningPlaintext-0d44e1";
+
+struct Env {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    /// The SQLite database file, to inspect its bytes.
+    sqlite_file: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+async fn sqlite_env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory that does not exist yet: connect must create it.
+    let file = dir.path().join("data").join("dtc.db");
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let url = format!("sqlite://{}", file.display());
+    let store = connect_with_clock(&url, clock.clone()).await.unwrap();
+    Env {
+        store,
+        clock,
+        sqlite_file: Some(file),
+        _dir: Some(dir),
+        pg_schema: None,
+    }
+}
+
+async fn pg_env() -> Option<Env> {
+    let base = std::env::var("DTC_TEST_POSTGRES_URL").ok()?;
+    let schema = format!("dtc_test_{}", Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let store = connect_with_clock(&url, clock.clone()).await.unwrap();
+    Some(Env {
+        store,
+        clock,
+        sqlite_file: None,
+        _dir: None,
+        pg_schema: Some((base, schema)),
+    })
+}
+
+impl Env {
+    async fn cleanup(self) {
+        if let Some((base, schema)) = &self.pg_schema {
+            let admin = sqlx::PgPool::connect(base).await.unwrap();
+            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&admin)
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+
+    fn connections(&self, keyring: Keyring) -> Connections {
+        Connections::new(self.store.clone(), keyring)
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+/// Runs each named test against SQLite and, if configured, PostgreSQL.
+macro_rules! store_suite {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let env = super::sqlite_env().await;
+                    super::$name(&env).await;
+                    env.cleanup().await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(env) = super::pg_env().await else {
+                        println!("skipped: DTC_TEST_POSTGRES_URL not set");
+                        return;
+                    };
+                    super::$name(&env).await;
+                    env.cleanup().await;
+                }
+            )+
+        }
+    };
+}
+
+store_suite!(
+    connections_are_created_listed_and_found_by_id_or_name,
+    a_duplicate_connection_name_is_rejected,
+    secrets_are_never_stored_in_clear_text,
+    patch_changes_only_what_it_names_and_keeps_secrets,
+    rotate_key_reseals_every_connection_under_the_new_key,
+    missing_connections_are_not_found,
+    api_tokens_are_found_by_hash_and_counted,
+    a_delivery_round_trips_through_the_store,
+    a_batch_is_accepted_in_order_in_one_transaction,
+    the_same_idempotency_key_returns_the_first_delivery,
+    claim_leases_due_deliveries_oldest_first,
+    second_delivery_of_a_group_waits_for_the_first,
+    different_groups_are_claimed_in_parallel,
+    an_expired_lease_is_taken_back,
+    an_ack_from_a_stale_owner_is_rejected,
+    a_retrying_delivery_waits_for_its_time_and_holds_up_its_group,
+    a_failed_delivery_frees_its_group_and_can_be_retried,
+    a_retried_dead_letter_waits_while_its_group_has_one_in_flight,
+    release_returns_leases_to_the_queue,
+    a_sync_delivery_inserted_in_flight_holds_up_its_group,
+    attempts_are_numbered_and_kept_with_the_delivery,
+    two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_order,
+    list_filters_by_status_connection_group_and_time_and_pages,
+);
+
+// ---------- helpers ----------
+
+fn keyring() -> Keyring {
+    Keyring::new(MasterKey::generate())
+}
+
+fn app_robot(name: &str) -> NewConnection {
+    serde_json::from_value(json!({
+        "name": name,
+        "kind": "app_robot",
+        "description": "Ops alerts",
+        "app_key": "dingappkey0001",
+        "app_secret": APP_SECRET,
+        "robot_code": "dingrobot0001",
+    }))
+    .unwrap()
+}
+
+fn webhook_robot(name: &str) -> NewConnection {
+    serde_json::from_value(json!({
+        "name": name,
+        "kind": "webhook_robot",
+        "access_token": ACCESS_TOKEN,
+        "secret": SIGNING_SECRET,
+        "keywords": ["alert"],
+        "qps_quota": 10,
+    }))
+    .unwrap()
+}
+
+fn new_delivery(connection_id: Uuid, group: &str) -> NewDelivery {
+    NewDelivery {
+        id: Uuid::new_v4(),
+        connection_id,
+        action: "send_text".into(),
+        group_key: format!("{connection_id}/{group}"),
+        input: json!({"group_chat_id": group, "content": "hello"}),
+        mode: DeliveryMode::Async,
+        idempotency_key: None,
+        request_hash: None,
+        lease: None,
+    }
+}
+
+async fn insert(env: &Env, new: NewDelivery) -> Delivery {
+    match env.store.insert_delivery(&new).await.unwrap() {
+        Inserted::New(d) => d,
+        other => panic!("expected a new delivery, got {other:?}"),
+    }
+}
+
+fn attempt(env: &Env, outcome: AttemptOutcome) -> AttemptRecord {
+    let now = env.clock.now();
+    AttemptRecord {
+        started_at: now,
+        finished_at: now,
+        outcome,
+        error: match outcome {
+            AttemptOutcome::Success => None,
+            _ => Some(
+                json!({"http_status": 429, "code": "Forbidden.AccessDenied.QpsLimitForApi",
+                             "message": "qps limit", "request_id": "req-1"}),
+            ),
+        },
+    }
+}
+
+async fn claim(env: &Env, owner: &str, limit: u32) -> Vec<Delivery> {
+    env.store.claim_due(owner, LEASE, limit).await.unwrap()
+}
+
+async fn complete(env: &Env, d: &Delivery, owner: &str) {
+    env.store
+        .complete_delivery(
+            d.id,
+            owner,
+            &json!({"process_query_key": format!("pqk-{}", d.seq)}),
+            &attempt(env, AttemptOutcome::Success),
+        )
+        .await
+        .unwrap();
+}
+
+async fn status_of(env: &Env, id: Uuid) -> DeliveryStatus {
+    env.store
+        .get_delivery(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .delivery
+        .status
+}
+
+fn ids(ds: &[Delivery]) -> Vec<Uuid> {
+    ds.iter().map(|d| d.id).collect()
+}
+
+// ---------- connections ----------
+
+async fn connections_are_created_listed_and_found_by_id_or_name(env: &Env) {
+    let conns = env.connections(keyring());
+    let ops = conns.create(app_robot("ops")).await.unwrap();
+    let hook = conns.create(webhook_robot("hook")).await.unwrap();
+    assert_eq!(ops.kind, ConnectionKind::AppRobot);
+    assert_eq!(ops.app_key.as_deref(), Some("dingappkey0001"));
+    assert_eq!(ops.qps_quota, None);
+    assert_eq!(ops.effective_qps_quota(), 20);
+    assert_eq!(hook.effective_qps_quota(), 10);
+    assert_eq!(hook.keywords, vec!["alert".to_owned()]);
+
+    assert_eq!(conns.get("ops").await.unwrap(), ops);
+    assert_eq!(conns.get(&ops.id.to_string()).await.unwrap(), ops);
+    let names: Vec<_> = conns
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["hook", "ops"]);
+
+    let shown = serde_json::to_string(&ops).unwrap();
+    assert!(
+        !shown.contains(APP_SECRET) && !shown.contains("v1:"),
+        "{shown}"
+    );
+    assert!(!format!("{ops:?}").contains("v1:"));
+
+    match conns.secrets(&ops).unwrap() {
+        ConnectionSecrets::AppRobot { app_secret } => {
+            assert_eq!(app_secret.expose_secret(), APP_SECRET)
+        }
+        other => panic!("{other:?}"),
+    }
+    match conns.secrets(&hook).unwrap() {
+        ConnectionSecrets::WebhookRobot {
+            access_token,
+            secret,
+        } => {
+            assert_eq!(access_token.expose_secret(), ACCESS_TOKEN);
+            assert_eq!(secret.unwrap().expose_secret(), SIGNING_SECRET);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    conns.delete("ops").await.unwrap();
+    assert!(matches!(
+        conns.get("ops").await,
+        Err(ConnectionError::NotFound { .. })
+    ));
+    assert_eq!(conns.list().await.unwrap().len(), 1);
+}
+
+async fn a_duplicate_connection_name_is_rejected(env: &Env) {
+    let conns = env.connections(keyring());
+    conns.create(app_robot("ops")).await.unwrap();
+    let err = conns.create(app_robot("ops")).await.unwrap_err();
+    assert!(
+        matches!(&err, ConnectionError::Duplicate { name } if name == "ops"),
+        "{err}"
+    );
+    conns.create(app_robot("dev")).await.unwrap();
+    let rename = ConnectionPatch {
+        name: Some("ops".into()),
+        ..Default::default()
+    };
+    let err = conns.update("dev", rename).await.unwrap_err();
+    assert!(matches!(err, ConnectionError::Duplicate { .. }), "{err}");
+}
+
+async fn secrets_are_never_stored_in_clear_text(env: &Env) {
+    let conns = env.connections(keyring());
+    let ops = conns.create(app_robot("ops")).await.unwrap();
+    conns.create(webhook_robot("hook")).await.unwrap();
+    // Rewrite once more so old page versions and the WAL have seen several copies.
+    let patch = ConnectionPatch {
+        description: Some("rotated".into()),
+        ..Default::default()
+    };
+    conns.update("ops", patch).await.unwrap();
+
+    for record in env.store.list_connections().await.unwrap() {
+        let sealed = &record.fields.sealed_secrets;
+        assert!(sealed.starts_with("v1:"));
+        for plain in [APP_SECRET, ACCESS_TOKEN, SIGNING_SECRET] {
+            assert!(!sealed.contains(plain));
+        }
+    }
+    if let Some(file) = &env.sqlite_file {
+        let mut bytes = std::fs::read(file).unwrap();
+        // Committed pages may still sit in the write-ahead log.
+        let wal = file.with_extension("db-wal");
+        if wal.exists() {
+            bytes.extend(std::fs::read(&wal).unwrap());
+        }
+        assert!(
+            contains(&bytes, b"dingappkey0001"),
+            "the test reads the right file"
+        );
+        for plain in [APP_SECRET, ACCESS_TOKEN, SIGNING_SECRET] {
+            assert!(
+                !contains(&bytes, plain.as_bytes()),
+                "{plain} found in the database"
+            );
+        }
+    }
+    // The decrypted value is still there for the sender.
+    let ops = conns.get(&ops.id.to_string()).await.unwrap();
+    assert!(matches!(conns.secrets(&ops).unwrap(),
+        ConnectionSecrets::AppRobot { app_secret } if app_secret.expose_secret() == APP_SECRET));
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn patch_changes_only_what_it_names_and_keeps_secrets(env: &Env) {
+    let conns = env.connections(keyring());
+    let hook = conns.create(webhook_robot("hook")).await.unwrap();
+    env.advance(Duration::from_secs(1));
+    let patch: ConnectionPatch =
+        serde_json::from_value(json!({"description": "new", "qps_quota": null, "secret": null}))
+            .unwrap();
+    let updated = conns.update("hook", patch).await.unwrap();
+    assert_eq!(updated.description, "new");
+    assert_eq!(updated.qps_quota, None);
+    assert_eq!(updated.keywords, hook.keywords);
+    assert_eq!(updated.created_at, hook.created_at);
+    assert!(updated.updated_at > hook.updated_at);
+    match conns.secrets(&updated).unwrap() {
+        ConnectionSecrets::WebhookRobot {
+            access_token,
+            secret,
+        } => {
+            assert_eq!(access_token.expose_secret(), ACCESS_TOKEN);
+            assert!(secret.is_none(), "null clears the signing secret");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let new_token = ConnectionPatch {
+        access_token: Some(SecretString::from("NewToken123".to_owned())),
+        ..Default::default()
+    };
+    let updated = conns.update(&hook.id.to_string(), new_token).await.unwrap();
+    assert!(matches!(conns.secrets(&updated).unwrap(),
+        ConnectionSecrets::WebhookRobot { access_token, .. } if access_token.expose_secret() == "NewToken123"));
+
+    let bad = ConnectionPatch {
+        kind: Some(ConnectionKind::AppRobot),
+        ..Default::default()
+    };
+    let err = conns.update("hook", bad).await.unwrap_err();
+    assert!(
+        matches!(err, ConnectionError::Invalid { field: "kind", .. }),
+        "{err}"
+    );
+    let bad = ConnectionPatch {
+        qps_quota: Some(Some(61)),
+        ..Default::default()
+    };
+    let err = conns.update("hook", bad).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConnectionError::Invalid {
+                field: "qps_quota",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+async fn rotate_key_reseals_every_connection_under_the_new_key(env: &Env) {
+    let old = MasterKey::generate();
+    let conns = env.connections(Keyring::new(old.clone()));
+    conns.create(app_robot("ops")).await.unwrap();
+    conns.create(webhook_robot("hook")).await.unwrap();
+
+    let new = MasterKey::generate();
+    let rotated = conns
+        .rotate_key(Keyring {
+            current: new.clone(),
+            previous: vec![old.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(rotated, 2);
+    for record in env.store.list_connections().await.unwrap() {
+        assert_eq!(
+            sealed_key_id(&record.fields.sealed_secrets).unwrap(),
+            new.key_id()
+        );
+    }
+    // The old key is no longer needed to read anything.
+    let fresh = env.connections(Keyring::new(new));
+    let ops = fresh.get("ops").await.unwrap();
+    assert!(matches!(fresh.secrets(&ops).unwrap(),
+        ConnectionSecrets::AppRobot { app_secret } if app_secret.expose_secret() == APP_SECRET));
+    let hook = fresh.get("hook").await.unwrap();
+    assert!(fresh.secrets(&hook).is_ok());
+    // And the old key alone can no longer read them.
+    let stale = env.connections(Keyring::new(old));
+    assert!(matches!(
+        stale.secrets(&ops),
+        Err(ConnectionError::Crypto(_))
+    ));
+}
+
+async fn missing_connections_are_not_found(env: &Env) {
+    let conns = env.connections(keyring());
+    for id_or_name in ["nope", &Uuid::new_v4().to_string()] {
+        assert!(matches!(
+            conns.get(id_or_name).await,
+            Err(ConnectionError::NotFound { .. })
+        ));
+        assert!(matches!(
+            conns.delete(id_or_name).await,
+            Err(ConnectionError::NotFound { .. })
+        ));
+        assert!(matches!(
+            conns.update(id_or_name, ConnectionPatch::default()).await,
+            Err(ConnectionError::NotFound { .. })
+        ));
+    }
+}
+
+async fn api_tokens_are_found_by_hash_and_counted(env: &Env) {
+    assert_eq!(env.store.count_api_tokens().await.unwrap(), 0);
+    let token = ApiTokenRecord {
+        id: Uuid::new_v4(),
+        token_hash: "ab".repeat(32),
+        label: "admin".into(),
+        created_at: start_time(),
+    };
+    env.store.insert_api_token(&token).await.unwrap();
+    assert_eq!(env.store.count_api_tokens().await.unwrap(), 1);
+    assert_eq!(
+        env.store
+            .find_api_token_by_hash(&token.token_hash)
+            .await
+            .unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        env.store
+            .find_api_token_by_hash(&"cd".repeat(32))
+            .await
+            .unwrap(),
+        None
+    );
+    let again = ApiTokenRecord {
+        id: Uuid::new_v4(),
+        ..token
+    };
+    assert!(matches!(
+        env.store.insert_api_token(&again).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+}
+
+// ---------- deliveries ----------
+
+async fn a_delivery_round_trips_through_the_store(env: &Env) {
+    let conn = Uuid::new_v4();
+    let mut new = new_delivery(conn, "cidA");
+    new.idempotency_key = Some("key-1".into());
+    new.request_hash = Some("hash-1".into());
+    let d = insert(env, new.clone()).await;
+    assert_eq!(d.id, new.id);
+    assert_eq!(d.connection_id, conn);
+    assert_eq!(d.action, "send_text");
+    assert_eq!(d.group_key, new.group_key);
+    assert_eq!(d.input, new.input);
+    assert_eq!(d.status, DeliveryStatus::Queued);
+    assert_eq!(d.mode, DeliveryMode::Async);
+    assert_eq!(d.attempts, 0);
+    assert_eq!(d.next_attempt_at, start_time());
+    assert_eq!(d.created_at, start_time());
+    assert_eq!(d.lease_owner, None);
+    assert_eq!(d.idempotency_key.as_deref(), Some("key-1"));
+    assert_eq!(d.request_hash.as_deref(), Some("hash-1"));
+    let got = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(got.delivery, d);
+    assert!(got.attempt_log.is_empty());
+    assert!(
+        env.store
+            .get_delivery(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_batch_is_accepted_in_order_in_one_transaction(env: &Env) {
+    let conn = Uuid::new_v4();
+    let batch: Vec<_> = (0..50)
+        .map(|i| new_delivery(conn, &format!("cid{}", i % 3)))
+        .collect();
+    let inserted = env.store.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(inserted.len(), 50);
+    let seqs: Vec<i64> = inserted.iter().map(|i| i.delivery().seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    for (new, got) in batch.iter().zip(&inserted) {
+        assert!(got.is_new());
+        assert_eq!(got.delivery().id, new.id);
+    }
+    // A batch that fails part-way leaves nothing behind.
+    let dup_id = batch[0].id;
+    let bad = vec![
+        new_delivery(conn, "cidX"),
+        NewDelivery {
+            id: dup_id,
+            ..new_delivery(conn, "cidX")
+        },
+    ];
+    assert!(env.store.insert_deliveries(&bad).await.is_err());
+    assert!(env.store.get_delivery(bad[0].id).await.unwrap().is_none());
+}
+
+async fn the_same_idempotency_key_returns_the_first_delivery(env: &Env) {
+    let conn = Uuid::new_v4();
+    let mut first = new_delivery(conn, "cidA");
+    first.idempotency_key = Some("order-42".into());
+    first.request_hash = Some("h1".into());
+    let first = insert(env, first).await;
+
+    let mut again = new_delivery(conn, "cidA");
+    again.idempotency_key = Some("order-42".into());
+    again.request_hash = Some("h2".into());
+    match env.store.insert_delivery(&again).await.unwrap() {
+        Inserted::Existing(d) => {
+            assert_eq!(d.id, first.id);
+            assert_eq!(
+                d.request_hash.as_deref(),
+                Some("h1"),
+                "caller compares hashes"
+            );
+        }
+        other => panic!("expected the existing delivery, got {other:?}"),
+    }
+    // Within a batch too.
+    let mut in_batch = new_delivery(conn, "cidA");
+    in_batch.idempotency_key = Some("order-42".into());
+    let out = env
+        .store
+        .insert_deliveries(&[new_delivery(conn, "cidB"), in_batch])
+        .await
+        .unwrap();
+    assert!(out[0].is_new());
+    assert_eq!(out[1], Inserted::Existing(first.clone()));
+
+    let found = env
+        .store
+        .find_by_idempotency_key(conn, "order-42")
+        .await
+        .unwrap();
+    assert_eq!(found, Some(first.clone()));
+    assert_eq!(
+        env.store
+            .find_by_idempotency_key(conn, "other")
+            .await
+            .unwrap(),
+        None
+    );
+    // The key is scoped to the connection.
+    let mut elsewhere = new_delivery(Uuid::new_v4(), "cidA");
+    elsewhere.idempotency_key = Some("order-42".into());
+    assert!(
+        env.store
+            .insert_delivery(&elsewhere)
+            .await
+            .unwrap()
+            .is_new()
+    );
+    // Deliveries without a key never collide.
+    insert(env, new_delivery(conn, "cidA")).await;
+    insert(env, new_delivery(conn, "cidA")).await;
+}
+
+async fn claim_leases_due_deliveries_oldest_first(env: &Env) {
+    let conn = Uuid::new_v4();
+    let a = insert(env, new_delivery(conn, "cidA")).await;
+    let b = insert(env, new_delivery(conn, "cidB")).await;
+    let c = insert(env, new_delivery(conn, "cidC")).await;
+    let claimed = claim(env, "w1", 2).await;
+    assert_eq!(ids(&claimed), [a.id, b.id]);
+    for d in &claimed {
+        assert_eq!(d.status, DeliveryStatus::InFlight);
+        assert_eq!(d.lease_owner.as_deref(), Some("w1"));
+        assert_eq!(d.lease_expires_at, Some(start_time() + LEASE));
+    }
+    assert_eq!(ids(&claim(env, "w2", 10).await), [c.id]);
+    assert!(claim(env, "w3", 10).await.is_empty());
+}
+
+async fn second_delivery_of_a_group_waits_for_the_first(env: &Env) {
+    let conn = Uuid::new_v4();
+    let first = insert(env, new_delivery(conn, "cidA")).await;
+    let second = insert(env, new_delivery(conn, "cidA")).await;
+    let claimed = claim(env, "w1", 10).await;
+    assert_eq!(ids(&claimed), [first.id]);
+    assert!(
+        claim(env, "w2", 10).await.is_empty(),
+        "second must wait while the first is in flight"
+    );
+    complete(env, &claimed[0], "w1").await;
+    assert_eq!(ids(&claim(env, "w2", 10).await), [second.id]);
+}
+
+async fn different_groups_are_claimed_in_parallel(env: &Env) {
+    let conn = Uuid::new_v4();
+    let mut heads = Vec::new();
+    for group in ["cidA", "cidB", "cidC"] {
+        heads.push(insert(env, new_delivery(conn, group)).await.id);
+        insert(env, new_delivery(conn, group)).await;
+    }
+    let claimed = claim(env, "w1", 10).await;
+    assert_eq!(ids(&claimed), heads, "one per group: each group's oldest");
+}
+
+async fn an_expired_lease_is_taken_back(env: &Env) {
+    let conn = Uuid::new_v4();
+    let d = insert(env, new_delivery(conn, "cidA")).await;
+    insert(env, new_delivery(conn, "cidA")).await;
+    assert_eq!(ids(&claim(env, "crashed", 10).await), [d.id]);
+    env.advance(LEASE - Duration::from_secs(1));
+    assert!(claim(env, "w2", 10).await.is_empty(), "lease still live");
+    env.advance(Duration::from_secs(1));
+    let taken = claim(env, "w2", 10).await;
+    assert_eq!(ids(&taken), [d.id], "the same delivery, not the next one");
+    assert_eq!(taken[0].lease_owner.as_deref(), Some("w2"));
+    assert_eq!(
+        taken[0].lease_expires_at,
+        Some(start_time() + LEASE + LEASE)
+    );
+}
+
+async fn an_ack_from_a_stale_owner_is_rejected(env: &Env) {
+    let conn = Uuid::new_v4();
+    let d = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "old", 1).await;
+    env.advance(LEASE);
+    claim(env, "new", 1).await;
+
+    let ok = attempt(env, AttemptOutcome::Success);
+    let err = env
+        .store
+        .complete_delivery(d.id, "old", &json!({}), &ok)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LeaseLost { delivery_id, owner } if *delivery_id == d.id && owner == "old"),
+        "{err}"
+    );
+    let failed = attempt(env, AttemptOutcome::TransientError);
+    let error = failed.error.clone().unwrap();
+    assert!(matches!(
+        env.store
+            .schedule_retry(d.id, "old", start_time(), &error, &failed)
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        env.store.fail_delivery(d.id, "old", &error, &failed).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        env.store.record_attempt(d.id, "old", &failed).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        env.store.extend_lease(d.id, "old", LEASE).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let detail = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.status, DeliveryStatus::InFlight);
+    assert_eq!(detail.delivery.lease_owner.as_deref(), Some("new"));
+    assert!(
+        detail.attempt_log.is_empty(),
+        "no rejected ack left a trace"
+    );
+
+    // The current owner's ack applies, once.
+    env.store
+        .complete_delivery(d.id, "new", &json!({"process_query_key": "q"}), &ok)
+        .await
+        .unwrap();
+    assert!(matches!(
+        env.store
+            .complete_delivery(d.id, "new", &json!({}), &ok)
+            .await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let done = env
+        .store
+        .get_delivery(d.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .delivery;
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert_eq!(done.result, Some(json!({"process_query_key": "q"})));
+    assert_eq!(done.lease_owner, None);
+}
+
+async fn a_retrying_delivery_waits_for_its_time_and_holds_up_its_group(env: &Env) {
+    let conn = Uuid::new_v4();
+    let d = insert(env, new_delivery(conn, "cidA")).await;
+    let next = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "w1", 1).await;
+    let failed = attempt(env, AttemptOutcome::TransientError);
+    let retry_at = start_time() + Duration::from_secs(5);
+    env.store
+        .schedule_retry(
+            d.id,
+            "w1",
+            retry_at,
+            failed.error.as_ref().unwrap(),
+            &failed,
+        )
+        .await
+        .unwrap();
+    let got = env
+        .store
+        .get_delivery(d.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .delivery;
+    assert_eq!(got.status, DeliveryStatus::Retrying);
+    assert_eq!(got.next_attempt_at, retry_at);
+    assert_eq!(got.attempts, 1);
+    assert_eq!(got.last_error, failed.error);
+    assert_eq!(got.lease_owner, None);
+
+    assert!(
+        claim(env, "w1", 10).await.is_empty(),
+        "neither the retry (not due) nor the next of its group"
+    );
+    env.advance(Duration::from_secs(5));
+    assert_eq!(ids(&claim(env, "w1", 10).await), [d.id]);
+    assert_eq!(status_of(env, next.id).await, DeliveryStatus::Queued);
+}
+
+async fn a_failed_delivery_frees_its_group_and_can_be_retried(env: &Env) {
+    let conn = Uuid::new_v4();
+    let d = insert(env, new_delivery(conn, "cidA")).await;
+    let next = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "w1", 1).await;
+    let failed = attempt(env, AttemptOutcome::PermanentError);
+    env.store
+        .fail_delivery(d.id, "w1", failed.error.as_ref().unwrap(), &failed)
+        .await
+        .unwrap();
+    assert_eq!(status_of(env, d.id).await, DeliveryStatus::Failed);
+    let claimed = claim(env, "w1", 10).await;
+    assert_eq!(
+        ids(&claimed),
+        [next.id],
+        "a dead letter does not block its group"
+    );
+    complete(env, &claimed[0], "w1").await;
+
+    let requeued = env.store.retry_failed(d.id).await.unwrap();
+    assert_eq!(requeued.status, DeliveryStatus::Queued);
+    assert_eq!(ids(&claim(env, "w1", 10).await), [d.id]);
+    // Only failed deliveries can be retried.
+    let err = env.store.retry_failed(next.id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidTransition {
+                from: DeliveryStatus::Delivered,
+                to: DeliveryStatus::Queued,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        env.store.retry_failed(Uuid::new_v4()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn a_retried_dead_letter_waits_while_its_group_has_one_in_flight(env: &Env) {
+    let conn = Uuid::new_v4();
+    let dead = insert(env, new_delivery(conn, "cidA")).await;
+    let next = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "w1", 1).await;
+    let failed = attempt(env, AttemptOutcome::PermanentError);
+    env.store
+        .fail_delivery(dead.id, "w1", failed.error.as_ref().unwrap(), &failed)
+        .await
+        .unwrap();
+    let in_flight = claim(env, "w1", 1).await;
+    assert_eq!(ids(&in_flight), [next.id]);
+    // The retried one is now its group's oldest unfinished delivery, but its group is busy.
+    env.store.retry_failed(dead.id).await.unwrap();
+    assert!(claim(env, "w2", 10).await.is_empty());
+    complete(env, &in_flight[0], "w1").await;
+    assert_eq!(ids(&claim(env, "w2", 10).await), [dead.id]);
+}
+
+async fn release_returns_leases_to_the_queue(env: &Env) {
+    let conn = Uuid::new_v4();
+    let a = insert(env, new_delivery(conn, "cidA")).await;
+    let b = insert(env, new_delivery(conn, "cidB")).await;
+    let c = insert(env, new_delivery(conn, "cidC")).await;
+    claim(env, "leaving", 2).await;
+    claim(env, "staying", 1).await;
+    assert_eq!(env.store.release("leaving").await.unwrap(), 2);
+    assert_eq!(status_of(env, a.id).await, DeliveryStatus::Queued);
+    assert_eq!(status_of(env, b.id).await, DeliveryStatus::Queued);
+    assert_eq!(status_of(env, c.id).await, DeliveryStatus::InFlight);
+    // Claimable again at once, without waiting for the lease to run out.
+    assert_eq!(ids(&claim(env, "other", 10).await), [a.id, b.id]);
+    assert_eq!(env.store.release("nobody").await.unwrap(), 0);
+}
+
+async fn a_sync_delivery_inserted_in_flight_holds_up_its_group(env: &Env) {
+    let conn = Uuid::new_v4();
+    let mut sync = new_delivery(conn, "cidA");
+    sync.mode = DeliveryMode::Sync;
+    sync.lease = Some(Lease {
+        owner: "request-1".into(),
+        duration: LEASE,
+    });
+    let sync = insert(env, sync).await;
+    assert_eq!(sync.status, DeliveryStatus::InFlight);
+    assert_eq!(sync.lease_owner.as_deref(), Some("request-1"));
+    let later = insert(env, new_delivery(conn, "cidA")).await;
+    assert!(claim(env, "w1", 10).await.is_empty());
+    complete(env, &sync, "request-1").await;
+    assert_eq!(ids(&claim(env, "w1", 10).await), [later.id]);
+}
+
+async fn attempts_are_numbered_and_kept_with_the_delivery(env: &Env) {
+    let conn = Uuid::new_v4();
+    let d = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "w1", 1).await;
+    let rejected = attempt(env, AttemptOutcome::TokenRejected);
+    assert_eq!(
+        env.store
+            .record_attempt(d.id, "w1", &rejected)
+            .await
+            .unwrap(),
+        1
+    );
+    env.store.extend_lease(d.id, "w1", LEASE).await.unwrap();
+    env.advance(Duration::from_secs(1));
+    complete(env, &d, "w1").await;
+    let detail = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    assert_eq!(detail.delivery.attempts, 2);
+    let log: Vec<_> = detail
+        .attempt_log
+        .iter()
+        .map(|a| (a.attempt, a.outcome))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (1, AttemptOutcome::TokenRejected),
+            (2, AttemptOutcome::Success)
+        ]
+    );
+    assert_eq!(detail.attempt_log[0].error, rejected.error);
+    assert_eq!(detail.attempt_log[0].started_at, start_time());
+    assert_eq!(
+        detail.attempt_log[1].finished_at,
+        start_time() + Duration::from_secs(1)
+    );
+}
+
+async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_order(env: &Env) {
+    let conn = Uuid::new_v4();
+    let batch: Vec<_> = (0..120)
+        .map(|i| new_delivery(conn, &format!("cid{}", i % 8)))
+        .collect();
+    let accepted = env.store.insert_deliveries(&batch).await.unwrap();
+    let seq_of: HashMap<Uuid, (String, i64)> = accepted
+        .iter()
+        .map(|i| {
+            (
+                i.delivery().id,
+                (i.delivery().group_key.clone(), i.delivery().seq),
+            )
+        })
+        .collect();
+
+    // Every claim is logged as soon as it returns, before its ack: a group's next delivery can
+    // only be claimed after that ack, so per group the log is in claim order.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let worker = |owner: &'static str| {
+        let store = env.store.clone();
+        let clock = env.clock.clone();
+        let log = log.clone();
+        async move {
+            let mut mine = 0;
+            let mut idle = 0;
+            while idle < 50 {
+                let claimed = store.claim_due(owner, LEASE, 4).await.unwrap();
+                if claimed.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                log.lock().unwrap().extend(claimed.iter().map(|d| d.id));
+                for d in claimed {
+                    let ok = AttemptRecord {
+                        started_at: clock.now(),
+                        finished_at: clock.now(),
+                        outcome: AttemptOutcome::Success,
+                        error: None,
+                    };
+                    store
+                        .complete_delivery(d.id, owner, &json!({}), &ok)
+                        .await
+                        .unwrap();
+                    mine += 1;
+                }
+            }
+            mine
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(worker("a")), tokio::spawn(worker("b")));
+    let (a, b) = (a.unwrap(), b.unwrap());
+
+    let log = log.lock().unwrap().clone();
+    let mut seen = HashSet::new();
+    for id in &log {
+        assert!(seen.insert(*id), "delivery {id} claimed twice");
+    }
+    assert_eq!(seen.len(), 120, "every delivery was claimed");
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for id in &log {
+        let (group, seq) = &seq_of[id];
+        if let Some(prev) = last.insert(group.as_str(), *seq) {
+            assert!(prev < *seq, "group {group}: {seq} claimed after {prev}");
+        }
+    }
+    assert_eq!(last.len(), 8);
+    assert_eq!(a + b, 120);
+    let delivered = env
+        .store
+        .list_deliveries(&DeliveryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.deliveries.len(), 120);
+}
+
+async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
+    let c1 = Uuid::new_v4();
+    let c2 = Uuid::new_v4();
+    let d1 = insert(env, new_delivery(c1, "cidA")).await;
+    env.advance(Duration::from_secs(10));
+    let d2 = insert(env, new_delivery(c1, "cidB")).await;
+    env.advance(Duration::from_secs(10));
+    let d3 = insert(env, new_delivery(c2, "cidA")).await;
+    let t3 = start_time() + Duration::from_secs(20);
+    let claimed = claim(env, "w1", 1).await;
+    assert_eq!(ids(&claimed), [d1.id]);
+    complete(env, &claimed[0], "w1").await;
+
+    let list = |filter: DeliveryFilter| {
+        let store = env.store.clone();
+        async move { ids(&store.list_deliveries(&filter).await.unwrap().deliveries) }
+    };
+    assert_eq!(
+        list(DeliveryFilter::default()).await,
+        [d3.id, d2.id, d1.id],
+        "newest first"
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            status: Some(DeliveryStatus::Delivered),
+            ..Default::default()
+        })
+        .await,
+        [d1.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            status: Some(DeliveryStatus::Queued),
+            ..Default::default()
+        })
+        .await,
+        [d3.id, d2.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            connection_id: Some(c1),
+            ..Default::default()
+        })
+        .await,
+        [d2.id, d1.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            group_key: Some(format!("{c2}/cidA")),
+            ..Default::default()
+        })
+        .await,
+        [d3.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            created_from: Some(start_time() + Duration::from_secs(10)),
+            created_before: Some(t3),
+            ..Default::default()
+        })
+        .await,
+        [d2.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            connection_id: Some(c1),
+            status: Some(DeliveryStatus::Failed),
+            ..Default::default()
+        })
+        .await,
+        Vec::<Uuid>::new()
+    );
+
+    // Paging with the cursor.
+    let first = env
+        .store
+        .list_deliveries(&DeliveryFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&first.deliveries), [d3.id, d2.id]);
+    let cursor = first.next_cursor.expect("a full page has a cursor");
+    let second = env
+        .store
+        .list_deliveries(&DeliveryFilter {
+            limit: 2,
+            before_seq: Some(cursor),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second.deliveries), [d1.id]);
+    assert_eq!(second.next_cursor, None);
+}
+
+// ---------- connect ----------
+
+#[tokio::test]
+async fn an_unknown_database_url_is_refused_without_echoing_it() {
+    let err = connector::store::connect("mysql://user:hunter2@db/dtc")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)));
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_store_is_created_in_wal_mode_and_reopens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nested").join("dir").join("dtc.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = connector::store::connect(&url).await.unwrap();
+    assert_eq!(store.dialect(), "sqlite");
+    let conn = Uuid::new_v4();
+    let d = store
+        .insert_delivery(&new_delivery(conn, "cidA"))
+        .await
+        .unwrap();
+    drop(store);
+    assert!(file.exists());
+    let reopened = connector::store::connect(&url).await.unwrap();
+    let again = reopened.get_delivery(d.delivery().id).await.unwrap();
+    assert!(
+        again.is_some(),
+        "data survives a reopen (migrations are idempotent)"
+    );
+
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
