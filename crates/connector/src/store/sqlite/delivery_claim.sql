@@ -3,19 +3,21 @@
 -- Per-group order: only a group's head (its unfinished delivery with the lowest seq) is a
 -- candidate, and only while no delivery of that group is in flight under a live lease. The heads
 -- are found with a skip-scan over the partial index deliveries_group_unfinished (one index seek per
--- group), so the cost grows with the number of groups, not with the queue's length.
+-- group), so the cost grows with the number of groups, not with the queue's length or history.
+-- INDEXED BY pins those indexes: without statistics the planner may pick deliveries_group_seq and
+-- walk every finished delivery of a group.
 -- Statuses follow DeliveryStatus::can_transition_to: queued/retrying -> in_flight, and
 -- in_flight -> in_flight when the lease has expired (taken back).
 WITH RECURSIVE grp(k) AS (
-    SELECT MIN(group_key) FROM deliveries
+    SELECT MIN(group_key) FROM deliveries INDEXED BY deliveries_group_unfinished
     WHERE status IN ('queued', 'in_flight', 'retrying')
     UNION ALL
-    SELECT (SELECT MIN(group_key) FROM deliveries
+    SELECT (SELECT MIN(group_key) FROM deliveries INDEXED BY deliveries_group_unfinished
             WHERE status IN ('queued', 'in_flight', 'retrying') AND group_key > grp.k)
     FROM grp WHERE grp.k IS NOT NULL
 ),
 head(seq) AS (
-    SELECT (SELECT seq FROM deliveries
+    SELECT (SELECT seq FROM deliveries INDEXED BY deliveries_group_unfinished
             WHERE group_key = grp.k AND status IN ('queued', 'in_flight', 'retrying')
             ORDER BY seq LIMIT 1)
     FROM grp WHERE grp.k IS NOT NULL
@@ -24,7 +26,7 @@ due(seq) AS (
     SELECT d.seq FROM head JOIN deliveries d ON d.seq = head.seq
     WHERE ((d.status IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
            OR (d.status = 'in_flight' AND d.lease_expires_at <= ?1))
-      AND NOT EXISTS (SELECT 1 FROM deliveries e
+      AND NOT EXISTS (SELECT 1 FROM deliveries AS e INDEXED BY deliveries_group_in_flight
                       WHERE e.group_key = d.group_key AND e.status = 'in_flight'
                         AND e.lease_expires_at > ?1)
     ORDER BY d.seq
