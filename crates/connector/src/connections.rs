@@ -780,4 +780,16 @@ mod tests {
             serde_json::from_value(serde_json::json!({"secret": "SECx"})).unwrap();
         assert!(matches!(patch.secret, Some(Some(_))));
     }
+
+    #[test]
+    fn debug_output_of_requests_hides_secrets() {
+        let new: NewConnection = serde_json::from_value(serde_json::json!({
+            "name": "x", "app_key": "k", "app_secret": "TopSecretValue", "robot_code": "r"
+        }))
+        .unwrap();
+        assert!(!format!("{new:?}").contains("TopSecretValue"));
+        let patch: ConnectionPatch =
+            serde_json::from_value(serde_json::json!({"access_token": "TopSecretToken"})).unwrap();
+        assert!(!format!("{patch:?}").contains("TopSecretToken"));
+    }
 }
