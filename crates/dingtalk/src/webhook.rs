@@ -361,11 +361,26 @@ impl WebhookRobot {
         }
     }
 
+    /// Check the token (and signature) without posting anything: send a body with no
+    /// `msgtype`. DingTalk checks the token and signature first (UNCONFIRMED, consistent with
+    /// every observed answer), so a complaint about the body means they were accepted.
+    pub async fn probe(&self) -> Result<(), Error> {
+        match self.post("{}".to_owned()).await {
+            Ok(()) => Ok(()),
+            // 40035 "缺少参数 json", 400105 unsupported type, 400402 missing field.
+            Err(e) if matches!(e.code(), Some("40035" | "400105" | "400402")) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Send a message. Each call signs with a fresh timestamp, so a retry an hour later is
     /// still accepted.
     pub async fn send(&self, message: &WebhookMessage) -> Result<(), Error> {
+        self.post(message.to_body()?).await
+    }
+
+    async fn post(&self, body: String) -> Result<(), Error> {
         const ROUTE: &str = "webhook.send";
-        let body = message.to_body()?;
         let mut query = vec![("access_token", self.token.expose().to_owned())];
         if let Some(secret) = &self.secret {
             let ts = self.clock.now_ms();
