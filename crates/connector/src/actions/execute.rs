@@ -1,0 +1,426 @@
+//! Running a validated action's steps against DingTalk, in order, stopping at the first failure.
+//! Each step can also run on its own ([`execute_step`]) so a queue can deliver the parts of a
+//! split message as separate deliveries; the [`StepContext`] carries what a later step needs
+//! from an earlier one (the uploaded media id) and is serializable for that reason.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::InputError;
+use super::inputs::MediaKind;
+use super::outputs::*;
+use super::plan::*;
+use crate::connections::ConnectionKind;
+
+/// Where an action is sent: an app robot or a custom (webhook) robot.
+#[derive(Debug, Clone)]
+pub enum Target {
+    App {
+        client: dingtalk::AppClient,
+        robot_code: dingtalk::RobotCode,
+    },
+    Webhook(dingtalk::WebhookRobot),
+}
+
+impl Target {
+    pub fn kind(&self) -> ConnectionKind {
+        match self {
+            Target::App { .. } => ConnectionKind::AppRobot,
+            Target::Webhook(_) => ConnectionKind::WebhookRobot,
+        }
+    }
+}
+
+/// Why running an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecuteError {
+    /// The input turned out unusable only when running (a download failed or was too big, the
+    /// action does not fit the connection); nothing was sent for the failing step.
+    #[error(transparent)]
+    Input(InputError),
+    /// DingTalk refused a call, or could not be reached. `completed_parts` messages of the
+    /// action were accepted before it.
+    #[error("{error}")]
+    DingTalk {
+        error: dingtalk::Error,
+        completed_parts: usize,
+    },
+}
+
+impl From<InputError> for ExecuteError {
+    fn from(e: InputError) -> Self {
+        ExecuteError::Input(e)
+    }
+}
+
+/// What earlier steps of an action left for later ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepContext {
+    /// The upload step's result, used by a send of `MediaRef::Uploaded`.
+    #[serde(default)]
+    pub uploaded: Option<UploadOutput>,
+}
+
+/// What one step produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum StepResult {
+    Uploaded(UploadOutput),
+    Sent(SentPart),
+    SentToUsers(SendToUsersOutput),
+    ReadStatus(ReadStatusOutput),
+    Recalled(RecallOutput),
+    WebhookSent { msg_type: String },
+}
+
+/// How long a `file_url` download may take.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Run every step of `action` in order and answer with the action's output.
+pub async fn execute(
+    action: &ValidatedAction,
+    target: &Target,
+    http: &reqwest::Client,
+) -> Result<Value, ExecuteError> {
+    check_target(action, target)?;
+    let mut ctx = StepContext::default();
+    let mut results = Vec::with_capacity(action.steps().len());
+    let mut completed = 0;
+    for step in action.steps() {
+        match execute_step(step, target, http, &mut ctx).await {
+            Ok(r) => {
+                if step.is_send() {
+                    completed += 1;
+                }
+                results.push(r);
+            }
+            Err(ExecuteError::DingTalk { error, .. }) => {
+                return Err(ExecuteError::DingTalk {
+                    error,
+                    completed_parts: completed,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(assemble_output(action, &results).expect("every planned step produced its result"))
+}
+
+fn check_target(action: &ValidatedAction, target: &Target) -> Result<(), InputError> {
+    let want = action.connection_kind();
+    if want != target.kind() {
+        return Err(InputError::field(
+            "connection",
+            format!(
+                "{} needs a {} connection, not {}",
+                action.action(),
+                want.as_str(),
+                target.kind().as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn wrong_target(step: &Step, target: &Target) -> InputError {
+    let want = match step {
+        Step::Webhook { .. } => ConnectionKind::WebhookRobot,
+        _ => ConnectionKind::AppRobot,
+    };
+    InputError::field(
+        "connection",
+        format!(
+            "this step needs a {} connection, not {}",
+            want.as_str(),
+            target.kind().as_str()
+        ),
+    )
+}
+
+/// A client error: local validation becomes an input error on `field`; anything DingTalk
+/// answered (or the network did) stays a DingTalk error.
+fn client_err(e: dingtalk::Error, field: &str) -> ExecuteError {
+    if e.class() == dingtalk::ErrorClass::InvalidInput {
+        ExecuteError::Input(InputError::field(field, e.message()))
+    } else {
+        ExecuteError::DingTalk {
+            error: e,
+            completed_parts: 0,
+        }
+    }
+}
+
+/// Run one step. `completed_parts` of a `DingTalk` error is 0 here: only the caller knows how
+/// many parts went before.
+pub async fn execute_step(
+    step: &Step,
+    target: &Target,
+    http: &reqwest::Client,
+    ctx: &mut StepContext,
+) -> Result<StepResult, ExecuteError> {
+    if let Step::Webhook { message, mentions } = step {
+        let Target::Webhook(robot) = target else {
+            return Err(wrong_target(step, target).into());
+        };
+        robot
+            .send(&message.to_message(mentions))
+            .await
+            .map_err(|e| client_err(e, "content"))?;
+        return Ok(StepResult::WebhookSent {
+            msg_type: webhook_msg_type(message).to_owned(),
+        });
+    }
+    let Target::App { client, robot_code } = target else {
+        return Err(wrong_target(step, target).into());
+    };
+    match step {
+        Step::Upload {
+            media_type,
+            file_name,
+            source,
+        } => {
+            let (bytes, field) = match source {
+                FileSource::Inline { bytes_base64 } => (
+                    decode_base64(bytes_base64)
+                        .map_err(|e| InputError::field("file.content_base64", e))?,
+                    "file.content_base64",
+                ),
+                FileSource::Url { url } => (download(http, url, *media_type).await?, "file_url"),
+            };
+            let upload = dingtalk::MediaUpload::new(media_type.to_dingtalk(), file_name, bytes);
+            let up = client
+                .upload_media(&upload)
+                .await
+                .map_err(|e| client_err(e, field))?;
+            let out = UploadOutput {
+                media_id: up.media_id.to_string(),
+                media_type: up.media_type,
+                created_at: up.created_at,
+            };
+            ctx.uploaded = Some(out.clone());
+            Ok(StepResult::Uploaded(out))
+        }
+        Step::GroupSend {
+            group_chat_id,
+            message,
+        } => {
+            let m = message.to_message(uploaded_id(ctx))?;
+            let resp = client
+                .send_group_message(robot_code, &group_chat_id.as_str().into(), &m)
+                .await
+                .map_err(|e| client_err(e, "content"))?;
+            Ok(StepResult::Sent(SentPart {
+                process_query_key: resp.process_query_key.to_string(),
+                msg_key: m.msg_key(),
+            }))
+        }
+        Step::OtoSend { user_ids, message } => {
+            let m = message.to_message(uploaded_id(ctx))?;
+            let users = user_ids.iter().map(|u| u.as_str().into()).collect();
+            let resp = client
+                .send_to_users(robot_code, users, &m)
+                .await
+                .map_err(|e| client_err(e, "content"))?;
+            Ok(StepResult::SentToUsers(SendToUsersOutput {
+                process_query_key: resp.process_query_key.to_string(),
+                msg_key: m.msg_key(),
+                invalid_user_ids: strings(resp.invalid_staff_id_list),
+                flow_controlled_user_ids: strings(resp.flow_controlled_staff_id_list),
+            }))
+        }
+        Step::Query {
+            group_chat_id,
+            process_query_key,
+            max_results,
+            next_token,
+        } => {
+            let resp = client
+                .query_group_read_status(
+                    robot_code,
+                    &group_chat_id.as_str().into(),
+                    &process_query_key.as_str().into(),
+                    *max_results,
+                    next_token.clone(),
+                )
+                .await
+                .map_err(|e| client_err(e, "max_results"))?;
+            Ok(StepResult::ReadStatus(ReadStatusOutput {
+                send_status: resp.send_status,
+                read_user_ids: strings(resp.read_user_ids),
+                next_token: resp.next_token.filter(|t| !t.is_empty()),
+                has_more: resp.has_more,
+            }))
+        }
+        Step::Recall {
+            group_chat_id,
+            process_query_keys,
+        } => {
+            let keys = process_query_keys
+                .iter()
+                .map(|k| k.as_str().into())
+                .collect();
+            let resp = client
+                .recall_group_messages(robot_code, &group_chat_id.as_str().into(), keys)
+                .await
+                .map_err(|e| client_err(e, "process_query_keys"))?;
+            Ok(StepResult::Recalled(RecallOutput {
+                recalled: strings(resp.success_result),
+                failed: resp.failed_result,
+            }))
+        }
+        Step::Webhook { .. } => unreachable!("handled above"),
+    }
+}
+
+fn uploaded_id(ctx: &StepContext) -> Option<&str> {
+    ctx.uploaded.as_ref().map(|u| u.media_id.as_str())
+}
+
+fn strings<T: ToString>(v: Vec<T>) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+fn webhook_msg_type(spec: &WebhookSpec) -> &'static str {
+    match spec {
+        WebhookSpec::Text { .. } => "text",
+        WebhookSpec::Markdown { .. } => "markdown",
+        WebhookSpec::Link { .. } => "link",
+        WebhookSpec::ActionCard { .. } | WebhookSpec::ActionCardButtons { .. } => "action_card",
+        WebhookSpec::FeedCard { .. } => "feed_card",
+    }
+}
+
+pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+    .decode(s.as_bytes())
+    .map_err(|e| format!("is not base64: {e}"))
+}
+
+/// Fetch a `file_url`, refusing it as soon as it grows past the media type's limit.
+async fn download(
+    http: &reqwest::Client,
+    url: &str,
+    kind: MediaKind,
+) -> Result<Vec<u8>, InputError> {
+    const F: &str = "file_url";
+    let max = kind.to_dingtalk().max_bytes();
+    let too_big = |n: u64| {
+        InputError::field(
+            F,
+            format!(
+                "is {n} bytes or more; DingTalk takes at most {} MB for {}",
+                max / (1024 * 1024),
+                kind.as_str()
+            ),
+        )
+    };
+    let mut resp = http
+        .get(url)
+        .timeout(DOWNLOAD_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| InputError::field(F, format!("could not be downloaded: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(InputError::field(
+            F,
+            format!(
+                "could not be downloaded: the server answered HTTP {}",
+                resp.status().as_u16()
+            ),
+        ));
+    }
+    if let Some(len) = resp.content_length().filter(|&l| l > max as u64) {
+        return Err(too_big(len));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| InputError::field(F, format!("download broke off: {e}")))?
+    {
+        if buf.len() + chunk.len() > max {
+            return Err(too_big((buf.len() + chunk.len()) as u64));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.is_empty() {
+        return Err(InputError::field(F, "downloaded an empty file"));
+    }
+    Ok(buf)
+}
+
+/// The action's output from the results of all its steps, in order; `None` when `results` do
+/// not match the plan (a step missing).
+pub fn assemble_output(action: &ValidatedAction, results: &[StepResult]) -> Option<Value> {
+    let uploaded = results.iter().find_map(|r| match r {
+        StepResult::Uploaded(u) => Some(u),
+        _ => None,
+    });
+    let value = match action.name() {
+        ActionName::UploadMedia => to_value(uploaded?),
+        ActionName::QueryReadStatus => results.iter().find_map(|r| match r {
+            StepResult::ReadStatus(o) => Some(to_value(o)),
+            _ => None,
+        })?,
+        ActionName::RecallMessages => results.iter().find_map(|r| match r {
+            StepResult::Recalled(o) => Some(to_value(o)),
+            _ => None,
+        })?,
+        ActionName::SendToUsers => results.iter().find_map(|r| match r {
+            StepResult::SentToUsers(o) => Some(to_value(o)),
+            _ => None,
+        })?,
+        ActionName::WebhookSend => {
+            let sent: Vec<&String> = results
+                .iter()
+                .filter_map(|r| match r {
+                    StepResult::WebhookSent { msg_type } => Some(msg_type),
+                    _ => None,
+                })
+                .collect();
+            if sent.len() != action.parts() {
+                return None;
+            }
+            to_value(&WebhookSendOutput {
+                msg_type: sent.first()?.to_string(),
+                parts: (sent.len() > 1).then_some(sent.len()),
+            })
+        }
+        ActionName::SendText
+        | ActionName::SendMarkdown
+        | ActionName::SendLink
+        | ActionName::SendImage
+        | ActionName::SendFile
+        | ActionName::SendActionCard => {
+            let parts: Vec<SentPart> = results
+                .iter()
+                .filter_map(|r| match r {
+                    StepResult::Sent(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .collect();
+            if parts.len() != action.parts() {
+                return None;
+            }
+            let first = parts.first()?.clone();
+            to_value(&SendOutput {
+                process_query_key: first.process_query_key,
+                msg_key: first.msg_key,
+                media_id: uploaded.map(|u| u.media_id.clone()),
+                parts: (parts.len() > 1).then_some(parts),
+            })
+        }
+    };
+    Some(value)
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).expect("output types serialize to JSON")
+}

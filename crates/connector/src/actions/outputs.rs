@@ -1,0 +1,88 @@
+//! What each action answers. Rust types so the catalog's output schemas come from the same code
+//! that builds the answers.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One message DingTalk accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SentPart {
+    /// Key to query the read status of the message or to recall it.
+    pub process_query_key: String,
+    /// The DingTalk message template used, e.g. `sampleText`.
+    pub msg_key: String,
+}
+
+/// Answer of a group send (`send_text`, `send_markdown`, `send_link`, `send_image`,
+/// `send_file`, `send_action_card`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendOutput {
+    /// Key of the (first) message sent.
+    pub process_query_key: String,
+    /// The DingTalk message template used, e.g. `sampleText`.
+    pub msg_key: String,
+    /// media_id of the file uploaded before sending, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    /// Every part, in order, when the content was split into more than one message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<SentPart>>,
+}
+
+/// Answer of `upload_media`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UploadOutput {
+    /// The id to send the media with (`@…`).
+    pub media_id: String,
+    /// `image`, `voice`, `video` or `file`.
+    pub media_type: String,
+    /// Upload time, milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// Answer of `query_read_status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReadStatusOutput {
+    /// `SUCCESS`, `RECALLED` or `PROCESSING`.
+    pub send_status: String,
+    /// userIds of the people who read the message (this page).
+    pub read_user_ids: Vec<String>,
+    /// Pass as `next_token` to get the next page.
+    #[serde(default)]
+    pub next_token: Option<String>,
+    /// Whether there is a next page.
+    pub has_more: bool,
+}
+
+/// Answer of `recall_messages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RecallOutput {
+    /// Keys of the messages recalled.
+    pub recalled: Vec<String>,
+    /// Keys that could not be recalled, with DingTalk's reason.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// Answer of `send_to_users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SendToUsersOutput {
+    /// Key to query the read status or recall the message.
+    pub process_query_key: String,
+    /// The DingTalk message template used.
+    pub msg_key: String,
+    /// Recipients DingTalk does not know.
+    pub invalid_user_ids: Vec<String>,
+    /// Recipients DingTalk skipped for flow control.
+    pub flow_controlled_user_ids: Vec<String>,
+}
+
+/// Answer of `webhook_send`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookSendOutput {
+    /// The message type sent.
+    pub msg_type: String,
+    /// How many messages were sent, when the content was split into more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<usize>,
+}

@@ -1,0 +1,399 @@
+//! A validated action as a list of planned steps. Serializable because a later issue stores it
+//! as a durable delivery's input: it must hold everything needed to execute, and nothing that
+//! depends on the process that validated it.
+
+use serde::{Deserialize, Serialize};
+
+use super::InputError;
+use super::inputs::{ButtonInput, FeedLinkInput, Layout, MediaKind};
+use crate::connections::ConnectionKind;
+
+/// Every action of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionName {
+    SendText,
+    SendMarkdown,
+    SendLink,
+    SendImage,
+    SendFile,
+    SendActionCard,
+    UploadMedia,
+    QueryReadStatus,
+    RecallMessages,
+    SendToUsers,
+    WebhookSend,
+}
+
+impl ActionName {
+    pub const ALL: &'static [ActionName] = &[
+        ActionName::SendText,
+        ActionName::SendMarkdown,
+        ActionName::SendLink,
+        ActionName::SendImage,
+        ActionName::SendFile,
+        ActionName::SendActionCard,
+        ActionName::UploadMedia,
+        ActionName::QueryReadStatus,
+        ActionName::RecallMessages,
+        ActionName::SendToUsers,
+        ActionName::WebhookSend,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionName::SendText => "send_text",
+            ActionName::SendMarkdown => "send_markdown",
+            ActionName::SendLink => "send_link",
+            ActionName::SendImage => "send_image",
+            ActionName::SendFile => "send_file",
+            ActionName::SendActionCard => "send_action_card",
+            ActionName::UploadMedia => "upload_media",
+            ActionName::QueryReadStatus => "query_read_status",
+            ActionName::RecallMessages => "recall_messages",
+            ActionName::SendToUsers => "send_to_users",
+            ActionName::WebhookSend => "webhook_send",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+    }
+
+    /// The kind of connection the action runs on.
+    pub fn connection_kind(self) -> ConnectionKind {
+        match self {
+            ActionName::WebhookSend => ConnectionKind::WebhookRobot,
+            _ => ConnectionKind::AppRobot,
+        }
+    }
+}
+
+/// Where the bytes of an upload come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum FileSource {
+    /// Carried in the request; already checked to decode and to fit the type's limit.
+    Inline { bytes_base64: String },
+    /// Downloaded when the step runs; size checked while downloading.
+    Url { url: String },
+}
+
+/// A media id given by the caller, or the one the upload step before produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaRef {
+    Given(String),
+    Uploaded,
+}
+
+/// An app-robot message, serializable; field names follow `dingtalk::Message`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageSpec {
+    Text {
+        content: String,
+    },
+    Markdown {
+        title: String,
+        text: String,
+    },
+    Link {
+        title: String,
+        text: String,
+        pic_url: String,
+        message_url: String,
+    },
+    Image {
+        photo: MediaRef,
+    },
+    ActionCard {
+        title: String,
+        text: String,
+        single_title: String,
+        single_url: String,
+    },
+    ActionCardButtons {
+        title: String,
+        text: String,
+        buttons: Vec<ButtonInput>,
+        layout: Layout,
+    },
+    File {
+        media: MediaRef,
+        file_name: String,
+        file_type: String,
+    },
+}
+
+impl MessageSpec {
+    /// The client's message, with an uploaded media id filled in.
+    pub fn to_message(&self, uploaded: Option<&str>) -> Result<dingtalk::Message, InputError> {
+        use dingtalk::Message as M;
+        Ok(match self {
+            MessageSpec::Text { content } => M::Text {
+                content: content.clone(),
+            },
+            MessageSpec::Markdown { title, text } => M::Markdown {
+                title: title.clone(),
+                text: text.clone(),
+            },
+            MessageSpec::Link {
+                title,
+                text,
+                pic_url,
+                message_url,
+            } => M::Link {
+                title: title.clone(),
+                text: text.clone(),
+                pic_url: pic_url.clone(),
+                message_url: message_url.clone(),
+            },
+            MessageSpec::Image { photo } => M::Image {
+                photo_url: resolve(photo, uploaded, "image_url")?,
+            },
+            MessageSpec::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            } => M::ActionCard {
+                title: title.clone(),
+                text: text.clone(),
+                single_title: single_title.clone(),
+                single_url: single_url.clone(),
+            },
+            MessageSpec::ActionCardButtons {
+                title,
+                text,
+                buttons,
+                layout,
+            } => M::ActionCardButtons {
+                title: title.clone(),
+                text: text.clone(),
+                buttons: buttons
+                    .iter()
+                    .map(|b| dingtalk::Button {
+                        title: b.title.clone(),
+                        url: b.url.clone(),
+                    })
+                    .collect(),
+                layout: layout.to_dingtalk(),
+            },
+            MessageSpec::File {
+                media,
+                file_name,
+                file_type,
+            } => M::File {
+                media_id: resolve(media, uploaded, "media_id")?.into(),
+                file_name: file_name.clone(),
+                file_type: file_type.clone(),
+            },
+        })
+    }
+}
+
+fn resolve(r: &MediaRef, uploaded: Option<&str>, field: &str) -> Result<String, InputError> {
+    match r {
+        MediaRef::Given(id) => Ok(id.clone()),
+        // A step run on its own (from a queue) gets the upload's result through its context.
+        MediaRef::Uploaded => uploaded
+            .map(str::to_owned)
+            .ok_or_else(|| InputError::field(field, "no upload ran before this send step")),
+    }
+}
+
+/// Who a webhook message mentions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mentions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_mobiles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_user_ids: Vec<String>,
+    #[serde(default)]
+    pub at_all: bool,
+}
+
+/// A webhook-robot message, serializable; field names follow `dingtalk::WebhookPayload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum WebhookSpec {
+    Text {
+        content: String,
+    },
+    Markdown {
+        title: String,
+        text: String,
+    },
+    Link {
+        title: String,
+        text: String,
+        message_url: String,
+        pic_url: Option<String>,
+    },
+    ActionCard {
+        title: String,
+        text: String,
+        single_title: String,
+        single_url: String,
+    },
+    ActionCardButtons {
+        title: String,
+        text: String,
+        buttons: Vec<ButtonInput>,
+        horizontal: bool,
+    },
+    FeedCard {
+        links: Vec<FeedLinkInput>,
+    },
+}
+
+impl WebhookSpec {
+    pub fn to_message(&self, mentions: &Mentions) -> dingtalk::WebhookMessage {
+        use dingtalk::WebhookPayload as P;
+        let payload = match self.clone() {
+            WebhookSpec::Text { content } => P::Text { content },
+            WebhookSpec::Markdown { title, text } => P::Markdown { title, text },
+            WebhookSpec::Link {
+                title,
+                text,
+                message_url,
+                pic_url,
+            } => P::Link {
+                title,
+                text,
+                message_url,
+                pic_url,
+            },
+            WebhookSpec::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            } => P::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            },
+            WebhookSpec::ActionCardButtons {
+                title,
+                text,
+                buttons,
+                horizontal,
+            } => P::ActionCardButtons {
+                title,
+                text,
+                buttons: buttons
+                    .into_iter()
+                    .map(|b| dingtalk::WebhookButton {
+                        title: b.title,
+                        action_url: b.url,
+                    })
+                    .collect(),
+                horizontal,
+            },
+            WebhookSpec::FeedCard { links } => P::FeedCard {
+                links: links
+                    .into_iter()
+                    .map(|l| dingtalk::FeedLink {
+                        title: l.title,
+                        message_url: l.url,
+                        pic_url: l.image_url,
+                    })
+                    .collect(),
+            },
+        };
+        dingtalk::WebhookMessage::new(payload).with_at(dingtalk::At {
+            at_mobiles: mentions.at_mobiles.clone(),
+            at_user_ids: mentions.at_user_ids.clone(),
+            is_at_all: mentions.at_all,
+        })
+    }
+}
+
+/// One call to DingTalk (or a download followed by one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    Upload {
+        media_type: MediaKind,
+        file_name: String,
+        source: FileSource,
+    },
+    GroupSend {
+        group_chat_id: String,
+        message: MessageSpec,
+    },
+    OtoSend {
+        user_ids: Vec<String>,
+        message: MessageSpec,
+    },
+    Query {
+        group_chat_id: String,
+        process_query_key: String,
+        max_results: u32,
+        next_token: Option<String>,
+    },
+    Recall {
+        group_chat_id: String,
+        process_query_keys: Vec<String>,
+    },
+    Webhook {
+        message: WebhookSpec,
+        #[serde(default)]
+        mentions: Mentions,
+    },
+}
+
+impl Step {
+    /// Whether the step sends a message (counts as a part).
+    pub fn is_send(&self) -> bool {
+        matches!(
+            self,
+            Step::GroupSend { .. } | Step::OtoSend { .. } | Step::Webhook { .. }
+        )
+    }
+}
+
+/// An action whose input passed validation, planned as steps run in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidatedAction {
+    pub(crate) action: ActionName,
+    pub(crate) steps: Vec<Step>,
+}
+
+impl ValidatedAction {
+    pub fn action(&self) -> &str {
+        self.action.as_str()
+    }
+
+    pub fn name(&self) -> ActionName {
+        self.action
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// The group the action addresses: messages to one group must keep their order.
+    pub fn group_chat_id(&self) -> Option<&str> {
+        self.steps.iter().find_map(|s| match s {
+            Step::GroupSend { group_chat_id, .. }
+            | Step::Query { group_chat_id, .. }
+            | Step::Recall { group_chat_id, .. } => Some(group_chat_id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// How many messages the action sends (more than one when content was split; 0 for
+    /// upload, query and recall).
+    pub fn parts(&self) -> usize {
+        self.steps.iter().filter(|s| s.is_send()).count()
+    }
+
+    /// The connection kind the action needs.
+    pub fn connection_kind(&self) -> ConnectionKind {
+        self.action.connection_kind()
+    }
+}
