@@ -2,7 +2,9 @@
 //! server's client commands). Thin: parses arguments and settings, calls into the crates.
 
 mod exit;
+mod remote;
 mod send;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -28,6 +30,34 @@ enum Command {
     },
     /// Send one message straight to DingTalk (no server), for scripts and CI jobs.
     Send(send::SendArgs),
+    /// Run the connector service (REST API, connections, actions).
+    Serve(serve::ServeArgs),
+    /// Manage connections on a dtc server.
+    Connection {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(subcommand)]
+        cmd: remote::ConnectionCmd,
+    },
+    /// Browse the action catalog of a dtc server.
+    Action {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(subcommand)]
+        cmd: remote::ActionCmd,
+    },
+    /// Run an action through a connection on a dtc server.
+    Run {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(flatten)]
+        run: remote::RunArgs,
+    },
+    /// Administration on the server's own database and key (run where the server runs).
+    Admin {
+        #[command(subcommand)]
+        cmd: serve::AdminCmd,
+    },
 }
 
 fn init_logs() {
@@ -40,20 +70,45 @@ fn init_logs() {
         .try_init();
 }
 
+fn server_table(args: &remote::ServerArgs) -> bool {
+    remote::wants_table(args)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logs();
+    }
+    let mut table = false;
     let result = match cli.command {
         Command::Sim { listen, fixture } => dingtalk_sim::run(listen, fixture)
             .await
             .map(|()| None)
             .map_err(|e| exit::Failure::other(format!("dtc sim: {e}"))),
         Command::Send(args) => send::run(args).await.map(Some),
+        Command::Serve(args) => serve::serve(args).await.map(|()| None),
+        Command::Connection { server, cmd } => {
+            table = server_table(&server);
+            remote::connection(&server, cmd).await.map(Some)
+        }
+        Command::Action { server, cmd } => {
+            table = server_table(&server);
+            remote::action(&server, cmd).await.map(Some)
+        }
+        Command::Run { server, run } => {
+            table = server_table(&server);
+            remote::run(&server, run).await.map(Some)
+        }
+        Command::Admin { cmd } => serve::admin(cmd).await.map(Some),
     };
     match result {
         Ok(Some(out)) => {
-            println!("{out}");
+            if table {
+                println!("{}", remote::table(&out));
+            } else {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,

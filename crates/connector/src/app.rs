@@ -1,0 +1,238 @@
+//! `Application::build(settings)`: storage, keys, the DingTalk client and the HTTP server, bound
+//! and ready. `dtc serve` is a thin shim over it, and tests build it on port 0.
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, auth};
+use crate::connections::{ConnectionKind, ConnectionPatch, Connections, NewConnection};
+use crate::secrets::{Keyring, MasterKey};
+use crate::settings::Settings;
+use crate::store::{self, ApiTokenRecord};
+
+/// The name of the connection `--sandbox` creates.
+pub const SANDBOX_CONNECTION: &str = "sandbox";
+/// The webhook-robot connection `--sandbox` creates.
+pub const SANDBOX_WEBHOOK_CONNECTION: &str = "sandbox-webhook";
+
+/// A bound, ready server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    addr: SocketAddr,
+    /// A token generated at this start (printed once; only its hash is stored).
+    pub generated_token: Option<SecretString>,
+    /// The in-process simulator of `--sandbox`.
+    pub sandbox: Option<dingtalk_sim::SimHandle>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("secret-encryption key: {0}")]
+    Key(#[from] crate::secrets::SecretsError),
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("sandbox connection: {0}")]
+    Connection(#[from] crate::connections::ConnectionError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("sandbox simulator: {0}")]
+    Sim(std::io::Error),
+    #[error("DingTalk client: {0}")]
+    Client(String),
+}
+
+/// A new random API token: `dtc_` + 40 alphanumerics.
+pub fn new_api_token() -> String {
+    let mut rng = rand::rng();
+    let body: String = (0..40)
+        .map(|_| rng.sample(rand::distr::Alphanumeric) as char)
+        .collect();
+    format!("dtc_{body}")
+}
+
+/// Store a new API token's hash; returns the token (to be shown once).
+pub async fn create_api_token(
+    store: &dyn store::Store,
+    label: &str,
+) -> Result<SecretString, store::StoreError> {
+    let token = new_api_token();
+    store
+        .insert_api_token(&ApiTokenRecord {
+            id: uuid::Uuid::new_v4(),
+            token_hash: auth::hash_hex(&token),
+            label: label.to_owned(),
+            created_at: chrono::Utc::now(),
+        })
+        .await?;
+    Ok(SecretString::from(token))
+}
+
+impl Application {
+    pub async fn build(mut settings: Settings) -> Result<Application, BuildError> {
+        let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
+        let store = store::connect(&settings.database_url).await?;
+        let connections = Connections::new(
+            store.clone(),
+            Keyring {
+                current: key,
+                previous: Vec::new(),
+            },
+        );
+
+        let sandbox = if settings.sandbox {
+            let sim = dingtalk_sim::Simulator::start(
+                dingtalk_sim::Fixture::sandbox(),
+                settings.sandbox_sim_listen,
+            )
+            .await
+            .map_err(BuildError::Sim)?;
+            settings.dingtalk_api_base = sim.base_url();
+            settings.dingtalk_oapi_base = sim.base_url();
+            ensure_sandbox_connections(&connections).await?;
+            Some(sim)
+        } else {
+            None
+        };
+
+        let mut known = Vec::new();
+        if let Some(t) = &settings.api_token {
+            known.push(auth::hash_token(t.expose_secret()));
+        }
+        // Without DTC_API_TOKEN, the first start (and every sandbox start) generates a token and
+        // prints it once; only its hash is kept.
+        let generated_token = if settings.api_token.is_none()
+            && (settings.sandbox || store.count_api_tokens().await? == 0)
+        {
+            let label = if settings.sandbox {
+                "sandbox"
+            } else {
+                "generated on first start"
+            };
+            Some(create_api_token(store.as_ref(), label).await?)
+        } else {
+            None
+        };
+
+        let client_config = dingtalk::ClientConfig {
+            api_base: url::Url::parse(&settings.dingtalk_api_base)
+                .map_err(|e| BuildError::Client(e.to_string()))?,
+            oapi_base: url::Url::parse(&settings.dingtalk_oapi_base)
+                .map_err(|e| BuildError::Client(e.to_string()))?,
+            timeout: settings.dingtalk_timeout,
+            ..dingtalk::ClientConfig::default()
+        };
+        let dingtalk =
+            dingtalk::Client::new(client_config).map_err(|e| BuildError::Client(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| BuildError::Client(e.to_string()))?;
+
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| BuildError::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| BuildError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+        let tokens = Arc::new(auth::TokenCheck::new(store.clone(), known));
+        let state = AppState::new(store, connections, dingtalk, http, settings, tokens);
+        Ok(Application {
+            listener,
+            state,
+            addr,
+            generated_token,
+            sandbox,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = api::router(self.state.clone());
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(sim) = self.sandbox {
+            sim.shutdown().await;
+        }
+        result
+    }
+}
+
+/// Create (or refresh) the sandbox connections pointing at the built-in fixture.
+async fn ensure_sandbox_connections(
+    connections: &Connections,
+) -> Result<(), crate::connections::ConnectionError> {
+    use crate::connections::ConnectionError;
+    let app = NewConnection {
+        name: SANDBOX_CONNECTION.into(),
+        kind: ConnectionKind::AppRobot,
+        description: "Built-in simulator (dtc serve --sandbox): groups Ops and Dev".into(),
+        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
+        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+        access_token: None,
+        secret: None,
+        keywords: Vec::new(),
+        qps_quota: None,
+    };
+    match connections.create(app).await {
+        Ok(_) => {}
+        Err(ConnectionError::Duplicate { .. }) => {
+            connections
+                .update(
+                    SANDBOX_CONNECTION,
+                    ConnectionPatch {
+                        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+                        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
+                        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+                        ..ConnectionPatch::default()
+                    },
+                )
+                .await?;
+        }
+        Err(e) => return Err(e),
+    }
+    let hook = NewConnection {
+        name: SANDBOX_WEBHOOK_CONNECTION.into(),
+        kind: ConnectionKind::WebhookRobot,
+        description: "Built-in simulator's signed webhook robot in group Ops".into(),
+        app_key: None,
+        app_secret: None,
+        robot_code: None,
+        access_token: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_TOKEN)),
+        secret: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_SECRET)),
+        keywords: Vec::new(),
+        qps_quota: None,
+    };
+    match connections.create(hook).await {
+        Ok(_) | Err(ConnectionError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
