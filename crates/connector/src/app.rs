@@ -147,7 +147,8 @@ impl Application {
             source,
         })?;
         let tokens = Arc::new(auth::TokenCheck::new(store.clone(), known));
-        let state = AppState::new(store, connections, dingtalk, http, settings, tokens);
+        let targets = Arc::new(crate::targets::Targets::new(dingtalk));
+        let state = AppState::new(store, connections, targets, http, settings, tokens);
         Ok(Application {
             listener,
             state,

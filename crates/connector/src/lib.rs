@@ -6,6 +6,12 @@
 //! hold a database transaction across a network call, and must never log, return or store a
 //! secret in clear text.
 
+pub mod actions;
+pub mod api;
+pub mod app;
 pub mod connections;
 pub mod secrets;
+pub mod settings;
 pub mod store;
+pub mod targets;
+pub mod telemetry;

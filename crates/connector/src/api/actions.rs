@@ -2,15 +2,22 @@
 
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::time::Instant;
+use uuid::Uuid;
 
+use super::deliveries::group_key;
 use super::error::{ApiError, parse_json};
 use super::{AppState, kind_name};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
+use crate::store::{
+    AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, Lease, NewDelivery,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -101,11 +108,113 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
     Ok(Value::Object(input))
 }
 
+/// What the client asked for in headers.
+struct RunOptions {
+    respond_async: bool,
+    idempotency_key: Option<String>,
+}
+
+fn run_options(headers: &HeaderMap) -> Result<RunOptions, ApiError> {
+    // RFC 7240: `Prefer: respond-async` (possibly among other preferences).
+    let respond_async = headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split([',', ';'])
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        })
+    });
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?
+                .trim();
+            if key.is_empty() || key.len() > 255 {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 255 characters",
+                ));
+            }
+            Some(key.to_owned())
+        }
+    };
+    Ok(RunOptions {
+        respond_async,
+        idempotency_key,
+    })
+}
+
+/// The same key with the same body returns the first result; with another body, 422.
+fn request_hash(action: &str, input: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    // serde_json's map is ordered, so equal inputs serialize identically.
+    let mut h = Sha256::new();
+    h.update(action.as_bytes());
+    h.update(b"\n");
+    h.update(input.to_string().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Answer a repeated request from the stored delivery.
+fn replay(existing: &Delivery, hash: &str, opts: &RunOptions) -> Result<Response, ApiError> {
+    if existing.request_hash.as_deref() != Some(hash) {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different action or input",
+        );
+        e.body.field = Some("Idempotency-Key".into());
+        return Err(e);
+    }
+    if opts.respond_async || existing.mode == DeliveryMode::Async {
+        return Ok(accepted(existing));
+    }
+    match existing.status {
+        DeliveryStatus::Delivered => {
+            Ok(Json(existing.result.clone().unwrap_or(Value::Null)).into_response())
+        }
+        DeliveryStatus::Failed => {
+            let stored = existing.last_error.clone().unwrap_or(Value::Null);
+            let status = stored["status"]
+                .as_u64()
+                .and_then(|s| StatusCode::from_u16(s as u16).ok())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            Ok((
+                status,
+                Json(serde_json::json!({ "error": stored["error"] })),
+            )
+                .into_response())
+        }
+        _ => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "in_progress",
+                format!(
+                    "the first request with this Idempotency-Key (delivery {}) is still running",
+                    existing.id
+                ),
+            );
+            e.body.retryable = true;
+            Err(e)
+        }
+    }
+}
+
+fn accepted(d: &Delivery) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "delivery_id": d.id, "status": d.status })),
+    )
+        .into_response()
+}
+
 async fn run(
     State(s): State<AppState>,
     Path((id_or_name, action)): Path<(String, String)>,
+    headers: HeaderMap,
     req: Request,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let opts = run_options(&headers)?;
     let spec = actions::spec(&action)
         .ok_or_else(|| ApiError::not_found(format!("no action `{action}`; see GET /v1/actions")))?;
     let conn = s.connections.get(&id_or_name).await?;
@@ -121,6 +230,16 @@ async fn run(
         ));
     }
     let input = read_input(&s, req).await?;
+    let hash = request_hash(&action, &input);
+    if let Some(key) = &opts.idempotency_key
+        && let Some(existing) = s
+            .store
+            .find_by_idempotency_key(conn.id, key)
+            .await
+            .map_err(ApiError::internal)?
+    {
+        return replay(&existing, &hash, &opts);
+    }
     let validated = match actions::validate(&action, input) {
         Ok(v) => v,
         Err(e) => {
@@ -129,65 +248,171 @@ async fn run(
             return Err(e.into());
         }
     };
+    let id = Uuid::new_v4();
+    let ordered = validated.parts() > 0;
+    let new = NewDelivery {
+        id,
+        connection_id: conn.id,
+        action: action.clone(),
+        group_key: group_key(conn.id, validated.group_chat_id(), ordered, id),
+        input: serde_json::to_value(&validated).map_err(ApiError::internal)?,
+        mode: if opts.respond_async {
+            DeliveryMode::Async
+        } else {
+            DeliveryMode::Sync
+        },
+        idempotency_key: opts.idempotency_key.clone(),
+        request_hash: Some(hash.clone()),
+        // A sync request holds its group while it runs, so queued ones of the group wait.
+        lease: (!opts.respond_async).then(|| Lease {
+            owner: s.instance_id.clone(),
+            duration: SYNC_LEASE,
+        }),
+    };
+    if opts.respond_async {
+        let inserted = s.acceptor.accept(new).await.map_err(ApiError::internal)?;
+        if !inserted.is_new() {
+            return replay(inserted.delivery(), &hash, &opts);
+        }
+        metrics::counter!("dtc_deliveries_accepted_total", "action" => action.clone()).increment(1);
+        tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "delivery queued");
+        s.wake_engine();
+        return Ok(accepted(inserted.delivery()));
+    }
+    let inserted = s
+        .store
+        .insert_delivery(&new)
+        .await
+        .map_err(ApiError::internal)?;
+    if !inserted.is_new() {
+        return replay(inserted.delivery(), &hash, &opts);
+    }
+    let started_at = chrono::Utc::now();
     let target = s.target_for(&conn)?;
     let started = Instant::now();
-    let policy = dingtalk::RetryPolicy {
-        max_attempts: s.settings.sync_attempts,
-        ..dingtalk::RetryPolicy::default()
-    };
-    let mut attempt = 1;
-    let result = loop {
-        match actions::execute(&validated, &target, &s.http).await {
-            // Only a failure before anything was delivered is retried as a whole, so a split
-            // message never repeats its first parts.
-            Err(ExecuteError::DingTalk {
-                error,
-                completed_parts: 0,
-            }) if error.is_retryable() && attempt < policy.max_attempts => {
-                let delay = policy.delay(attempt, error.retry_after());
-                tracing::info!(connection = %conn.name, action = %action, attempt, error = %error, "retrying");
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            other => break other,
-        }
-    };
+    let result = run_sync(&s, &conn, &validated, &target).await;
     metrics::histogram!("dtc_action_duration_seconds", "action" => action.clone())
         .record(started.elapsed().as_secs_f64());
+    let attempt = |outcome, error: Option<Value>| AttemptRecord {
+        started_at,
+        finished_at: chrono::Utc::now(),
+        outcome,
+        error,
+    };
     match result {
         Ok(output) => {
             metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "delivered")
                 .increment(1);
-            tracing::info!(connection = %conn.name, action = %action, "action done");
-            Ok(Json(output))
+            tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "action done");
+            if let Err(e) = s
+                .store
+                .complete_delivery(
+                    id,
+                    &s.instance_id,
+                    &output,
+                    &attempt(AttemptOutcome::Success, None),
+                )
+                .await
+            {
+                // DingTalk accepted it: the answer is still success; the log lags.
+                tracing::error!(delivery_id = %id, error = %e, "recording a delivered sync action failed");
+            }
+            Ok(Json(output).into_response())
         }
-        Err(ExecuteError::Input(e)) => {
-            metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")
-                .increment(1);
-            Err(e.into())
-        }
-        Err(ExecuteError::DingTalk {
-            error,
-            completed_parts,
-        }) => {
-            let outcome = if error.is_retryable() {
-                "failed"
+        Err(api) => {
+            let stored = serde_json::json!({ "status": api.status.as_u16(), "error": &*api.body });
+            let outcome = if api.body.retryable {
+                AttemptOutcome::TransientError
             } else {
-                "rejected"
+                AttemptOutcome::PermanentError
             };
-            metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => outcome)
-                .increment(1);
-            metrics::counter!("dtc_dingtalk_errors_total", "code" => error.code().unwrap_or("none").to_owned())
-                .increment(1);
-            tracing::warn!(connection = %conn.name, action = %action, code = error.code(), error = %error, completed_parts, "action failed");
-            let mut api = ApiError::from_dingtalk(&error);
-            if completed_parts > 0 {
-                api.body.message = format!(
-                    "{} ({completed_parts} earlier part(s) were delivered)",
-                    api.body.message
-                );
+            if let Err(e) = s
+                .store
+                .fail_delivery(
+                    id,
+                    &s.instance_id,
+                    &stored,
+                    &attempt(outcome, Some(stored.clone())),
+                )
+                .await
+            {
+                tracing::error!(delivery_id = %id, error = %e, "recording a failed sync action failed");
             }
             Err(api)
         }
     }
+}
+
+/// How long a sync request may hold its group before the queue takes it back.
+const SYNC_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Run the steps one by one, retrying a step (never the steps before it) on transient
+/// failures, so a split message never repeats its first parts.
+async fn run_sync(
+    s: &AppState,
+    conn: &crate::connections::Connection,
+    validated: &actions::ValidatedAction,
+    target: &actions::Target,
+) -> Result<Value, ApiError> {
+    let action = validated.action().to_owned();
+    let policy = dingtalk::RetryPolicy {
+        max_attempts: s.settings.sync_attempts,
+        ..dingtalk::RetryPolicy::default()
+    };
+    let mut ctx = actions::StepContext::default();
+    let mut results = Vec::with_capacity(validated.steps().len());
+    let mut completed_parts = 0;
+    for step in validated.steps() {
+        let mut attempt = 1;
+        let result = loop {
+            s.acquire_rate(conn, target, step).await?;
+            match actions::execute_step(step, target, &s.http, &mut ctx).await {
+                Err(ExecuteError::DingTalk { error, .. })
+                    if error.is_retryable() && attempt < policy.max_attempts =>
+                {
+                    s.note_throttle(conn, target, step, &error);
+                    let delay = policy.delay(attempt, error.retry_after());
+                    tracing::info!(connection = %conn.name, action = %action, attempt, error = %error, "retrying step");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(r) => {
+                if step.is_send() {
+                    completed_parts += 1;
+                }
+                results.push(r);
+            }
+            Err(ExecuteError::Input(e)) => {
+                metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")
+                    .increment(1);
+                return Err(e.into());
+            }
+            Err(ExecuteError::DingTalk { error, .. }) => {
+                let outcome = if error.is_retryable() {
+                    "failed"
+                } else {
+                    "rejected"
+                };
+                metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => outcome)
+                    .increment(1);
+                metrics::counter!("dtc_dingtalk_errors_total", "code" => error.code().unwrap_or("none").to_owned())
+                    .increment(1);
+                tracing::warn!(connection = %conn.name, action = %action, code = error.code(), error = %error, completed_parts, "action failed");
+                let mut api = ApiError::from_dingtalk(&error);
+                if completed_parts > 0 {
+                    api.body.message = format!(
+                        "{} ({completed_parts} earlier part(s) were delivered)",
+                        api.body.message
+                    );
+                }
+                return Err(api);
+            }
+        }
+    }
+    actions::assemble_output(validated, &results)
+        .ok_or_else(|| ApiError::internal("a step produced no result"))
 }

@@ -1,9 +1,11 @@
 //! The REST API (design.md §6). Each route module owns its router and DTOs; this module puts
 //! them together behind bearer-token auth and request metrics.
 
+pub mod accept;
 pub mod actions;
 pub mod auth;
 pub mod connections;
+pub mod deliveries;
 pub mod error;
 pub mod openapi;
 pub mod system;
@@ -12,15 +14,15 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
 use crate::actions::Target;
-use crate::connections::{Connection, ConnectionKind, ConnectionSecrets, Connections};
+use crate::connections::{Connection, ConnectionKind, Connections};
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::targets::Targets;
 pub use error::ApiError;
 
 /// What every handler shares.
@@ -37,7 +39,12 @@ pub struct Inner {
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     pub tokens: Arc<auth::TokenCheck>,
     /// One client per connection (and so one token cache per app), rebuilt when it changes.
-    targets: Mutex<HashMap<Uuid, (chrono::DateTime<chrono::Utc>, Target)>>,
+    pub targets: Arc<Targets>,
+    /// This process's lease owner name (sync requests hold their group under it).
+    pub instance_id: String,
+    pub acceptor: accept::Acceptor,
+    /// Wakes the delivery engine when something was queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,68 +58,58 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         connections: Connections,
-        dingtalk: dingtalk::Client,
+        targets: Arc<Targets>,
         http: reqwest::Client,
         settings: Settings,
         tokens: Arc<auth::TokenCheck>,
     ) -> Self {
+        let store_for_acceptor = store.clone();
         AppState(Arc::new(Inner {
             store,
             connections,
-            dingtalk,
+            dingtalk: targets.dingtalk().clone(),
             http,
             settings,
             prometheus: crate::telemetry::prometheus(),
             tokens,
-            targets: Mutex::new(HashMap::new()),
+            targets,
+            instance_id: format!("dtc-{}", Uuid::new_v4()),
+            acceptor: accept::Acceptor::start(store_for_acceptor),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 
     /// The DingTalk target of a connection, cached while the connection is unchanged.
     pub fn target_for(&self, conn: &Connection) -> Result<Target, ApiError> {
-        if let Some((at, t)) = self.targets.lock().expect("targets poisoned").get(&conn.id)
-            && *at == conn.updated_at
-        {
-            return Ok(t.clone());
-        }
-        let target = match self.connections.secrets(conn)? {
-            ConnectionSecrets::AppRobot { app_secret } => {
-                use secrecy::ExposeSecret;
-                let app_key = conn.app_key.clone().unwrap_or_default();
-                Target::App {
-                    client: dingtalk::AppClient::new(
-                        self.dingtalk.clone(),
-                        dingtalk::AppCredentials {
-                            app_key: dingtalk::AppKey::new(app_key.clone()),
-                            app_secret: dingtalk::AppSecret::new(app_secret.expose_secret()),
-                        },
-                    ),
-                    robot_code: dingtalk::RobotCode::new(
-                        conn.robot_code.clone().unwrap_or(app_key),
-                    ),
-                }
-            }
-            ConnectionSecrets::WebhookRobot {
-                access_token,
-                secret,
-            } => {
-                use secrecy::ExposeSecret;
-                Target::Webhook(dingtalk::WebhookRobot::new(
-                    self.dingtalk.clone(),
-                    dingtalk::WebhookToken::new(access_token.expose_secret()),
-                    secret.map(|s| dingtalk::WebhookSecret::new(s.expose_secret())),
-                ))
-            }
-        };
-        self.targets
-            .lock()
-            .expect("targets poisoned")
-            .insert(conn.id, (conn.updated_at, target.clone()));
-        Ok(target)
+        Ok(self.targets.get(&self.connections, conn)?)
     }
 
     pub fn forget_target(&self, id: Uuid) {
-        self.targets.lock().expect("targets poisoned").remove(&id);
+        self.targets.forget(id);
+    }
+
+    pub fn wake_engine(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Wait for DingTalk's rate limit before a step of a sync action.
+    pub async fn acquire_rate(
+        &self,
+        _conn: &Connection,
+        _target: &Target,
+        _step: &crate::actions::Step,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// DingTalk throttled a step anyway: slow that app and API down.
+    pub fn note_throttle(
+        &self,
+        _conn: &Connection,
+        _target: &Target,
+        _step: &crate::actions::Step,
+        _error: &dingtalk::Error,
+    ) {
     }
 }
 
@@ -144,6 +141,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .merge(connections::router())
         .merge(actions::router())
+        .merge(deliveries::router())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,

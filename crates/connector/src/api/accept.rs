@@ -1,0 +1,58 @@
+//! Durable accepts with batched commits: concurrent `Prefer: respond-async` requests are
+//! gathered for a moment and written in one transaction, so the fsync cost is shared. Each
+//! request still gets its answer only after its row is committed.
+
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Inserted, NewDelivery, Store};
+
+type Reply = oneshot::Sender<Result<Inserted, String>>;
+
+/// Most rows committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+#[derive(Clone)]
+pub struct Acceptor {
+    tx: mpsc::Sender<(NewDelivery, Reply)>,
+}
+
+impl Acceptor {
+    pub fn start(store: Arc<dyn Store>) -> Acceptor {
+        let (tx, mut rx) = mpsc::channel::<(NewDelivery, Reply)>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            // Whatever queued up while the previous commit ran forms the next batch: no timer,
+            // so a lone request is not delayed.
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let rows: Vec<NewDelivery> = batch.iter().map(|(d, _)| d.clone()).collect();
+                match store.insert_deliveries(&rows).await {
+                    Ok(results) => {
+                        for ((_, reply), r) in batch.drain(..).zip(results) {
+                            let _ = reply.send(Ok(r));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, rows = rows.len(), "accepting deliveries failed");
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        Acceptor { tx }
+    }
+
+    /// Write `delivery` durably; returns once its transaction committed.
+    pub async fn accept(&self, delivery: NewDelivery) -> Result<Inserted, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((delivery, reply))
+            .await
+            .map_err(|_| "the accept queue is closed".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the accept queue stopped".to_owned())?
+    }
+}
