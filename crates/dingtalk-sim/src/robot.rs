@@ -214,20 +214,21 @@ pub(crate) async fn group_query(
     };
     let ocid = non_empty_str(&body, "openConversationId");
     let now = sim.now_ms();
-    let (sent_at, recalled) = {
-        let inner = sim.lock();
-        match inner.sends.get(key) {
-            Some(SendRecord {
-                robot_code,
-                sent_at_ms,
-                target: SendTarget::Group(group),
-                recalled,
-                ..
-            }) if *robot_code == app.robot_code && ocid.is_none_or(|o| o == group) => {
-                (*sent_at_ms, *recalled)
-            }
-            _ => return bad_request(&sim, "invalid.processQueryKey"),
+    // Copy what is needed out of the lock: answering an error locks again for the stats.
+    let found = match sim.lock().sends.get(key) {
+        Some(SendRecord {
+            robot_code,
+            sent_at_ms,
+            target: SendTarget::Group(group),
+            recalled,
+            ..
+        }) if *robot_code == app.robot_code && ocid.is_none_or(|o| o == group) => {
+            Some((*sent_at_ms, *recalled))
         }
+        _ => None,
+    };
+    let Some((sent_at, recalled)) = found else {
+        return bad_request(&sim, "invalid.processQueryKey");
     };
     if now - sent_at > QUERY_KEY_LIFETIME_MS {
         return bad_request(&sim, "processQueryKey.expireTime");
@@ -417,18 +418,18 @@ pub(crate) async fn oto_read_status(
         return bad_request(&sim, "invalidParameter.processQueryKey.missing");
     };
     let now = sim.now_ms();
-    let (sent_at, recalled, users) = {
-        let inner = sim.lock();
-        match inner.sends.get(key) {
-            Some(SendRecord {
-                robot_code,
-                sent_at_ms,
-                target: SendTarget::Users(users),
-                recalled,
-                ..
-            }) if *robot_code == app.robot_code => (*sent_at_ms, *recalled, users.clone()),
-            _ => return bad_request(&sim, "invalid.processQueryKey"),
-        }
+    let found = match sim.lock().sends.get(key) {
+        Some(SendRecord {
+            robot_code,
+            sent_at_ms,
+            target: SendTarget::Users(users),
+            recalled,
+            ..
+        }) if *robot_code == app.robot_code => Some((*sent_at_ms, *recalled, users.clone())),
+        _ => None,
+    };
+    let Some((sent_at, recalled, users)) = found else {
+        return bad_request(&sim, "invalid.processQueryKey");
     };
     if now - sent_at > QUERY_KEY_LIFETIME_MS {
         return bad_request(&sim, "processQueryKey.expireTime");
