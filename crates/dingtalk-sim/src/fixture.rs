@@ -125,17 +125,17 @@ pub enum FixtureError {
 /// App 1 of the sandbox: its key doubles as robot code, as for real internal-app robots.
 pub const SANDBOX_APP_KEY: &str = "dingsandbox0000000001";
 pub const SANDBOX_APP_SECRET: &str =
-    "SandboxSecret0000000000000000000000000000000000000000000000000001";
+    "SandboxSecret000000000000000000000000000000000000000000000000001";
 pub const SANDBOX_APP2_KEY: &str = "dingsandbox0000000002";
 pub const SANDBOX_APP2_SECRET: &str =
-    "SandboxSecret0000000000000000000000000000000000000000000000000002";
+    "SandboxSecret000000000000000000000000000000000000000000000000002";
 pub const SANDBOX_OPS_GROUP: &str = "cidSandboxOps0000000000==";
 pub const SANDBOX_DEV_GROUP: &str = "cidSandboxDev0000000000==";
 pub const SANDBOX_SALES_GROUP: &str = "cidSandboxSales000000000==";
 pub const SANDBOX_WEBHOOK_TOKEN: &str =
     "5a5d0c6e1f2b3a4958677685a4b3c2d1e0f1a2b3c4d5e6f708192a3b4c5d6e7f";
 pub const SANDBOX_WEBHOOK_SECRET: &str =
-    "SEC0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff";
+    "SEC0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 pub const SANDBOX_KEYWORD_WEBHOOK_TOKEN: &str =
     "9e8d7c6b5a4938271605f4e3d2c1b0a99e8d7c6b5a4938271605f4e3d2c1b0a9";
 
