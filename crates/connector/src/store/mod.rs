@@ -192,6 +192,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery>;
     /// Returns every lease `owner` holds to the queue (graceful shutdown); how many.
     async fn release(&self, owner: &str) -> StoreResult<u64>;
+    /// Saves the steps of a multi-step delivery that DingTalk already accepted, so that a retry
+    /// (by any instance) resumes after them. Fenced by lease owner.
+    async fn save_progress(
+        &self,
+        id: Uuid,
+        owner: &str,
+        progress: &serde_json::Value,
+    ) -> StoreResult<()>;
+
+    // ---- rate limits (shared by every instance on one database) ----
+
+    /// GCRA with no burst, in one atomic statement: reserves the next send slot of `key`
+    /// (`max(TAT, now)`; the TAT then moves `interval` past it) unless that slot is after
+    /// `not_after`, in which case nothing is reserved and the slot is reported. Times come from
+    /// this store's clock; several instances must have NTP-synced clocks.
+    async fn take_rate_slot(
+        &self,
+        key: &str,
+        interval: Duration,
+        not_after: Option<DateTime<Utc>>,
+    ) -> StoreResult<RateSlot>;
+    /// Nothing of `key` may go out before `until` (DingTalk throttled it anyway).
+    async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
 }
 
 pub(crate) fn lease_expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {

@@ -227,6 +227,9 @@ pub struct Delivery {
     pub result: Option<serde_json::Value>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
+    /// Steps already accepted by DingTalk, as the delivery engine saved them
+    /// ([`super::Store::save_progress`]); `None` before the first step completed.
+    pub progress: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -326,6 +329,15 @@ impl DeliveryPage {
             next_cursor,
         }
     }
+}
+
+/// Answer of [`super::Store::take_rate_slot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateSlot {
+    /// The caller may send at `at` (now or later) and must not send before it.
+    Granted { at: DateTime<Utc> },
+    /// The next free slot, `at`, is after the caller's deadline; nothing was reserved.
+    Denied { at: DateTime<Utc> },
 }
 
 /// Timestamps are kept at microsecond precision, PostgreSQL's, so a value read back from either

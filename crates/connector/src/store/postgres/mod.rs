@@ -508,6 +508,65 @@ impl Store for PgStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn save_progress(
+        &self,
+        id: Uuid,
+        owner: &str,
+        progress: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(sql!("delivery_save_progress"))
+            .bind(id)
+            .bind(owner)
+            .bind(DeliveryStatus::InFlight.as_str())
+            .bind(progress)
+            .bind(self.now())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(lease_lost(id, owner));
+        }
+        Ok(())
+    }
+
+    async fn take_rate_slot(
+        &self,
+        key: &str,
+        interval: Duration,
+        not_after: Option<DateTime<Utc>>,
+    ) -> StoreResult<RateSlot> {
+        let now = self.now().timestamp_micros();
+        let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX).max(1);
+        let not_after = not_after.map_or(i64::MAX, |t| t.timestamp_micros().max(now));
+        let tat: Option<i64> = sqlx::query_scalar(sql!("rate_take"))
+            .bind(key)
+            .bind(now)
+            .bind(interval)
+            .bind(not_after)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(tat) = tat {
+            return Ok(RateSlot::Granted {
+                at: from_micros(tat - interval)?,
+            });
+        }
+        let tat: i64 = sqlx::query_scalar(sql!("rate_tat"))
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(RateSlot::Denied {
+            at: from_micros(tat.max(now))?,
+        })
+    }
+
+    async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(sql!("rate_push"))
+            .bind(key)
+            .bind(until.timestamp_micros())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 async fn insert_attempt(
@@ -540,6 +599,11 @@ fn duplicate_as(e: sqlx::Error, what: &'static str) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate { what },
         _ => StoreError::Database(e),
     }
+}
+
+fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp out of range: {us}")))
 }
 
 fn time_col(row: &PgRow, name: &str) -> StoreResult<DateTime<Utc>> {
@@ -599,6 +663,7 @@ fn delivery_from_row(row: &PgRow) -> StoreResult<Delivery> {
         result: opt_json_col(row, "result")?,
         idempotency_key: row.try_get("idempotency_key")?,
         request_hash: row.try_get("request_hash")?,
+        progress: opt_json_col(row, "progress")?,
         created_at: time_col(row, "created_at")?,
         updated_at: time_col(row, "updated_at")?,
     })

@@ -1,6 +1,6 @@
 -- Every filter is optional: NULL disables it. Newest first; ?6 is the page cursor (a seq).
 SELECT seq, id, connection_id, action, group_key, input, status, mode, attempts, next_attempt_at,
-       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, created_at, updated_at
+       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at
 FROM deliveries
 WHERE (?1 IS NULL OR status = ?1)
   AND (?2 IS NULL OR connection_id = ?2)

@@ -528,6 +528,65 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn save_progress(
+        &self,
+        id: Uuid,
+        owner: &str,
+        progress: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(sql!("delivery_save_progress"))
+            .bind(id.to_string())
+            .bind(owner)
+            .bind(DeliveryStatus::InFlight.as_str())
+            .bind(json_text(progress))
+            .bind(micros(self.now()))
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(lease_lost(id, owner));
+        }
+        Ok(())
+    }
+
+    async fn take_rate_slot(
+        &self,
+        key: &str,
+        interval: Duration,
+        not_after: Option<DateTime<Utc>>,
+    ) -> StoreResult<RateSlot> {
+        let now = self.now().timestamp_micros();
+        let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX).max(1);
+        let not_after = not_after.map_or(i64::MAX, |t| t.timestamp_micros().max(now));
+        let tat: Option<i64> = sqlx::query_scalar(sql!("rate_take"))
+            .bind(key)
+            .bind(now)
+            .bind(interval)
+            .bind(not_after)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(tat) = tat {
+            return Ok(RateSlot::Granted {
+                at: from_micros(tat - interval)?,
+            });
+        }
+        let tat: i64 = sqlx::query_scalar(sql!("rate_tat"))
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(RateSlot::Denied {
+            at: from_micros(tat.max(now))?,
+        })
+    }
+
+    async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(sql!("rate_push"))
+            .bind(key)
+            .bind(until.timestamp_micros())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 async fn insert_attempt(
@@ -569,6 +628,11 @@ fn micros(t: DateTime<Utc>) -> i64 {
 fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
     // Serializing a serde_json::Value or a Vec<String> to a string cannot fail.
     serde_json::to_string(value).expect("JSON value serializes")
+}
+
+fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp out of range: {us}")))
 }
 
 fn time_col(row: &SqliteRow, name: &str) -> StoreResult<DateTime<Utc>> {
@@ -638,6 +702,7 @@ fn delivery_from_row(row: &SqliteRow) -> StoreResult<Delivery> {
         result: opt_json_col(row, "result")?,
         idempotency_key: row.try_get("idempotency_key")?,
         request_hash: row.try_get("request_hash")?,
+        progress: opt_json_col(row, "progress")?,
         created_at: time_col(row, "created_at")?,
         updated_at: time_col(row, "updated_at")?,
     })

@@ -1,0 +1,655 @@
+//! The worker pool: claims due deliveries under leases, runs their steps against DingTalk
+//! within the rate limits, and acks each one fenced by its lease.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{Instrument, field};
+use uuid::Uuid;
+
+use super::backoff::{Backoff, BackoffConfig};
+use super::classify::{
+    Outcome, classify_execute, engine_error_json, error_json, input_error_json,
+};
+use super::limiter::{Limited, RateLimiter, RateScope};
+use crate::actions::{
+    ExecuteError, InputError, Step, StepContext, StepResult, ValidatedAction,
+    assemble_output, execute_step,
+};
+use crate::connections::{ConnectionError, Connections};
+use crate::store::{AttemptOutcome, AttemptRecord, Clock, Delivery, Store, StoreError};
+use crate::targets::Targets;
+
+/// How the engine runs. [`Default`] suits a server; tests shorten the times.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Lease owner for every claim of this engine; unique per instance. The sync API path must
+    /// use a different owner: [`EngineHandle::shutdown`] releases every lease of this one.
+    pub owner: String,
+    /// Deliveries worked on at once (different groups; one group is always one at a time).
+    pub concurrency: usize,
+    /// How long a claim holds a delivery; extended every third of it while the delivery runs,
+    /// so only a crashed or stuck instance loses it.
+    pub lease: Duration,
+    /// How often to look for due work that no notification announced (retries whose time
+    /// came, deliveries accepted by other instances, leases that expired).
+    pub poll_interval: Duration,
+    /// Most deliveries taken by one claim.
+    pub batch_size: u32,
+    pub backoff: BackoffConfig,
+    /// Seed of the backoff jitter (tests); `None` seeds from the OS.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            owner: format!("engine-{}", Uuid::new_v4()),
+            concurrency: 32,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            batch_size: 64,
+            backoff: BackoffConfig::default(),
+            jitter_seed: None,
+        }
+    }
+}
+
+/// Wakes the engine at once when a delivery was accepted (instead of at the next poll). Cheap
+/// to clone; create one, give it to the API and to [`EngineDeps`].
+#[derive(Debug, Clone, Default)]
+pub struct Notifier(Arc<Notify>);
+
+impl Notifier {
+    pub fn notify(&self) {
+        // notify_one keeps a permit when the engine is not waiting, so no wake-up is lost.
+        self.0.notify_one();
+    }
+
+    async fn notified(&self) {
+        self.0.notified().await
+    }
+}
+
+/// What the engine works with.
+#[derive(Clone)]
+pub struct EngineDeps {
+    pub store: Arc<dyn Store>,
+    pub connections: Arc<Connections>,
+    pub targets: Arc<Targets>,
+    pub limiter: Arc<dyn RateLimiter>,
+    /// For `file_url` downloads.
+    pub http: reqwest::Client,
+    /// The store's clock: backoff times and max age are computed in it.
+    pub clock: Arc<dyn Clock>,
+    pub notifier: Notifier,
+}
+
+/// What a shutdown did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Deliveries still running when the grace period ended (their work was abandoned).
+    pub abandoned: usize,
+    /// Leases given back to the queue.
+    pub released: u64,
+}
+
+/// A running engine.
+pub struct EngineHandle {
+    owner: String,
+    notifier: Notifier,
+    stop: watch::Sender<Option<Duration>>,
+    task: tokio::task::JoinHandle<ShutdownReport>,
+}
+
+impl EngineHandle {
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
+    /// Stops claiming, lets running deliveries finish within `grace`, abandons the rest and
+    /// releases every lease this engine still holds, so another instance can take them at once.
+    pub async fn shutdown(self, grace: Duration) -> ShutdownReport {
+        // The dispatcher owns the receiver until it returns; a send error means it already has.
+        let _ = self.stop.send(Some(grace));
+        match self.task.await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(error = %e, owner = %self.owner, "delivery engine task failed");
+                ShutdownReport {
+                    abandoned: 0,
+                    released: 0,
+                }
+            }
+        }
+    }
+}
+
+/// The delivery engine.
+pub struct DeliveryEngine;
+
+impl DeliveryEngine {
+    /// Starts the dispatcher on the current Tokio runtime.
+    pub fn start(config: EngineConfig, deps: EngineDeps) -> EngineHandle {
+        let (stop, stop_rx) = watch::channel(None);
+        let owner = config.owner.clone();
+        let notifier = deps.notifier.clone();
+        let worker = Arc::new(Worker {
+            backoff: Backoff::new(config.backoff.clone(), config.jitter_seed),
+            config,
+            deps,
+            next_wake: Mutex::new(None),
+        });
+        let task = tokio::spawn(dispatch(worker, stop_rx));
+        EngineHandle {
+            owner,
+            notifier,
+            stop,
+            task,
+        }
+    }
+}
+
+struct Worker {
+    config: EngineConfig,
+    deps: EngineDeps,
+    backoff: Backoff,
+    /// The earliest retry this engine scheduled, so it claims it on time without polling fast.
+    next_wake: Mutex<Option<Instant>>,
+}
+
+async fn dispatch(worker: Arc<Worker>, mut stop: watch::Receiver<Option<Duration>>) -> ShutdownReport {
+    let cfg = &worker.config;
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    tracing::info!(owner = %cfg.owner, concurrency = cfg.concurrency, "delivery engine started");
+    'outer: loop {
+        while let Some(done) = tasks.try_join_next() {
+            report_join(done);
+        }
+        if stop.borrow().is_some() {
+            break;
+        }
+        let free = slots.available_permits() as u32;
+        if free > 0 {
+            let want = free.min(cfg.batch_size.max(1));
+            match worker
+                .deps
+                .store
+                .claim_due(&cfg.owner, cfg.lease, want)
+                .await
+            {
+                Ok(claimed) => {
+                    let full = claimed.len() as u32 == want;
+                    for d in claimed {
+                        // Our own lease expired and came back to us while the first run still
+                        // works on it: that run holds the renewed lease and will ack.
+                        if !lock(&running).insert(d.id) {
+                            continue;
+                        }
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            // Cannot happen: we claimed no more than the free permits.
+                            lock(&running).remove(&d.id);
+                            break;
+                        };
+                        metrics::gauge!("dtc_queue_claimed").increment(1.0);
+                        let w = worker.clone();
+                        let running = running.clone();
+                        tasks.spawn(async move {
+                            let id = d.id;
+                            w.run(d).await;
+                            lock(&running).remove(&id);
+                            metrics::gauge!("dtc_queue_claimed").decrement(1.0);
+                            drop(permit);
+                        });
+                    }
+                    if full {
+                        continue 'outer;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, owner = %cfg.owner, "claiming deliveries failed");
+                    metrics::counter!("dtc_delivery_claim_errors_total").increment(1);
+                }
+            }
+        }
+        let wake = worker.take_wake(Instant::now() + cfg.poll_interval);
+        tokio::select! {
+            _ = stop.changed() => {}
+            _ = worker.deps.notifier.notified() => {}
+            _ = tokio::time::sleep_until(wake) => {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => report_join(done),
+        }
+    }
+    let grace = stop.borrow().unwrap_or_default();
+    let deadline = Instant::now() + grace;
+    while !tasks.is_empty() {
+        tokio::select! {
+            Some(done) = tasks.join_next() => report_join(done),
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    let abandoned = tasks.len();
+    tasks.abort_all();
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done
+            && !e.is_cancelled()
+        {
+            tracing::error!(error = %e, "delivery task panicked");
+        }
+    }
+    // Aborted tasks could not decrement the gauge themselves.
+    metrics::gauge!("dtc_queue_claimed").decrement(abandoned as f64);
+    let released = match worker.deps.store.release(&cfg.owner).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, owner = %cfg.owner,
+                "releasing leases failed; they return to the queue when they expire");
+            0
+        }
+    };
+    tracing::info!(owner = %cfg.owner, abandoned, released, "delivery engine stopped");
+    ShutdownReport {
+        abandoned,
+        released,
+    }
+}
+
+fn report_join(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "delivery task panicked; its lease returns to the queue when it expires");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single insert/remove/read: a panic cannot leave it half-done.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The steps of a delivery DingTalk already accepted, saved after each one (fenced by the
+/// lease) so a retry resumes after them instead of sending those parts again.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    completed: usize,
+    results: Vec<StepResult>,
+    ctx: StepContext,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Delivered(Value),
+    Retry {
+        error: Value,
+        after: Option<Duration>,
+        outcome: AttemptOutcome,
+    },
+    Fail(Value),
+    /// Another owner holds the delivery now; nothing more may be written.
+    LeaseLost,
+}
+
+impl Worker {
+    fn take_wake(&self, poll: Instant) -> Instant {
+        let mut next = lock(&self.next_wake);
+        match *next {
+            Some(at) if at <= poll => {
+                *next = None;
+                at
+            }
+            _ => poll,
+        }
+    }
+
+    fn wake_at(&self, at: Instant) {
+        let mut next = lock(&self.next_wake);
+        if next.is_none_or(|n| at < n) {
+            *next = Some(at);
+        }
+    }
+
+    async fn run(&self, d: Delivery) {
+        let span = tracing::info_span!(
+            "delivery",
+            delivery_id = %d.id,
+            connection = field::Empty,
+            msg_key = field::Empty,
+            attempt = d.attempts + 1,
+        );
+        async {
+            let started_at = self.deps.clock.now();
+            let attempt = match self.keep_lease(d.id, self.attempt(&d)).await {
+                Some(a) => a,
+                None => Attempt::LeaseLost,
+            };
+            self.ack(&d, started_at, attempt).await;
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs `work` while extending the lease every third of its duration; `None` if the lease
+    /// was lost meanwhile (the work is dropped: another owner has the delivery).
+    async fn keep_lease<F: Future<Output = Attempt>>(&self, id: Uuid, work: F) -> Option<Attempt> {
+        let lease = self.config.lease;
+        let every = lease / 3;
+        let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return Some(out),
+                _ = tick.tick() => {
+                    match self.deps.store.extend_lease(id, &self.config.owner, lease).await {
+                        Ok(()) => {}
+                        Err(StoreError::LeaseLost { .. }) => {
+                            tracing::warn!("lease lost while sending; another owner has the delivery");
+                            return None;
+                        }
+                        // The lease is still valid for two more thirds; try again next tick.
+                        Err(e) => tracing::warn!(error = %e, "extending the lease failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, d: &Delivery) -> Attempt {
+        let action: ValidatedAction = match serde_json::from_value(d.input.clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                return Attempt::Fail(engine_error_json(
+                    "invalid_input",
+                    format!("the stored input is not a valid action: {e}"),
+                    false,
+                ));
+            }
+        };
+        let span = tracing::Span::current();
+        if let Some(key) = action.steps().iter().find_map(msg_key) {
+            span.record("msg_key", key.as_str());
+        }
+        let conn = match self.deps.connections.get(&d.connection_id.to_string()).await {
+            Ok(c) => c,
+            Err(e) => return connection_failure(e),
+        };
+        span.record("connection", conn.name.as_str());
+        if action.connection_kind() != conn.kind {
+            return Attempt::Fail(input_error_json(&InputError::field(
+                "connection",
+                format!(
+                    "{} needs a {} connection, not {}",
+                    action.action(),
+                    action.connection_kind().as_str(),
+                    conn.kind.as_str()
+                ),
+            )));
+        }
+        let (target, scope) = match self
+            .deps
+            .targets
+            .get(&self.deps.connections, &conn)
+            .and_then(|t| Ok((t, RateScope::of(&self.deps.connections, &conn)?)))
+        {
+            Ok(v) => v,
+            Err(e) => return connection_failure(e),
+        };
+        let mut progress = match &d.progress {
+            None => Progress::default(),
+            Some(saved) => match serde_json::from_value::<Progress>(saved.clone()) {
+                Ok(p) => p,
+                // Starting over could send parts twice; a person should look at it.
+                Err(e) => {
+                    return Attempt::Fail(engine_error_json(
+                        "corrupt_progress",
+                        format!("saved progress is unreadable: {e}"),
+                        false,
+                    ));
+                }
+            },
+        };
+        let steps = action.steps();
+        while progress.completed < steps.len() {
+            let step = &steps[progress.completed];
+            let key = scope.key_for(step);
+            if let Err(e) = self.deps.limiter.acquire(&key, None).await {
+                return match e {
+                    Limited::RetryAfter(after) => Attempt::Retry {
+                        error: engine_error_json("rate_limited", &e, true),
+                        after: Some(after),
+                        outcome: AttemptOutcome::TransientError,
+                    },
+                    Limited::Unavailable(_) => Attempt::Retry {
+                        error: engine_error_json("rate_limiter_unavailable", &e, true),
+                        after: None,
+                        outcome: AttemptOutcome::TransientError,
+                    },
+                };
+            }
+            match execute_step(step, &target, &self.deps.http, &mut progress.ctx).await {
+                Ok(result) => {
+                    progress.results.push(result);
+                    progress.completed += 1;
+                    if progress.completed < steps.len()
+                        && let Some(lost) = self.save_progress(d, &progress).await
+                    {
+                        return lost;
+                    }
+                }
+                Err(e) => return self.step_failed(d, &key, &e).await,
+            }
+        }
+        match assemble_output(&action, &progress.results) {
+            Some(output) => Attempt::Delivered(output),
+            None => Attempt::Fail(engine_error_json(
+                "internal_error",
+                "the step results do not match the action's plan",
+                false,
+            )),
+        }
+    }
+
+    async fn save_progress(&self, d: &Delivery, progress: &Progress) -> Option<Attempt> {
+        let value = match serde_json::to_value(progress) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(Attempt::Fail(engine_error_json(
+                    "internal_error",
+                    format!("progress does not serialize: {e}"),
+                    false,
+                )));
+            }
+        };
+        match self
+            .deps
+            .store
+            .save_progress(d.id, &self.config.owner, &value)
+            .await
+        {
+            Ok(()) => None,
+            Err(StoreError::LeaseLost { .. }) => Some(Attempt::LeaseLost),
+            // The part went out but is not recorded: a retry may send it again (at least once).
+            Err(e) => Some(Attempt::Retry {
+                error: engine_error_json("store_error", e, true),
+                after: None,
+                outcome: AttemptOutcome::TransientError,
+            }),
+        }
+    }
+
+    async fn step_failed(
+        &self,
+        d: &Delivery,
+        key: &super::limiter::RateKey,
+        e: &ExecuteError,
+    ) -> Attempt {
+        let error = error_json(e);
+        match classify_execute(e) {
+            Outcome::Retry { after, throttled } => {
+                if throttled {
+                    // Someone else shares this app's quota: slow this (app, API) down, no other.
+                    let pause = after.unwrap_or(Duration::from_secs(1));
+                    if let Err(err) = self.deps.limiter.hold_back(key, pause).await {
+                        tracing::warn!(error = %err, "could not hold back the throttled key");
+                    }
+                    metrics::counter!("dtc_delivery_throttled_total").increment(1);
+                }
+                Attempt::Retry {
+                    error,
+                    after,
+                    outcome: AttemptOutcome::TransientError,
+                }
+            }
+            Outcome::RefreshToken => {
+                // Consecutive rejections, counted in the error itself.
+                let before = d
+                    .last_error
+                    .as_ref()
+                    .and_then(|l| l.get("token_rejections"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let mut error = error;
+                error["token_rejections"] = json!(before + 1);
+                if before + 1 > u64::from(self.backoff.config().token_retries) {
+                    Attempt::Fail(error)
+                } else {
+                    Attempt::Retry {
+                        error,
+                        after: None,
+                        outcome: AttemptOutcome::TokenRejected,
+                    }
+                }
+            }
+            Outcome::Fail => Attempt::Fail(error),
+        }
+    }
+
+    async fn ack(&self, d: &Delivery, started_at: chrono::DateTime<Utc>, attempt: Attempt) {
+        let store = &self.deps.store;
+        let owner = &self.config.owner;
+        let now = self.deps.clock.now();
+        let record = |outcome, error: Option<&Value>| AttemptRecord {
+            started_at,
+            finished_at: now,
+            outcome,
+            error: error.cloned(),
+        };
+        let number = u32::try_from(d.attempts).unwrap_or(0) + 1;
+        let (result, final_outcome, attempt_outcome) = match attempt {
+            Attempt::LeaseLost => {
+                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "lease_lost")
+                    .increment(1);
+                return;
+            }
+            Attempt::Delivered(output) => (
+                store
+                    .complete_delivery(d.id, owner, &output, &record(AttemptOutcome::Success, None))
+                    .await,
+                Some("delivered"),
+                AttemptOutcome::Success,
+            ),
+            Attempt::Fail(error) => (
+                store
+                    .fail_delivery(
+                        d.id,
+                        owner,
+                        &error,
+                        &record(AttemptOutcome::PermanentError, Some(&error)),
+                    )
+                    .await,
+                Some("failed"),
+                AttemptOutcome::PermanentError,
+            ),
+            Attempt::Retry {
+                mut error,
+                after,
+                outcome,
+            } => {
+                let age = (now - d.created_at).to_std().unwrap_or_default();
+                if self.backoff.exhausted(number, age) {
+                    error["gave_up"] = json!(format!(
+                        "after {number} attempts over {}s",
+                        age.as_secs()
+                    ));
+                    (
+                        store
+                            .fail_delivery(d.id, owner, &error, &record(outcome, Some(&error)))
+                            .await,
+                        Some("failed"),
+                        outcome,
+                    )
+                } else {
+                    let delay = self.backoff.delay(number, after);
+                    let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let res = store
+                        .schedule_retry(d.id, owner, at, &error, &record(outcome, Some(&error)))
+                        .await;
+                    if res.is_ok() {
+                        self.wake_at(Instant::now() + delay);
+                        tracing::info!(delay_ms = delay.as_millis() as u64, error = %error, "delivery will be retried");
+                    }
+                    (res, None, outcome)
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                metrics::counter!("dtc_delivery_attempts_total", "outcome" => attempt_outcome.as_str())
+                    .increment(1);
+                if let Some(outcome) = final_outcome {
+                    metrics::counter!("dtc_deliveries_total", "outcome" => outcome).increment(1);
+                    tracing::info!(outcome, attempts = number, "delivery finished");
+                }
+            }
+            Err(StoreError::LeaseLost { .. }) => {
+                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "lease_lost")
+                    .increment(1);
+                tracing::warn!("ack refused: the lease expired and another owner has the delivery");
+            }
+            Err(e) => {
+                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "ack_failed")
+                    .increment(1);
+                tracing::error!(error = %e, "ack failed; the delivery is retried when its lease expires");
+            }
+        }
+    }
+}
+
+/// A connection that cannot be used: gone or unreadable for good, or the database is down.
+fn connection_failure(e: ConnectionError) -> Attempt {
+    match e {
+        ConnectionError::NotFound { .. } => Attempt::Fail(engine_error_json(
+            "connection_not_found",
+            "the connection was deleted",
+            false,
+        )),
+        ConnectionError::Store(e) => Attempt::Retry {
+            error: engine_error_json("store_error", e, true),
+            after: None,
+            outcome: AttemptOutcome::TransientError,
+        },
+        e => Attempt::Fail(engine_error_json("connection_unusable", e, false)),
+    }
+}
+
+fn msg_key(step: &Step) -> Option<String> {
+    match step {
+        // A placeholder media id only names the message kind; nothing is sent with it.
+        Step::GroupSend { message, .. } | Step::OtoSend { message, .. } => {
+            message.to_message(Some("-")).ok().map(|m| m.msg_key())
+        }
+        _ => None,
+    }
+}
+

@@ -1,0 +1,32 @@
+//! The delivery engine: the durable queue's consumer. Accepted deliveries (rows of the store's
+//! `deliveries` table, holding a serialized [`crate::actions::ValidatedAction`]) are claimed
+//! under leases, sent to DingTalk step by step within per-app, per-API rate limits, and acked
+//! fenced by the lease owner: delivered, retried later with capped exponential backoff and
+//! jitter, or failed with DingTalk's code (the dead-letter list).
+//!
+//! Guarantees (design.md §7): at least once — a delivery is only finished by an ack after
+//! DingTalk accepted it, and a crashed instance's leases expire and are taken back; steps
+//! already accepted are recorded (fenced) so a retry resumes after them; one delivery of a
+//! group is in flight at a time, so a group's messages arrive in acceptance order. It never
+//! holds a database transaction across a DingTalk call.
+//!
+//! Parts: [`classify`] (what to do about an error), [`Backoff`], the rate limiters
+//! ([`LocalLimiter`], [`StoreLimiter`] shared through the database), and [`DeliveryEngine`].
+
+mod backoff;
+mod classify;
+mod engine;
+mod limiter;
+
+pub use backoff::{Backoff, BackoffConfig};
+pub use classify::{
+    Outcome, classify, classify_execute, dingtalk_error_json, engine_error_json, error_json,
+    input_error_json, outcome_of,
+};
+pub use engine::{
+    DeliveryEngine, EngineConfig, EngineDeps, EngineHandle, Notifier, ShutdownReport,
+};
+pub use limiter::{
+    DEFAULT_MARGIN, Limited, LocalLimiter, RateKey, RateLimiter, RateScope, StoreLimiter,
+    WEBHOOK_PER_MINUTE, route_of,
+};

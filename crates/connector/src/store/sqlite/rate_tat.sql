@@ -1,0 +1,1 @@
+SELECT tat_us FROM rate_limits WHERE key = ?1
