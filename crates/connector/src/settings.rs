@@ -30,6 +30,13 @@ pub struct Settings {
     pub sandbox: bool,
     /// Where the sandbox simulator listens (port 0 picks a free port).
     pub sandbox_sim_listen: SocketAddr,
+    /// Deliveries the engine sends at once (across groups; one per group at a time).
+    pub delivery_concurrency: usize,
+    /// How long a claimed delivery stays leased before another instance may take it back.
+    pub delivery_lease: Duration,
+    /// Keep every app under its QPS quota and every webhook robot under 20 a minute. Turning
+    /// it off is for benchmarks against an unlimited simulator only.
+    pub enforce_rate_limits: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -56,6 +63,9 @@ pub struct Layer {
     pub sync_attempts: Option<u32>,
     pub sandbox: Option<bool>,
     pub sandbox_sim_listen: Option<SocketAddr>,
+    pub delivery_concurrency: Option<usize>,
+    pub delivery_lease_secs: Option<u64>,
+    pub enforce_rate_limits: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +141,12 @@ impl Layer {
             sync_attempts: parse("DTC_SYNC_ATTEMPTS", get("DTC_SYNC_ATTEMPTS"))?,
             sandbox: None,
             sandbox_sim_listen: parse("DTC_SANDBOX_SIM_LISTEN", get("DTC_SANDBOX_SIM_LISTEN"))?,
+            delivery_concurrency: parse(
+                "DTC_DELIVERY_CONCURRENCY",
+                get("DTC_DELIVERY_CONCURRENCY"),
+            )?,
+            delivery_lease_secs: parse("DTC_DELIVERY_LEASE_SECS", get("DTC_DELIVERY_LEASE_SECS"))?,
+            enforce_rate_limits: parse("DTC_ENFORCE_RATE_LIMITS", get("DTC_ENFORCE_RATE_LIMITS"))?,
         })
     }
 
@@ -149,6 +165,9 @@ impl Layer {
             sync_attempts: other.sync_attempts.or(self.sync_attempts),
             sandbox: other.sandbox.or(self.sandbox),
             sandbox_sim_listen: other.sandbox_sim_listen.or(self.sandbox_sim_listen),
+            delivery_concurrency: other.delivery_concurrency.or(self.delivery_concurrency),
+            delivery_lease_secs: other.delivery_lease_secs.or(self.delivery_lease_secs),
+            enforce_rate_limits: other.enforce_rate_limits.or(self.enforce_rate_limits),
         }
     }
 
@@ -207,6 +226,9 @@ impl Layer {
             sandbox_sim_listen: self
                 .sandbox_sim_listen
                 .unwrap_or_else(|| "127.0.0.1:0".parse().expect("static address")),
+            delivery_concurrency: self.delivery_concurrency.unwrap_or(32).clamp(1, 1024),
+            delivery_lease: Duration::from_secs(self.delivery_lease_secs.unwrap_or(30).max(1)),
+            enforce_rate_limits: self.enforce_rate_limits.unwrap_or(true),
         })
     }
 }

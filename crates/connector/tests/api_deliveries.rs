@@ -1,0 +1,180 @@
+//! Idempotency keys, async accepts and the delivery log through the API.
+
+mod common;
+
+use common::{OPS, TOKEN, spawn_app};
+use serde_json::{Value, json};
+
+async fn run_with(
+    app: &common::TestApp,
+    action: &str,
+    input: Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(format!("{}/v1/connections/ops/actions/{action}", app.base))
+        .bearer_auth(TOKEN)
+        .json(&input);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    common::into_parts(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_return_the_first_result_without_sending_again() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let input = json!({"group_chat_id": OPS, "content": "only once"});
+    let first = run_with(
+        &app,
+        "send_text",
+        input.clone(),
+        &[("Idempotency-Key", "job-42")],
+    )
+    .await;
+    let second = run_with(&app, "send_text", input, &[("Idempotency-Key", "job-42")]).await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first, second);
+    assert_eq!(app.sim.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_body_is_422() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "a"}),
+        &[("Idempotency-Key", "k1")],
+    )
+    .await;
+    let (s, b) = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "b"}),
+        &[("Idempotency-Key", "k1")],
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["code"], "idempotency_conflict");
+    assert_eq!(app.sim.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_first_attempt_is_replayed_as_the_same_error() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let input = json!({"group_chat_id": "cidNoSuchGroup==", "content": "x"});
+    let first = run_with(
+        &app,
+        "send_text",
+        input.clone(),
+        &[("Idempotency-Key", "k2")],
+    )
+    .await;
+    let second = run_with(&app, "send_text", input, &[("Idempotency-Key", "k2")]).await;
+    assert_eq!(first.0, 422);
+    assert_eq!(first, second);
+    assert_eq!(
+        app.sim.stats().rejected.get("invalid.openConversationId"),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn respond_async_answers_202_with_a_delivery_id_that_the_log_shows() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let (s, b) = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "later"}),
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["delivery_id"].as_str().unwrap();
+    let (s, d) = app.get(&format!("/v1/deliveries/{id}")).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["action"], "send_text");
+    assert_eq!(d["group_chat_id"], OPS);
+    assert!(d["attempt_log"].is_array());
+    let again = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "later"}),
+        &[("Prefer", "respond-async"), ("Idempotency-Key", "a1")],
+    )
+    .await;
+    let replay = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "later"}),
+        &[("Prefer", "respond-async"), ("Idempotency-Key", "a1")],
+    )
+    .await;
+    assert_eq!(again.1["delivery_id"], replay.1["delivery_id"]);
+}
+
+#[tokio::test]
+async fn the_delivery_log_filters_by_status_connection_and_group() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "ok"}),
+        &[],
+    )
+    .await;
+    run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": "cidNoSuchGroup==", "content": "bad"}),
+        &[],
+    )
+    .await;
+    let (s, all) = app.get("/v1/deliveries?connection=ops").await;
+    assert_eq!(s, 200, "{all}");
+    assert_eq!(all["deliveries"].as_array().unwrap().len(), 2);
+    let (_, failed) = app.get("/v1/deliveries?status=failed").await;
+    let failed = failed["deliveries"].as_array().unwrap().clone();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0]["last_error"]["error"]["dingtalk"]["code"],
+        "invalid.openConversationId"
+    );
+    let (_, delivered) = app
+        .get(&format!(
+            "/v1/deliveries?connection=ops&group_chat_id={}",
+            urlencode(OPS)
+        ))
+        .await;
+    assert_eq!(delivered["deliveries"].as_array().unwrap().len(), 1);
+    let (s, b) = app.get("/v1/deliveries?status=lost").await;
+    assert_eq!((s, b["error"]["field"].as_str()), (400, Some("status")));
+    let (s, b) = app
+        .get(&format!("/v1/deliveries?group_chat_id={}", urlencode(OPS)))
+        .await;
+    assert_eq!((s, b["error"]["field"].as_str()), (400, Some("connection")));
+    // Only a failed delivery can be retried.
+    let id = failed[0]["id"].as_str().unwrap();
+    let (s, b) = app
+        .post(&format!("/v1/deliveries/{id}/retry"), json!({}))
+        .await;
+    assert_eq!((s, b["status"].as_str()), (202, Some("queued")), "{b}");
+    let ok_id = delivered["deliveries"][0]["id"].as_str().unwrap();
+    let (s, _) = app
+        .post(&format!("/v1/deliveries/{ok_id}/retry"), json!({}))
+        .await;
+    assert_eq!(s, 409);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
