@@ -1,0 +1,427 @@
+//! The delivery engine against the in-process simulator, on a temporary SQLite store and — when
+//! `DTC_TEST_POSTGRES_URL` is set — on PostgreSQL (each test in a fresh schema): deliveries are
+//! retried through transient failures and throttling, fail at once with DingTalk's code when
+//! refused for good, arrive in acceptance order per group while groups proceed in parallel, and
+//! a graceful shutdown hands in-flight work to another instance.
+
+mod delivery_support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use connector::delivery::{BackoffConfig, EngineConfig};
+use connector::store::{AttemptOutcome, DeliveryStatus};
+use delivery_support::*;
+use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP};
+use serde_json::json;
+
+/// Runs each named test against SQLite and, if configured, PostgreSQL.
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Db::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if !super::postgres_configured() {
+                        println!("skipped: DTC_TEST_POSTGRES_URL not set");
+                        return;
+                    }
+                    super::$name(super::Db::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_stores!(
+    retries_then_delivers_after_two_qps_limits,
+    a_token_rejected_once_is_refreshed_and_delivered_once,
+    a_token_rejected_again_after_refresh_is_retried_then_delivered,
+    an_unknown_group_fails_at_once_with_dingtalks_code,
+    a_deleted_connection_fails_its_queued_deliveries,
+    every_delivery_survives_thirty_percent_faults,
+    each_group_arrives_in_acceptance_order_while_groups_interleave,
+    a_split_message_resumes_after_its_last_accepted_part,
+    graceful_shutdown_releases_in_flight_leases_to_another_engine,
+);
+
+fn texts_received(w: &World) -> Vec<String> {
+    w.sim
+        .messages()
+        .iter()
+        .filter_map(|m| m.msg_param.as_ref()?.get("content")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn retries_then_delivers_after_two_qps_limits(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    w.sim.add_fault(fault(RouteName::GroupSend, FaultKind::QpsLimit, 2));
+    let engine = w.engine(test_config());
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "after two QPS limits").await;
+    let d = w.wait_finished(&[id], Duration::from_secs(20)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    let outcomes: Vec<_> = d.attempt_log.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            AttemptOutcome::TransientError,
+            AttemptOutcome::TransientError,
+            AttemptOutcome::Success
+        ]
+    );
+    assert_eq!(
+        d.attempt_log[0].error.as_ref().unwrap()["code"],
+        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+    );
+    // DingTalk's advice is to wait a second after a QPS limit.
+    let gap = d.attempt_log[1].started_at - d.attempt_log[0].finished_at;
+    assert!(gap >= chrono::Duration::milliseconds(990), "{gap}");
+    assert_eq!(d.delivery.result.as_ref().unwrap()["msg_key"], "sampleText");
+    assert_eq!(texts_received(&w), ["after two QPS limits"]);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_token_rejected_once_is_refreshed_and_delivered_once(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    let engine = w.engine(test_config());
+    // Warm the token cache, so the rejected token is a cached one.
+    let first = w.enqueue_text(SANDBOX_OPS_GROUP, "warm-up").await;
+    w.wait_finished(&[first], Duration::from_secs(10)).await;
+    w.sim
+        .add_fault(fault(RouteName::GroupSend, FaultKind::TokenInvalid, 1));
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "after a token refresh").await;
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    // The client refreshed the token and repeated the call within the one attempt.
+    assert_eq!(d.delivery.attempts, 1);
+    assert_eq!(texts_received(&w), ["warm-up", "after a token refresh"]);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_token_rejected_again_after_refresh_is_retried_then_delivered(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    w.sim
+        .add_fault(fault(RouteName::GroupSend, FaultKind::TokenInvalid, 2));
+    let engine = w.engine(test_config());
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "token trouble").await;
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    let outcomes: Vec<_> = d.attempt_log.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::TokenRejected, AttemptOutcome::Success]
+    );
+    assert_eq!(d.attempt_log[0].error.as_ref().unwrap()["token_rejections"], 1);
+    assert_eq!(texts_received(&w), ["token trouble"]);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn an_unknown_group_fails_at_once_with_dingtalks_code(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    let engine = w.engine(test_config());
+    let id = w.enqueue_text(UNKNOWN_GROUP, "nobody reads this").await;
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(d.delivery.attempts, 1);
+    let error = d.delivery.last_error.as_ref().unwrap();
+    assert_eq!(error["code"], "invalid.openConversationId", "{error}");
+    assert_eq!(error["http_status"], 400);
+    assert!(error["request_id"].is_string(), "{error}");
+    assert_eq!(d.attempt_log[0].outcome, AttemptOutcome::PermanentError);
+    assert!(texts_received(&w).is_empty());
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_deleted_connection_fails_its_queued_deliveries(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "orphan").await;
+    w.connections.delete(&w.conn.id.to_string()).await.unwrap();
+    let engine = w.engine(test_config());
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(
+        d.delivery.last_error.as_ref().unwrap()["code"],
+        "connection_not_found"
+    );
+    assert!(texts_received(&w).is_empty());
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn every_delivery_survives_thirty_percent_faults(db: Db) {
+    let w = World::new(
+        db,
+        WorldOptions {
+            groups: 6,
+            client_timeout: Duration::from_millis(300),
+            ..WorldOptions::default()
+        },
+    )
+    .await;
+    // Four kinds at 8.5 % each: 1 - 0.915^4 ≈ 30 % of requests get one of them.
+    for kind in [
+        FaultKind::QpsLimit,
+        FaultKind::ServerError,
+        FaultKind::Delay,
+        FaultKind::Drop,
+    ] {
+        w.sim.add_fault(FaultSpec {
+            route: RouteName::GroupSend,
+            kind,
+            count: None,
+            probability: Some(0.085),
+            // Past the client's timeout: the client gives up although DingTalk may accept it.
+            delay_ms: Some(600),
+        });
+    }
+    let groups = w.groups.clone();
+    let mut good = Vec::new();
+    let mut texts = Vec::new();
+    for i in 0..300 {
+        let text = format!("fault test {i}");
+        good.push((groups[i % groups.len()].clone(), text.clone()));
+        texts.push(text);
+    }
+    let good_ids = w.enqueue_texts(&good).await;
+    let bad: Vec<_> = (0..5)
+        .map(|i| (UNKNOWN_GROUP.to_owned(), format!("unknown group {i}")))
+        .collect();
+    let bad_ids = w.enqueue_texts(&bad).await;
+    let started = std::time::Instant::now();
+    let engine = w.engine(EngineConfig {
+        concurrency: 16,
+        ..test_config()
+    });
+    let done = w.wait_finished(&good_ids, Duration::from_secs(150)).await;
+    println!(
+        "300 deliveries through 30% faults in {:.1}s; sim stats {:?}",
+        started.elapsed().as_secs_f64(),
+        w.sim.stats()
+    );
+    for d in &done {
+        assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    }
+    let retried = done.iter().filter(|d| d.delivery.attempts > 1).count();
+    assert!(retried > 30, "faults forced retries ({retried})");
+    let received: HashSet<String> = texts_received(&w).into_iter().collect();
+    let lost: Vec<_> = texts.iter().filter(|t| !received.contains(*t)).collect();
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    for d in w.wait_finished(&bad_ids, Duration::from_secs(60)).await {
+        assert_eq!(d.delivery.status, DeliveryStatus::Failed, "{d:?}");
+        assert_eq!(
+            d.delivery.last_error.as_ref().unwrap()["code"],
+            "invalid.openConversationId"
+        );
+    }
+    let stats = w.sim.stats();
+    assert!(stats.faulted > 50, "{stats:?}");
+    assert_eq!(stats.throttled, 0, "the engine itself never exceeded the quota");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn each_group_arrives_in_acceptance_order_while_groups_interleave(db: Db) {
+    let w = World::new(
+        db,
+        WorldOptions {
+            groups: 3,
+            ..WorldOptions::default()
+        },
+    )
+    .await;
+    // Failures force retries, which must not let a later message of the group overtake.
+    w.sim.add_fault(FaultSpec {
+        route: RouteName::GroupSend,
+        kind: FaultKind::ServerError,
+        count: None,
+        probability: Some(0.1),
+        delay_ms: None,
+    });
+    let groups = w.groups.clone();
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        for g in &groups {
+            batch.push((g.clone(), format!("{g} #{i:02}")));
+        }
+    }
+    let mut ids = w.enqueue_texts(&batch[..75]).await;
+    // A text over DingTalk's 15000-byte limit is one delivery sent as numbered parts.
+    let long: String = (0..3000).map(|i| format!("w{i:04} ")).collect();
+    ids.extend(w.enqueue_texts(&[(groups[0].clone(), long.clone())]).await);
+    ids.extend(w.enqueue_texts(&batch[75..]).await);
+    let engine = w.engine(test_config());
+    let done = w.wait_finished(&ids, Duration::from_secs(60)).await;
+    for d in &done {
+        assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    }
+    // What each group should show, in acceptance order, from the stored plans.
+    let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &done {
+        for step in d.delivery.input["steps"].as_array().unwrap() {
+            let g = step["group_chat_id"].as_str().unwrap().to_owned();
+            let content = step["message"]["content"].as_str().unwrap().to_owned();
+            want.entry(g).or_default().push(content);
+        }
+    }
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let messages = w.sim.messages();
+    for m in &messages {
+        let content = m.msg_param.as_ref().unwrap()["content"].as_str().unwrap();
+        got.entry(m.open_conversation_id.clone().unwrap())
+            .or_default()
+            .push(content.to_owned());
+    }
+    assert_eq!(want[&groups[0]].len(), 50 + 2, "the long text went as two parts");
+    assert_eq!(got, want);
+    // Groups proceeded side by side rather than one after another.
+    let first_sixty: HashSet<_> = messages[..60]
+        .iter()
+        .map(|m| m.open_conversation_id.clone())
+        .collect();
+    assert_eq!(first_sixty.len(), 3, "groups interleave");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_split_message_resumes_after_its_last_accepted_part(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    // The first part goes through (a zero delay is a pass), the second gets a 500.
+    w.sim.add_fault(FaultSpec {
+        delay_ms: Some(0),
+        ..fault(RouteName::GroupSend, FaultKind::Delay, 1)
+    });
+    w.sim
+        .add_fault(fault(RouteName::GroupSend, FaultKind::ServerError, 1));
+    let long: String = (0..6000).map(|i| format!("w{i:04} ")).collect();
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, &long).await;
+    let engine = w.engine(test_config());
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    assert_eq!(d.delivery.attempts, 2);
+    let parts = d.delivery.input["steps"].as_array().unwrap().len();
+    assert_eq!(parts, 3);
+    // Each part arrived once: the retry resumed at part 2 instead of starting over.
+    let want: Vec<String> = d.delivery.input["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["message"]["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts_received(&w), want);
+    let result = d.delivery.result.as_ref().unwrap();
+    assert_eq!(result["parts"].as_array().unwrap().len(), 3, "{result}");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn graceful_shutdown_releases_in_flight_leases_to_another_engine(db: Db) {
+    let w = World::new(
+        db,
+        WorldOptions {
+            groups: 4,
+            ..WorldOptions::default()
+        },
+    )
+    .await;
+    // Every send hangs for a while, so the first engine is mid-send when it is told to stop.
+    w.sim.add_fault(FaultSpec {
+        route: RouteName::GroupSend,
+        kind: FaultKind::Delay,
+        count: Some(4),
+        probability: None,
+        delay_ms: Some(3000),
+    });
+    let batch: Vec<_> = (0..8)
+        .map(|i| (w.groups[i % 4].clone(), format!("handed over {i}")))
+        .collect();
+    let ids = w.enqueue_texts(&batch).await;
+    let first = w.engine(EngineConfig {
+        owner: "first".into(),
+        lease: Duration::from_secs(600),
+        ..test_config()
+    });
+    // Wait until all four groups' heads are in flight.
+    w.wait_for(Duration::from_secs(5), || async {
+        w.count(DeliveryStatus::InFlight).await == 4
+    })
+    .await;
+    let report = first.shutdown(Duration::from_millis(200)).await;
+    assert_eq!(report.abandoned, 4, "{report:?}");
+    assert_eq!(report.released, 4, "{report:?}");
+    assert_eq!(w.count(DeliveryStatus::InFlight).await, 0);
+    // Without the release, the 10-minute leases would hold these groups up.
+    let second = w.engine(EngineConfig {
+        owner: "second".into(),
+        ..test_config()
+    });
+    let done = w.wait_finished(&ids, Duration::from_secs(20)).await;
+    for d in &done {
+        assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    }
+    let received: HashSet<String> = texts_received(&w).into_iter().collect();
+    for (_, text) in &batch {
+        assert!(received.contains(text), "{text} lost");
+    }
+    second.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_robot_delivery_goes_through_its_own_limit() {
+    let w = World::new(Db::Sqlite, WorldOptions::default()).await;
+    let hook = w.webhook_connection().await;
+    let engine = w.engine(test_config());
+    let id = w
+        .enqueue(
+            &hook,
+            "webhook_send",
+            json!({"msg_type": "text", "content": "via webhook"}),
+            SANDBOX_DEV_GROUP,
+        )
+        .await;
+    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    let m = w.sim.messages();
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].api, "webhook");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+fn test_config() -> EngineConfig {
+    EngineConfig {
+        concurrency: 16,
+        lease: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(50),
+        batch_size: 32,
+        backoff: BackoffConfig {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(200),
+            ..BackoffConfig::default()
+        },
+        jitter_seed: Some(7),
+        ..EngineConfig::default()
+    }
+}
+
+fn fault(route: RouteName, kind: FaultKind, count: u32) -> FaultSpec {
+    FaultSpec {
+        route,
+        kind,
+        count: Some(count),
+        probability: None,
+        delay_ms: None,
+    }
+}
