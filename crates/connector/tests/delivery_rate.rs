@@ -1,0 +1,175 @@
+//! Rate limits against the simulator's real ones (20 requests per app per API in any second):
+//! a burst of queued deliveries drains at close to the quota without DingTalk ever throttling,
+//! and two instances sharing a database share the quota. These run in real time (~20 s and
+//! ~10 s per store): the point is what the simulator's clock sees.
+
+mod delivery_support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use connector::delivery::{
+    DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, StoreLimiter,
+};
+use connector::store::{DeliveryFilter, DeliveryStatus};
+use delivery_support::*;
+use dingtalk_sim::SANDBOX_APP_KEY;
+
+const QUOTA: u32 = 20;
+
+fn config(owner: &str) -> EngineConfig {
+    EngineConfig {
+        owner: owner.into(),
+        concurrency: 32,
+        poll_interval: Duration::from_millis(50),
+        jitter_seed: Some(1),
+        ..EngineConfig::default()
+    }
+}
+
+async fn world(db: Db, groups: usize) -> World {
+    World::new(
+        db,
+        WorldOptions {
+            groups,
+            qps_quota: QUOTA,
+            sim_qps: QUOTA,
+            ..WorldOptions::default()
+        },
+    )
+    .await
+}
+
+async fn enqueue_burst(w: &World, n: usize) -> Vec<uuid::Uuid> {
+    let items: Vec<_> = (0..n)
+        .map(|i| (w.groups[i % w.groups.len()].clone(), format!("burst {i}")))
+        .collect();
+    w.enqueue_texts(&items).await
+}
+
+/// Messages per second between the first and the last accepted message, by the simulator's clock.
+fn drain_rate(w: &World) -> f64 {
+    let times: Vec<DateTime<Utc>> = w
+        .sim
+        .messages()
+        .iter()
+        .map(|m| DateTime::parse_from_rfc3339(&m.received_at).unwrap().into())
+        .collect();
+    let span = (*times.iter().max().unwrap() - *times.iter().min().unwrap()).as_seconds_f64();
+    (times.len() - 1) as f64 / span
+}
+
+fn assert_never_throttled(w: &World) {
+    let stats = w.sim.stats();
+    let key = format!("{SANDBOX_APP_KEY} robot.group_send");
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    let peak = stats.peak_qps[&key];
+    assert!(peak <= u64::from(QUOTA), "peak {peak} in one second: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_hundred_deliveries_for_one_app_stay_under_twenty_qps_and_drain_near_it() {
+    let w = world(Db::Sqlite, 8).await;
+    let ids = enqueue_burst(&w, 400).await;
+    let engine = w.engine_with(config("rate"), Arc::new(LocalLimiter::default()));
+    let done = w.wait_finished(&ids, Duration::from_secs(60)).await;
+    assert!(
+        done.iter()
+            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
+    );
+    assert_eq!(w.sim.messages().len(), 400, "each sent once");
+    assert_never_throttled(&w);
+    let rate = drain_rate(&w);
+    println!(
+        "drain: {rate:.2} messages/s at a quota of {QUOTA} ({:.1} %; spacing margin {DEFAULT_MARGIN}); peak {:?}",
+        rate / f64::from(QUOTA) * 100.0,
+        w.sim.stats().peak_qps
+    );
+    assert!(rate >= 0.95 * f64::from(QUOTA), "drain {rate:.2}/s");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+/// Two instances (own pools, own token caches, own owners) on one database, each with the
+/// shared limiter: the quota is summed over both.
+async fn two_instances_share_one_quota(db: Db) {
+    let w = world(db, 8).await;
+    let ids = enqueue_burst(&w, 200).await;
+    let (store_b, connections_b, targets_b) = w.second_instance().await;
+    // Four at a time each, so neither can hold all eight groups by itself.
+    let two = |owner| EngineConfig {
+        concurrency: 4,
+        ..config(owner)
+    };
+    let a = w.engine_with(
+        two("instance-a"),
+        Arc::new(StoreLimiter::new(
+            w.store.clone(),
+            w.clock.clone(),
+            DEFAULT_MARGIN,
+        )),
+    );
+    let b = DeliveryEngine::start(
+        two("instance-b"),
+        EngineDeps {
+            store: store_b.clone(),
+            connections: connections_b,
+            targets: targets_b,
+            limiter: Arc::new(StoreLimiter::new(
+                store_b.clone(),
+                w.clock.clone(),
+                DEFAULT_MARGIN,
+            )),
+            http: reqwest::Client::new(),
+            clock: w.clock.clone(),
+            notifier: Default::default(),
+        },
+    );
+    // Both instances take part: watch who holds leases while the burst drains.
+    let mut owners = HashSet::new();
+    let filter = DeliveryFilter {
+        status: Some(DeliveryStatus::InFlight),
+        limit: 1000,
+        ..DeliveryFilter::default()
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until && owners.len() < 2 {
+        for d in w.store.list_deliveries(&filter).await.unwrap().deliveries {
+            owners.extend(d.lease_owner);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(owners.len(), 2, "both instances hold work: {owners:?}");
+    let done = w.wait_finished(&ids, Duration::from_secs(60)).await;
+    assert!(
+        done.iter()
+            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
+    );
+    assert_eq!(w.sim.messages().len(), 200, "each sent once");
+    assert_never_throttled(&w);
+    let rate = drain_rate(&w);
+    println!(
+        "{db:?}, two instances: drain {rate:.2} messages/s at a quota of {QUOTA}; peak {:?}",
+        w.sim.stats().peak_qps
+    );
+    assert!(rate >= 0.9 * f64::from(QUOTA), "drain {rate:.2}/s");
+    a.shutdown(Duration::from_secs(1)).await;
+    b.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_share_one_quota() {
+    if !postgres_configured() {
+        println!("skipped: DTC_TEST_POSTGRES_URL not set");
+        return;
+    }
+    two_instances_share_one_quota(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_sqlite_share_one_quota() {
+    two_instances_share_one_quota(Db::Sqlite).await;
+}
