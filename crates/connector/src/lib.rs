@@ -10,6 +10,7 @@ pub mod actions;
 pub mod api;
 pub mod app;
 pub mod connections;
+pub mod delivery;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -57,16 +57,28 @@ fn texts_received(w: &World) -> Vec<String> {
     w.sim
         .messages()
         .iter()
-        .filter_map(|m| m.msg_param.as_ref()?.get("content")?.as_str().map(str::to_owned))
+        .filter_map(|m| {
+            m.msg_param
+                .as_ref()?
+                .get("content")?
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
 async fn retries_then_delivers_after_two_qps_limits(db: Db) {
     let w = World::new(db, WorldOptions::default()).await;
-    w.sim.add_fault(fault(RouteName::GroupSend, FaultKind::QpsLimit, 2));
+    w.sim
+        .add_fault(fault(RouteName::GroupSend, FaultKind::QpsLimit, 2));
     let engine = w.engine(test_config());
-    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "after two QPS limits").await;
-    let d = w.wait_finished(&[id], Duration::from_secs(20)).await.remove(0);
+    let id = w
+        .enqueue_text(SANDBOX_OPS_GROUP, "after two QPS limits")
+        .await;
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(20))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
     let outcomes: Vec<_> = d.attempt_log.iter().map(|a| a.outcome).collect();
     assert_eq!(
@@ -98,8 +110,13 @@ async fn a_token_rejected_once_is_refreshed_and_delivered_once(db: Db) {
     w.wait_finished(&[first], Duration::from_secs(10)).await;
     w.sim
         .add_fault(fault(RouteName::GroupSend, FaultKind::TokenInvalid, 1));
-    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "after a token refresh").await;
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let id = w
+        .enqueue_text(SANDBOX_OPS_GROUP, "after a token refresh")
+        .await;
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
     // The client refreshed the token and repeated the call within the one attempt.
     assert_eq!(d.delivery.attempts, 1);
@@ -114,14 +131,20 @@ async fn a_token_rejected_again_after_refresh_is_retried_then_delivered(db: Db) 
         .add_fault(fault(RouteName::GroupSend, FaultKind::TokenInvalid, 2));
     let engine = w.engine(test_config());
     let id = w.enqueue_text(SANDBOX_OPS_GROUP, "token trouble").await;
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
     let outcomes: Vec<_> = d.attempt_log.iter().map(|a| a.outcome).collect();
     assert_eq!(
         outcomes,
         [AttemptOutcome::TokenRejected, AttemptOutcome::Success]
     );
-    assert_eq!(d.attempt_log[0].error.as_ref().unwrap()["token_rejections"], 1);
+    assert_eq!(
+        d.attempt_log[0].error.as_ref().unwrap()["token_rejections"],
+        1
+    );
     assert_eq!(texts_received(&w), ["token trouble"]);
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
@@ -131,7 +154,10 @@ async fn an_unknown_group_fails_at_once_with_dingtalks_code(db: Db) {
     let w = World::new(db, WorldOptions::default()).await;
     let engine = w.engine(test_config());
     let id = w.enqueue_text(UNKNOWN_GROUP, "nobody reads this").await;
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Failed);
     assert_eq!(d.delivery.attempts, 1);
     let error = d.delivery.last_error.as_ref().unwrap();
@@ -149,7 +175,10 @@ async fn a_deleted_connection_fails_its_queued_deliveries(db: Db) {
     let id = w.enqueue_text(SANDBOX_OPS_GROUP, "orphan").await;
     w.connections.delete(&w.conn.id.to_string()).await.unwrap();
     let engine = w.engine(test_config());
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Failed);
     assert_eq!(
         d.delivery.last_error.as_ref().unwrap()["code"],
@@ -227,7 +256,10 @@ async fn every_delivery_survives_thirty_percent_faults(db: Db) {
     }
     let stats = w.sim.stats();
     assert!(stats.faulted > 50, "{stats:?}");
-    assert_eq!(stats.throttled, 0, "the engine itself never exceeded the quota");
+    assert_eq!(
+        stats.throttled, 0,
+        "the engine itself never exceeded the quota"
+    );
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
@@ -283,7 +315,11 @@ async fn each_group_arrives_in_acceptance_order_while_groups_interleave(db: Db) 
             .or_default()
             .push(content.to_owned());
     }
-    assert_eq!(want[&groups[0]].len(), 50 + 2, "the long text went as two parts");
+    assert_eq!(
+        want[&groups[0]].len(),
+        50 + 2,
+        "the long text went as two parts"
+    );
     assert_eq!(got, want);
     // Groups proceeded side by side rather than one after another.
     let first_sixty: HashSet<_> = messages[..60]
@@ -307,7 +343,10 @@ async fn a_split_message_resumes_after_its_last_accepted_part(db: Db) {
     let long: String = (0..6000).map(|i| format!("w{i:04} ")).collect();
     let id = w.enqueue_text(SANDBOX_OPS_GROUP, &long).await;
     let engine = w.engine(test_config());
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
     assert_eq!(d.delivery.attempts, 2);
     let parts = d.delivery.input["steps"].as_array().unwrap().len();
@@ -391,7 +430,10 @@ async fn a_webhook_robot_delivery_goes_through_its_own_limit() {
             SANDBOX_DEV_GROUP,
         )
         .await;
-    let d = w.wait_finished(&[id], Duration::from_secs(10)).await.remove(0);
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
     let m = w.sim.messages();
     assert_eq!(m.len(), 1);

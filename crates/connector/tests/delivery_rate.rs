@@ -66,7 +66,10 @@ fn assert_never_throttled(w: &World) {
     let key = format!("{SANDBOX_APP_KEY} robot.group_send");
     assert_eq!(stats.throttled, 0, "{stats:?}");
     let peak = stats.peak_qps[&key];
-    assert!(peak <= u64::from(QUOTA), "peak {peak} in one second: {stats:?}");
+    assert!(
+        peak <= u64::from(QUOTA),
+        "peak {peak} in one second: {stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,11 +67,7 @@ impl Backoff {
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(30));
         let cap = exp.min(self.config.max);
         // A panic while holding the lock cannot leave the generator unusable.
-        let unit: f64 = self
-            .rng
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .random();
+        let unit: f64 = self.rng.lock().unwrap_or_else(|p| p.into_inner()).random();
         let jittered = cap.mul_f64(unit);
         match retry_after {
             Some(hint) => jittered.max(hint),
@@ -114,7 +110,10 @@ mod tests {
                 seen_low |= d < cap / 4;
                 seen_high |= d > cap * 3 / 4;
             }
-            assert!(seen_low && seen_high, "attempt {attempt}: jitter spans the range");
+            assert!(
+                seen_low && seen_high,
+                "attempt {attempt}: jitter spans the range"
+            );
         }
     }
 

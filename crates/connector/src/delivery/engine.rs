@@ -16,13 +16,11 @@ use tracing::{Instrument, field};
 use uuid::Uuid;
 
 use super::backoff::{Backoff, BackoffConfig};
-use super::classify::{
-    Outcome, classify_execute, engine_error_json, error_json, input_error_json,
-};
+use super::classify::{Outcome, classify_execute, engine_error_json, error_json, input_error_json};
 use super::limiter::{Limited, RateLimiter, RateScope};
 use crate::actions::{
-    ExecuteError, InputError, Step, StepContext, StepResult, ValidatedAction,
-    assemble_output, execute_step,
+    ExecuteError, InputError, Step, StepContext, StepResult, ValidatedAction, assemble_output,
+    execute_step,
 };
 use crate::connections::{ConnectionError, Connections};
 use crate::store::{AttemptOutcome, AttemptRecord, Clock, Delivery, Store, StoreError};
@@ -170,7 +168,10 @@ struct Worker {
     next_wake: Mutex<Option<Instant>>,
 }
 
-async fn dispatch(worker: Arc<Worker>, mut stop: watch::Receiver<Option<Duration>>) -> ShutdownReport {
+async fn dispatch(
+    worker: Arc<Worker>,
+    mut stop: watch::Receiver<Option<Duration>>,
+) -> ShutdownReport {
     let cfg = &worker.config;
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let running: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
@@ -380,7 +381,12 @@ impl Worker {
         if let Some(key) = action.steps().iter().find_map(msg_key) {
             span.record("msg_key", key.as_str());
         }
-        let conn = match self.deps.connections.get(&d.connection_id.to_string()).await {
+        let conn = match self
+            .deps
+            .connections
+            .get(&d.connection_id.to_string())
+            .await
+        {
             Ok(c) => c,
             Err(e) => return connection_failure(e),
         };
@@ -578,10 +584,8 @@ impl Worker {
             } => {
                 let age = (now - d.created_at).to_std().unwrap_or_default();
                 if self.backoff.exhausted(number, age) {
-                    error["gave_up"] = json!(format!(
-                        "after {number} attempts over {}s",
-                        age.as_secs()
-                    ));
+                    error["gave_up"] =
+                        json!(format!("after {number} attempts over {}s", age.as_secs()));
                     (
                         store
                             .fail_delivery(d.id, owner, &error, &record(outcome, Some(&error)))
@@ -652,4 +656,3 @@ fn msg_key(step: &Step) -> Option<String> {
         _ => None,
     }
 }
-

@@ -67,7 +67,8 @@ impl RateKey {
 
     /// The spacing between two requests of this key.
     pub fn interval(&self, margin: f64) -> Duration {
-        self.period.mul_f64(margin.max(1.0) / f64::from(self.limit.max(1)))
+        self.period
+            .mul_f64(margin.max(1.0) / f64::from(self.limit.max(1)))
     }
 }
 
@@ -239,8 +240,7 @@ impl RateLimiter for StoreLimiter {
     }
 
     async fn hold_back(&self, key: &RateKey, retry_after: Duration) -> Result<(), Limited> {
-        let until =
-            self.clock.now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
+        let until = self.clock.now() + chrono::Duration::from_std(retry_after).unwrap_or_default();
         self.store.push_rate_limit(&key.name, until).await?;
         Ok(())
     }

@@ -119,7 +119,9 @@ impl World {
             }
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = connect_with_clock(&database_url, clock.clone()).await.unwrap();
+        let store = connect_with_clock(&database_url, clock.clone())
+            .await
+            .unwrap();
         let key = MasterKey::generate();
         let connections = Arc::new(Connections::new(store.clone(), Keyring::new(key.clone())));
         let conn = connections
@@ -211,7 +213,13 @@ impl World {
     }
 
     /// Accepts one delivery of `action` on `conn`, as `Prefer: respond-async` does.
-    pub async fn enqueue(&self, conn: &Connection, action: &str, input: Value, group: &str) -> Uuid {
+    pub async fn enqueue(
+        &self,
+        conn: &Connection,
+        action: &str,
+        input: Value,
+        group: &str,
+    ) -> Uuid {
         let new = new_delivery(conn, action, input, group);
         let id = new.id;
         self.store.insert_deliveries(&[new]).await.unwrap();
@@ -269,7 +277,10 @@ impl World {
     {
         let until = std::time::Instant::now() + timeout;
         while !done().await {
-            assert!(std::time::Instant::now() < until, "timed out after {timeout:?}");
+            assert!(
+                std::time::Instant::now() < until,
+                "timed out after {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

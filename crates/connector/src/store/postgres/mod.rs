@@ -536,7 +536,9 @@ impl Store for PgStore {
         not_after: Option<DateTime<Utc>>,
     ) -> StoreResult<RateSlot> {
         let now = self.now().timestamp_micros();
-        let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX).max(1);
+        let interval = i64::try_from(interval.as_micros())
+            .unwrap_or(i64::MAX)
+            .max(1);
         let not_after = not_after.map_or(i64::MAX, |t| t.timestamp_micros().max(now));
         let tat: Option<i64> = sqlx::query_scalar(sql!("rate_take"))
             .bind(key)
