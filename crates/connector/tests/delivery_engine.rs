@@ -9,7 +9,9 @@ mod delivery_support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use connector::delivery::{BackoffConfig, EngineConfig};
+use connector::delivery::{
+    BackoffConfig, EngineConfig, Limited, LocalLimiter, RateScope, StepError, execute_within_limits,
+};
 use connector::store::{AttemptOutcome, DeliveryStatus};
 use delivery_support::*;
 use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP};
@@ -51,6 +53,7 @@ on_both_stores!(
     each_group_arrives_in_acceptance_order_while_groups_interleave,
     a_split_message_resumes_after_its_last_accepted_part,
     graceful_shutdown_releases_in_flight_leases_to_another_engine,
+    a_crashed_instances_lease_is_taken_back_when_it_expires,
 );
 
 fn texts_received(w: &World) -> Vec<String> {
@@ -414,6 +417,86 @@ async fn graceful_shutdown_releases_in_flight_leases_to_another_engine(db: Db) {
         assert!(received.contains(text), "{text} lost");
     }
     second.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_crashed_instances_lease_is_taken_back_when_it_expires(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    let id = w
+        .enqueue_text(SANDBOX_OPS_GROUP, "outlived its sender")
+        .await;
+    // An instance claims it and dies without a word.
+    let lease = Duration::from_millis(500);
+    let claimed = w.store.claim_due("crashed", lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let started = std::time::Instant::now();
+    let engine = w.engine(test_config());
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    assert!(
+        started.elapsed() >= lease / 2,
+        "not before the lease ran out"
+    );
+    assert_eq!(texts_received(&w), ["outlived its sender"]);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
+    let w = World::new(
+        Db::Sqlite,
+        WorldOptions {
+            qps_quota: 1,
+            ..WorldOptions::default()
+        },
+    )
+    .await;
+    let limiter = LocalLimiter::default();
+    let target = w.targets.get(&w.connections, &w.conn).unwrap();
+    let scope = RateScope::of(&w.connections, &w.conn).unwrap();
+    let http = reqwest::Client::new();
+    let action = |text: &str| {
+        connector::actions::validate(
+            "send_text",
+            json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": text}),
+        )
+        .unwrap()
+    };
+    let deadline = || Some(tokio::time::Instant::now() + Duration::from_millis(200));
+    let out = execute_within_limits(
+        &action("first"),
+        &target,
+        &scope,
+        &limiter,
+        &http,
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out["msg_key"], "sampleText");
+    let err = execute_within_limits(
+        &action("second"),
+        &target,
+        &scope,
+        &limiter,
+        &http,
+        deadline(),
+    )
+    .await
+    .unwrap_err();
+    match err.error {
+        StepError::Limited(Limited::RetryAfter(after)) => {
+            assert!(after > Duration::from_millis(800), "{after:?}");
+            assert!(after <= Duration::from_millis(1020), "{after:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.completed_parts, 0);
+    assert_eq!(texts_received(&w), ["first"]);
     w.cleanup().await;
 }
 

@@ -18,9 +18,9 @@ use uuid::Uuid;
 use super::backoff::{Backoff, BackoffConfig};
 use super::classify::{Outcome, classify_execute, engine_error_json, error_json, input_error_json};
 use super::limiter::{Limited, RateLimiter, RateScope};
+use super::run::{StepError, run_step};
 use crate::actions::{
     ExecuteError, InputError, Step, StepContext, StepResult, ValidatedAction, assemble_output,
-    execute_step,
 };
 use crate::connections::{ConnectionError, Connections};
 use crate::store::{AttemptOutcome, AttemptRecord, Clock, Delivery, Store, StoreError};
@@ -243,16 +243,17 @@ async fn dispatch(
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
-    let abandoned = tasks.len();
     tasks.abort_all();
+    // Tasks that finished just before the abort acked normally; only cancelled ones count.
+    let mut abandoned = 0;
     while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done
-            && !e.is_cancelled()
-        {
-            tracing::error!(error = %e, "delivery task panicked");
+        match done {
+            Ok(()) => {}
+            Err(e) if e.is_cancelled() => abandoned += 1,
+            Err(e) => tracing::error!(error = %e, "delivery task panicked"),
         }
     }
-    // Aborted tasks could not decrement the gauge themselves.
+    // Cancelled tasks could not decrement the gauge themselves.
     metrics::gauge!("dtc_queue_claimed").decrement(abandoned as f64);
     let released = match worker.deps.store.release(&cfg.owner).await {
         Ok(n) => n,
@@ -429,21 +430,17 @@ impl Worker {
         while progress.completed < steps.len() {
             let step = &steps[progress.completed];
             let key = scope.key_for(step);
-            if let Err(e) = self.deps.limiter.acquire(&key, None).await {
-                return match e {
-                    Limited::RetryAfter(after) => Attempt::Retry {
-                        error: engine_error_json("rate_limited", &e, true),
-                        after: Some(after),
-                        outcome: AttemptOutcome::TransientError,
-                    },
-                    Limited::Unavailable(_) => Attempt::Retry {
-                        error: engine_error_json("rate_limiter_unavailable", &e, true),
-                        after: None,
-                        outcome: AttemptOutcome::TransientError,
-                    },
-                };
-            }
-            match execute_step(step, &target, &self.deps.http, &mut progress.ctx).await {
+            let ran = run_step(
+                self.deps.limiter.as_ref(),
+                &key,
+                step,
+                &target,
+                &self.deps.http,
+                &mut progress.ctx,
+                None,
+            )
+            .await;
+            match ran {
                 Ok(result) => {
                     progress.results.push(result);
                     progress.completed += 1;
@@ -453,7 +450,18 @@ impl Worker {
                         return lost;
                     }
                 }
-                Err(e) => return self.step_failed(d, &key, &e).await,
+                Err(StepError::Limited(e)) => {
+                    let (code, after) = match e {
+                        Limited::RetryAfter(after) => ("rate_limited", Some(after)),
+                        Limited::Unavailable(_) => ("rate_limiter_unavailable", None),
+                    };
+                    return Attempt::Retry {
+                        error: engine_error_json(code, &e, true),
+                        after,
+                        outcome: AttemptOutcome::TransientError,
+                    };
+                }
+                Err(StepError::Execute(e)) => return self.step_failed(d, &e),
             }
         }
         match assemble_output(&action, &progress.results) {
@@ -494,29 +502,14 @@ impl Worker {
         }
     }
 
-    async fn step_failed(
-        &self,
-        d: &Delivery,
-        key: &super::limiter::RateKey,
-        e: &ExecuteError,
-    ) -> Attempt {
+    fn step_failed(&self, d: &Delivery, e: &ExecuteError) -> Attempt {
         let error = error_json(e);
         match classify_execute(e) {
-            Outcome::Retry { after, throttled } => {
-                if throttled {
-                    // Someone else shares this app's quota: slow this (app, API) down, no other.
-                    let pause = after.unwrap_or(Duration::from_secs(1));
-                    if let Err(err) = self.deps.limiter.hold_back(key, pause).await {
-                        tracing::warn!(error = %err, "could not hold back the throttled key");
-                    }
-                    metrics::counter!("dtc_delivery_throttled_total").increment(1);
-                }
-                Attempt::Retry {
-                    error,
-                    after,
-                    outcome: AttemptOutcome::TransientError,
-                }
-            }
+            Outcome::Retry { after, .. } => Attempt::Retry {
+                error,
+                after,
+                outcome: AttemptOutcome::TransientError,
+            },
             Outcome::RefreshToken => {
                 // Consecutive rejections, counted in the error itself.
                 let before = d

@@ -17,6 +17,7 @@ mod backoff;
 mod classify;
 mod engine;
 mod limiter;
+mod run;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use classify::{
@@ -30,3 +31,4 @@ pub use limiter::{
     DEFAULT_MARGIN, Limited, LocalLimiter, RateKey, RateLimiter, RateScope, StoreLimiter,
     WEBHOOK_PER_MINUTE, route_of,
 };
+pub use run::{LimitedRunError, StepError, execute_within_limits, run_step};

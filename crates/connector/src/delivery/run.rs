@@ -1,0 +1,102 @@
+//! Running steps within the rate limits: take the call's slot first, and when DingTalk
+//! throttles anyway, hold back that (app, API) key. Shared by the engine and the synchronous
+//! API path ([`execute_within_limits`]).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::classify::{Outcome, classify_execute};
+use super::limiter::{Limited, RateKey, RateLimiter, RateScope};
+use crate::actions::{
+    ExecuteError, Step, StepContext, StepResult, Target, ValidatedAction, assemble_output,
+    execute_step,
+};
+
+/// DingTalk's advice after a QPS limit without a hint: wait a second (dingtalk-api.md §5).
+const DEFAULT_HOLD_BACK: Duration = Duration::from_secs(1);
+
+/// Why a step did not run to success.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// No slot before the deadline (or the shared limiter is down); nothing was sent.
+    #[error(transparent)]
+    Limited(#[from] Limited),
+    #[error(transparent)]
+    Execute(#[from] ExecuteError),
+}
+
+/// Takes `key`'s slot (waiting at most until `deadline`), runs the step, and holds the key
+/// back if DingTalk throttled it.
+pub async fn run_step(
+    limiter: &dyn RateLimiter,
+    key: &RateKey,
+    step: &Step,
+    target: &Target,
+    http: &reqwest::Client,
+    ctx: &mut StepContext,
+    deadline: Option<Instant>,
+) -> Result<StepResult, StepError> {
+    limiter.acquire(key, deadline).await?;
+    match execute_step(step, target, http, ctx).await {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if let Outcome::Retry {
+                after,
+                throttled: true,
+            } = classify_execute(&e)
+            {
+                // Someone else shares this app's quota: slow this (app, API) down, no other.
+                if let Err(err) = limiter
+                    .hold_back(key, after.unwrap_or(DEFAULT_HOLD_BACK))
+                    .await
+                {
+                    tracing::warn!(error = %err, key = %key.name, "could not hold back a throttled key");
+                }
+                metrics::counter!("dtc_dingtalk_throttled_total").increment(1);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Why [`execute_within_limits`] stopped; `completed_parts` messages went out before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct LimitedRunError {
+    pub error: StepError,
+    pub completed_parts: usize,
+}
+
+/// [`crate::actions::execute`] within the rate limits, for the synchronous API path: each
+/// DingTalk call waits for its slot until `deadline`; past it, [`Limited::RetryAfter`] (answer
+/// 429 with `Retry-After`).
+pub async fn execute_within_limits(
+    action: &ValidatedAction,
+    target: &Target,
+    scope: &RateScope,
+    limiter: &dyn RateLimiter,
+    http: &reqwest::Client,
+    deadline: Option<Instant>,
+) -> Result<Value, LimitedRunError> {
+    let mut ctx = StepContext::default();
+    let mut results = Vec::with_capacity(action.steps().len());
+    let mut completed_parts = 0;
+    for step in action.steps() {
+        let key = scope.key_for(step);
+        match run_step(limiter, &key, step, target, http, &mut ctx, deadline).await {
+            Ok(r) => {
+                completed_parts += usize::from(step.is_send());
+                results.push(r);
+            }
+            Err(error) => {
+                return Err(LimitedRunError {
+                    error,
+                    completed_parts,
+                });
+            }
+        }
+    }
+    Ok(assemble_output(action, &results).expect("every planned step produced its result"))
+}
