@@ -1,7 +1,8 @@
 //! The worker pool: claims due deliveries under leases, runs their steps against DingTalk
 //! within the rate limits, and acks each one fenced by its lease.
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -148,7 +149,7 @@ impl DeliveryEngine {
             backoff: Backoff::new(config.backoff.clone(), config.jitter_seed),
             config,
             deps,
-            next_wake: Mutex::new(None),
+            wakes: Mutex::default(),
         });
         let task = tokio::spawn(dispatch(worker, stop_rx));
         EngineHandle {
@@ -164,8 +165,9 @@ struct Worker {
     config: EngineConfig,
     deps: EngineDeps,
     backoff: Backoff,
-    /// The earliest retry this engine scheduled, so it claims it on time without polling fast.
-    next_wake: Mutex<Option<Instant>>,
+    /// When this engine's scheduled retries fall due, so it claims them on time without
+    /// polling fast.
+    wakes: Mutex<BinaryHeap<Reverse<Instant>>>,
 }
 
 async fn dispatch(
@@ -227,9 +229,14 @@ async fn dispatch(
                 }
             }
         }
-        let wake = worker.take_wake(Instant::now() + cfg.poll_interval);
+        let wake = worker.next_wake(Instant::now() + cfg.poll_interval);
         tokio::select! {
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The handle was dropped without a shutdown: stop, with no grace.
+                if changed.is_err() {
+                    break;
+                }
+            }
             _ = worker.deps.notifier.notified() => {}
             _ = tokio::time::sleep_until(wake) => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => report_join(done),
@@ -304,22 +311,22 @@ enum Attempt {
 }
 
 impl Worker {
-    fn take_wake(&self, poll: Instant) -> Instant {
-        let mut next = lock(&self.next_wake);
-        match *next {
-            Some(at) if at <= poll => {
-                *next = None;
-                at
-            }
+    /// The earliest scheduled retry still to come, or `poll` if that is sooner. Retries due
+    /// by now were just claimed (the caller claims before it waits) and are forgotten.
+    fn next_wake(&self, poll: Instant) -> Instant {
+        let mut wakes = lock(&self.wakes);
+        let now = Instant::now();
+        while wakes.peek().is_some_and(|Reverse(at)| *at <= now) {
+            wakes.pop();
+        }
+        match wakes.peek() {
+            Some(Reverse(at)) if *at < poll => *at,
             _ => poll,
         }
     }
 
     fn wake_at(&self, at: Instant) {
-        let mut next = lock(&self.next_wake);
-        if next.is_none_or(|n| at < n) {
-            *next = Some(at);
-        }
+        lock(&self.wakes).push(Reverse(at));
     }
 
     async fn run(&self, d: Delivery) {
@@ -593,7 +600,8 @@ impl Worker {
                         .schedule_retry(d.id, owner, at, &error, &record(outcome, Some(&error)))
                         .await;
                     if res.is_ok() {
-                        self.wake_at(Instant::now() + delay);
+                        // A little late rather than early: the claim compares with the wall clock.
+                        self.wake_at(Instant::now() + delay + Duration::from_millis(2));
                         tracing::info!(delay_ms = delay.as_millis() as u64, error = %error, "delivery will be retried");
                     }
                     (res, None, outcome)

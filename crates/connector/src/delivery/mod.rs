@@ -11,7 +11,28 @@
 //! holds a database transaction across a DingTalk call.
 //!
 //! Parts: [`classify`] (what to do about an error), [`Backoff`], the rate limiters
-//! ([`LocalLimiter`], [`StoreLimiter`] shared through the database), and [`DeliveryEngine`].
+//! ([`LocalLimiter`], [`StoreLimiter`] shared through the database), [`run_step`] /
+//! [`execute_within_limits`] (steps within the limits, also for the synchronous API path), and
+//! [`DeliveryEngine`].
+//!
+//! Embedding, in outline:
+//!
+//! ```ignore
+//! let notifier = Notifier::default(); // the API calls notifier.notify() after each accept
+//! let limiter: Arc<dyn RateLimiter> = match store.dialect() {
+//!     "postgres" => Arc::new(StoreLimiter::new(store.clone(), clock.clone(), DEFAULT_MARGIN)),
+//!     _ => Arc::new(LocalLimiter::default()),
+//! };
+//! let engine = DeliveryEngine::start(
+//!     EngineConfig { owner: format!("{instance_id}/engine"), ..EngineConfig::default() },
+//!     EngineDeps { store, connections, targets, limiter, http, clock, notifier },
+//! );
+//! // on SIGTERM:
+//! engine.shutdown(Duration::from_secs(10)).await;
+//! ```
+//!
+//! The sync path shares the same `limiter` (so sync and async sends count against one quota)
+//! and uses a lease owner other than the engine's.
 
 mod backoff;
 mod classify;
