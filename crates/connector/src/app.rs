@@ -9,20 +9,52 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, auth};
 use crate::connections::{ConnectionKind, ConnectionPatch, Connections, NewConnection};
+use crate::delivery::{
+    DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier, RateLimiter,
+    StoreLimiter,
+};
 use crate::secrets::{Keyring, MasterKey};
 use crate::settings::Settings;
 use crate::store::{self, ApiTokenRecord};
+
+/// How long in-flight deliveries may run on after a shutdown signal before their leases are
+/// given back.
+const ENGINE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The name of the connection `--sandbox` creates.
 pub const SANDBOX_CONNECTION: &str = "sandbox";
 /// The webhook-robot connection `--sandbox` creates.
 pub const SANDBOX_WEBHOOK_CONNECTION: &str = "sandbox-webhook";
 
+/// No limits at all: for benchmarks against an unlimited simulator
+/// (`DTC_ENFORCE_RATE_LIMITS=false`), never for DingTalk.
+#[derive(Debug)]
+struct Unlimited;
+
+#[async_trait::async_trait]
+impl RateLimiter for Unlimited {
+    async fn acquire(
+        &self,
+        _key: &crate::delivery::RateKey,
+        _deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), crate::delivery::Limited> {
+        Ok(())
+    }
+    async fn hold_back(
+        &self,
+        _key: &crate::delivery::RateKey,
+        _retry_after: std::time::Duration,
+    ) -> Result<(), crate::delivery::Limited> {
+        Ok(())
+    }
+}
+
 /// A bound, ready server.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     addr: SocketAddr,
+    engine: Option<(EngineConfig, EngineDeps)>,
     /// A token generated at this start (printed once; only its hash is stored).
     pub generated_token: Option<SecretString>,
     /// The in-process simulator of `--sandbox`.
@@ -78,13 +110,13 @@ impl Application {
     pub async fn build(mut settings: Settings) -> Result<Application, BuildError> {
         let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
         let store = store::connect(&settings.database_url).await?;
-        let connections = Connections::new(
+        let connections = Arc::new(Connections::new(
             store.clone(),
             Keyring {
                 current: key,
                 previous: Vec::new(),
             },
-        );
+        ));
 
         let sandbox = if settings.sandbox {
             let sim = dingtalk_sim::Simulator::start(
@@ -148,11 +180,55 @@ impl Application {
         })?;
         let tokens = Arc::new(auth::TokenCheck::new(store.clone(), known));
         let targets = Arc::new(crate::targets::Targets::new(dingtalk));
-        let state = AppState::new(store, connections, targets, http, settings, tokens);
+        let clock: Arc<dyn store::Clock> = Arc::new(store::SystemClock);
+        // Several instances on PostgreSQL share one budget per app; SQLite means one instance.
+        let limiter: Arc<dyn RateLimiter> = if !settings.enforce_rate_limits {
+            tracing::warn!(
+                "rate limits are off (DTC_ENFORCE_RATE_LIMITS=false): for simulators and benchmarks only"
+            );
+            Arc::new(Unlimited)
+        } else if store.dialect() == "postgres" {
+            Arc::new(StoreLimiter::new(
+                store.clone(),
+                clock.clone(),
+                DEFAULT_MARGIN,
+            ))
+        } else {
+            Arc::new(LocalLimiter::new(DEFAULT_MARGIN))
+        };
+        let notifier = Notifier::default();
+        let engine = (settings.delivery_concurrency > 0).then(|| {
+            (
+                EngineConfig {
+                    concurrency: settings.delivery_concurrency,
+                    lease: settings.delivery_lease,
+                    ..EngineConfig::default()
+                },
+                EngineDeps {
+                    store: store.clone(),
+                    connections: connections.clone(),
+                    targets: targets.clone(),
+                    limiter: limiter.clone(),
+                    http: http.clone(),
+                    clock,
+                    notifier: notifier.clone(),
+                },
+            )
+        });
+        let state = AppState::new(
+            store,
+            connections,
+            targets,
+            http,
+            settings,
+            tokens,
+            (notifier, limiter),
+        );
         Ok(Application {
             listener,
             state,
             addr,
+            engine,
             generated_token,
             sandbox,
         })
@@ -170,15 +246,27 @@ impl Application {
         &self.state
     }
 
-    /// Serve until `shutdown` resolves.
+    /// Serve (and send queued deliveries) until `shutdown` resolves; then stop taking
+    /// requests, let the engine finish or release what it holds, and return.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let engine = self
+            .engine
+            .map(|(config, deps)| DeliveryEngine::start(config, deps));
         let router = api::router(self.state.clone());
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(engine) = engine {
+            let report = engine.shutdown(ENGINE_GRACE).await;
+            tracing::info!(
+                abandoned = report.abandoned,
+                released = report.released,
+                "delivery engine stopped"
+            );
+        }
         if let Some(sim) = self.sandbox {
             sim.shutdown().await;
         }

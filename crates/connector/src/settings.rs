@@ -37,6 +37,9 @@ pub struct Settings {
     /// Keep every app under its QPS quota and every webhook robot under 20 a minute. Turning
     /// it off is for benchmarks against an unlimited simulator only.
     pub enforce_rate_limits: bool,
+    /// How long a sync request may wait for its turn under the rate limits before it is
+    /// answered 429 with Retry-After.
+    pub sync_rate_wait: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -66,6 +69,7 @@ pub struct Layer {
     pub delivery_concurrency: Option<usize>,
     pub delivery_lease_secs: Option<u64>,
     pub enforce_rate_limits: Option<bool>,
+    pub sync_rate_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +151,7 @@ impl Layer {
             )?,
             delivery_lease_secs: parse("DTC_DELIVERY_LEASE_SECS", get("DTC_DELIVERY_LEASE_SECS"))?,
             enforce_rate_limits: parse("DTC_ENFORCE_RATE_LIMITS", get("DTC_ENFORCE_RATE_LIMITS"))?,
+            sync_rate_wait_ms: parse("DTC_SYNC_RATE_WAIT_MS", get("DTC_SYNC_RATE_WAIT_MS"))?,
         })
     }
 
@@ -168,6 +173,7 @@ impl Layer {
             delivery_concurrency: other.delivery_concurrency.or(self.delivery_concurrency),
             delivery_lease_secs: other.delivery_lease_secs.or(self.delivery_lease_secs),
             enforce_rate_limits: other.enforce_rate_limits.or(self.enforce_rate_limits),
+            sync_rate_wait_ms: other.sync_rate_wait_ms.or(self.sync_rate_wait_ms),
         }
     }
 
@@ -226,9 +232,11 @@ impl Layer {
             sandbox_sim_listen: self
                 .sandbox_sim_listen
                 .unwrap_or_else(|| "127.0.0.1:0".parse().expect("static address")),
-            delivery_concurrency: self.delivery_concurrency.unwrap_or(32).clamp(1, 1024),
+            // 0 runs no engine on this instance (an API-only instance; others send).
+            delivery_concurrency: self.delivery_concurrency.unwrap_or(32).min(1024),
             delivery_lease: Duration::from_secs(self.delivery_lease_secs.unwrap_or(30).max(1)),
             enforce_rate_limits: self.enforce_rate_limits.unwrap_or(true),
+            sync_rate_wait: Duration::from_millis(self.sync_rate_wait_ms.unwrap_or(5000)),
         })
     }
 }

@@ -178,3 +178,65 @@ fn urlencode(s: &str) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D")
 }
+
+#[tokio::test]
+async fn an_async_delivery_is_sent_by_the_engine_and_its_result_logged() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let (s, b) = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "queued"}),
+        &[("Prefer", "respond-async")],
+    )
+    .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["delivery_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let d = loop {
+        let (_, d) = app.get(&format!("/v1/deliveries/{id}")).await;
+        if d["status"] == "delivered" {
+            break d;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(d["result"]["msg_key"], "sampleText");
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(
+        app.sim.messages()[0].msg_param.as_ref().unwrap()["content"],
+        "queued"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_request_over_the_quota_is_429_with_retry_after_and_nothing_sent() {
+    let app =
+        common::spawn_app_with(|s| s.sync_rate_wait = std::time::Duration::from_millis(100)).await;
+    let (s, b) = app
+        .post("/v1/connections", json!({"name": "ops", "app_key": dingtalk_sim::SANDBOX_APP_KEY, "app_secret": dingtalk_sim::SANDBOX_APP_SECRET, "robot_code": dingtalk_sim::SANDBOX_APP_KEY, "qps_quota": 1}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let first = run_with(
+        &app,
+        "send_text",
+        json!({"group_chat_id": OPS, "content": "1"}),
+        &[],
+    )
+    .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    let resp = app
+        .http
+        .post(format!("{}/v1/connections/ops/actions/send_text", app.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"group_chat_id": OPS, "content": "2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let (_, b) = common::into_parts(resp).await;
+    assert_eq!(b["error"]["code"], "rate_limited");
+    assert_eq!(app.sim.messages().len(), 1);
+    assert_eq!(app.sim.stats().throttled, 0);
+}

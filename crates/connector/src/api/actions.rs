@@ -15,6 +15,7 @@ use super::deliveries::group_key;
 use super::error::{ApiError, parse_json};
 use super::{AppState, kind_name};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
+use crate::delivery::{Limited, RateScope, StepError, run_step};
 use crate::store::{
     AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, Lease, NewDelivery,
 };
@@ -359,24 +360,68 @@ async fn run_sync(
         max_attempts: s.settings.sync_attempts,
         ..dingtalk::RetryPolicy::default()
     };
+    let scope = RateScope::of(&s.connections, conn)?;
+    // A sync request waits for its turn under DingTalk's limits at most this long; past it
+    // the answer is 429 with Retry-After rather than a request DingTalk would throttle.
+    let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait;
     let mut ctx = actions::StepContext::default();
     let mut results = Vec::with_capacity(validated.steps().len());
     let mut completed_parts = 0;
     for step in validated.steps() {
+        let key = scope.key_for(step);
         let mut attempt = 1;
         let result = loop {
-            s.acquire_rate(conn, target, step).await?;
-            match actions::execute_step(step, target, &s.http, &mut ctx).await {
-                Err(ExecuteError::DingTalk { error, .. })
+            match run_step(
+                s.limiter.as_ref(),
+                &key,
+                step,
+                target,
+                &s.http,
+                &mut ctx,
+                Some(deadline),
+            )
+            .await
+            {
+                Err(StepError::Execute(ExecuteError::DingTalk { error, .. }))
                     if error.is_retryable() && attempt < policy.max_attempts =>
                 {
-                    s.note_throttle(conn, target, step, &error);
                     let delay = policy.delay(attempt, error.retry_after());
                     tracing::info!(connection = %conn.name, action = %action, attempt, error = %error, "retrying step");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
-                other => break other,
+                Err(StepError::Limited(Limited::RetryAfter(after))) => {
+                    metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "rate_limited")
+                        .increment(1);
+                    let mut e = ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        format!(
+                            "DingTalk allows {} calls per {:?} for this {}; the next slot is in {:.1} s{}",
+                            key.limit,
+                            key.period,
+                            if key.name.starts_with("webhook:") {
+                                "webhook robot"
+                            } else {
+                                "app and API"
+                            },
+                            after.as_secs_f64(),
+                            if completed_parts > 0 {
+                                format!(" ({completed_parts} earlier part(s) were delivered)")
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    );
+                    e.body.retryable = true;
+                    e.retry_after = Some(after.max(std::time::Duration::from_secs(1)));
+                    return Err(e);
+                }
+                Err(StepError::Limited(Limited::Unavailable(err))) => {
+                    return Err(ApiError::internal(format!("rate limiter: {err}")));
+                }
+                Err(StepError::Execute(e)) => break Err(e),
+                Ok(r) => break Ok(r),
             }
         };
         match result {

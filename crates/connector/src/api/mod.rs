@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::actions::Target;
 use crate::connections::{Connection, ConnectionKind, Connections};
+use crate::delivery::{Notifier, RateLimiter};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::targets::Targets;
@@ -31,7 +32,7 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
-    pub connections: Connections,
+    pub connections: Arc<Connections>,
     pub dingtalk: dingtalk::Client,
     /// For downloading `file_url` inputs; separate from the DingTalk client's pool.
     pub http: reqwest::Client,
@@ -44,7 +45,9 @@ pub struct Inner {
     pub instance_id: String,
     pub acceptor: accept::Acceptor,
     /// Wakes the delivery engine when something was queued.
-    pub wake: Arc<tokio::sync::Notify>,
+    pub wake: Notifier,
+    /// DingTalk's limits, shared with the delivery engine (and other instances on PostgreSQL).
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,11 +60,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
-        connections: Connections,
+        connections: Arc<Connections>,
         targets: Arc<Targets>,
         http: reqwest::Client,
         settings: Settings,
         tokens: Arc<auth::TokenCheck>,
+        engine: (Notifier, Arc<dyn RateLimiter>),
     ) -> Self {
         let store_for_acceptor = store.clone();
         AppState(Arc::new(Inner {
@@ -75,7 +79,8 @@ impl AppState {
             targets,
             instance_id: format!("dtc-{}", Uuid::new_v4()),
             acceptor: accept::Acceptor::start(store_for_acceptor),
-            wake: Arc::new(tokio::sync::Notify::new()),
+            wake: engine.0,
+            limiter: engine.1,
         }))
     }
 
@@ -89,27 +94,7 @@ impl AppState {
     }
 
     pub fn wake_engine(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Wait for DingTalk's rate limit before a step of a sync action.
-    pub async fn acquire_rate(
-        &self,
-        _conn: &Connection,
-        _target: &Target,
-        _step: &crate::actions::Step,
-    ) -> Result<(), ApiError> {
-        Ok(())
-    }
-
-    /// DingTalk throttled a step anyway: slow that app and API down.
-    pub fn note_throttle(
-        &self,
-        _conn: &Connection,
-        _target: &Target,
-        _step: &crate::actions::Step,
-        _error: &dingtalk::Error,
-    ) {
+        self.wake.notify();
     }
 }
 
