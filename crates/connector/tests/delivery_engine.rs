@@ -54,6 +54,8 @@ on_both_stores!(
     a_split_message_resumes_after_its_last_accepted_part,
     graceful_shutdown_releases_in_flight_leases_to_another_engine,
     a_crashed_instances_lease_is_taken_back_when_it_expires,
+    a_slow_send_keeps_its_lease,
+    gives_up_after_max_attempts_with_the_last_error,
 );
 
 fn texts_received(w: &World) -> Vec<String> {
@@ -441,6 +443,75 @@ async fn a_crashed_instances_lease_is_taken_back_when_it_expires(db: Db) {
         "not before the lease ran out"
     );
     assert_eq!(texts_received(&w), ["outlived its sender"]);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+async fn a_slow_send_keeps_its_lease(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    w.sim.add_fault(FaultSpec {
+        delay_ms: Some(1500),
+        ..fault(RouteName::GroupSend, FaultKind::Delay, 1)
+    });
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "slow but once").await;
+    let short = Duration::from_millis(600);
+    // One at a time, so the first cannot renew its lease by claiming the delivery again.
+    let a = w.engine(EngineConfig {
+        owner: "a".into(),
+        lease: short,
+        concurrency: 1,
+        ..test_config()
+    });
+    w.wait_for(Duration::from_secs(5), || async {
+        w.count(DeliveryStatus::InFlight).await == 1
+    })
+    .await;
+    // A second instance would take the delivery over if the first let its lease run out.
+    let b = w.engine(EngineConfig {
+        owner: "b".into(),
+        lease: short,
+        ..test_config()
+    });
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Delivered, "{d:?}");
+    // Let the first instance's send run to its end before counting what arrived.
+    a.shutdown(Duration::from_secs(3)).await;
+    b.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(texts_received(&w), ["slow but once"]);
+    let d = w.store.get_delivery(id).await.unwrap().unwrap();
+    assert_eq!(d.delivery.attempts, 1);
+    w.cleanup().await;
+}
+
+async fn gives_up_after_max_attempts_with_the_last_error(db: Db) {
+    let w = World::new(db, WorldOptions::default()).await;
+    w.sim.add_fault(FaultSpec {
+        route: RouteName::GroupSend,
+        kind: FaultKind::ServerError,
+        count: None,
+        probability: Some(1.0),
+        delay_ms: None,
+    });
+    let mut config = test_config();
+    config.backoff.max_attempts = 3;
+    let engine = w.engine(config);
+    let id = w.enqueue_text(SANDBOX_OPS_GROUP, "never accepted").await;
+    let d = w
+        .wait_finished(&[id], Duration::from_secs(10))
+        .await
+        .remove(0);
+    assert_eq!(d.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(d.delivery.attempts, 3);
+    let error = d.delivery.last_error.as_ref().unwrap();
+    assert_eq!(error["code"], "system.error", "{error}");
+    assert_eq!(error["http_status"], 500);
+    assert!(
+        error["gave_up"].as_str().unwrap().contains("3 attempts"),
+        "{error}"
+    );
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
