@@ -13,7 +13,7 @@ use connector::connections::{
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryFilter, DeliveryMode,
-    DeliveryStatus, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
+    DeliveryStatus, FinishedDelivery, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
     connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -150,6 +150,7 @@ store_suite!(
     attempts_are_numbered_and_kept_with_the_delivery,
     two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_order,
     list_filters_by_status_connection_group_and_time_and_pages,
+    finished_sync_requests_are_logged_and_never_claimed,
 );
 
 // ---------- helpers ----------
@@ -888,6 +889,55 @@ async fn a_sync_delivery_inserted_in_flight_holds_up_its_group(env: &Env) {
     let later = insert(env, new_delivery(conn, "cidA")).await;
     assert!(claim(env, "w1", 10).await.is_empty());
     complete(env, &sync, "request-1").await;
+    assert_eq!(ids(&claim(env, "w1", 10).await), [later.id]);
+}
+
+async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
+    let conn = Uuid::new_v4();
+    let now = chrono::Utc::now();
+    let attempt = AttemptRecord {
+        started_at: now,
+        finished_at: now,
+        outcome: AttemptOutcome::Success,
+        error: None,
+    };
+    let ok = FinishedDelivery {
+        id: Uuid::new_v4(),
+        connection_id: conn,
+        action: "send_text".into(),
+        group_key: format!("{conn}/cidA"),
+        input: json!({"content": "hi"}),
+        status: DeliveryStatus::Delivered,
+        result: Some(json!({"process_query_key": "k"})),
+        last_error: None,
+        attempt: attempt.clone(),
+    };
+    let failed = FinishedDelivery {
+        id: Uuid::new_v4(),
+        status: DeliveryStatus::Failed,
+        result: None,
+        last_error: Some(json!({"status": 422})),
+        attempt: AttemptRecord {
+            outcome: AttemptOutcome::PermanentError,
+            ..attempt
+        },
+        ..ok.clone()
+    };
+    env.store
+        .record_finished(&[ok.clone(), failed.clone()])
+        .await
+        .unwrap();
+    let got = env.store.get_delivery(ok.id).await.unwrap().unwrap();
+    assert_eq!(got.delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(got.delivery.mode, DeliveryMode::Sync);
+    assert_eq!(got.delivery.result, ok.result);
+    assert_eq!(got.attempt_log.len(), 1);
+    let got = env.store.get_delivery(failed.id).await.unwrap().unwrap();
+    assert_eq!(got.delivery.status, DeliveryStatus::Failed);
+    assert_eq!(got.delivery.last_error, failed.last_error);
+    assert!(claim(env, "w1", 10).await.is_empty());
+    // A later queued delivery of the same group is not held up by them.
+    let later = insert(env, new_delivery(conn, "cidA")).await;
     assert_eq!(ids(&claim(env, "w1", 10).await), [later.id]);
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Inserted, NewDelivery, Store};
+use crate::store::{FinishedDelivery, Inserted, NewDelivery, Store};
 
 type Reply = oneshot::Sender<Result<Inserted, String>>;
 
@@ -54,5 +54,35 @@ impl Acceptor {
         answer
             .await
             .map_err(|_| "the accept queue stopped".to_owned())?
+    }
+}
+
+/// The delivery log of sync requests without an Idempotency-Key, written behind the answer in
+/// batches: the caller already has its result, and the request path stays free of commits.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<FinishedDelivery>,
+}
+
+impl Recorder {
+    pub fn start(store: Arc<dyn Store>) -> Recorder {
+        let (tx, mut rx) = mpsc::channel::<FinishedDelivery>(8 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                if let Err(e) = store.record_finished(&batch).await {
+                    tracing::error!(error = %e, rows = batch.len(), "logging sync deliveries failed");
+                }
+                batch.clear();
+            }
+        });
+        Recorder { tx }
+    }
+
+    /// Queue a finished sync request for the log; waits only when the log is far behind.
+    pub async fn record(&self, row: FinishedDelivery) {
+        if self.tx.send(row).await.is_err() {
+            tracing::error!("the delivery log writer stopped");
+        }
     }
 }

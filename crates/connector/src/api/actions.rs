@@ -17,7 +17,8 @@ use super::{AppState, kind_name};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
 use crate::delivery::{Limited, RateScope, StepError, run_step};
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, Lease, NewDelivery,
+    AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, FinishedDelivery, Lease,
+    NewDelivery,
 };
 
 pub fn router() -> Router<AppState> {
@@ -280,13 +281,18 @@ async fn run(
         s.wake_engine();
         return Ok(accepted(inserted.delivery()));
     }
-    let inserted = s
-        .store
-        .insert_delivery(&new)
-        .await
-        .map_err(ApiError::internal)?;
-    if !inserted.is_new() {
-        return replay(inserted.delivery(), &hash, &opts);
+    // With an Idempotency-Key the request is written first (it holds its group and a repeat
+    // finds it); without one, it runs straight away and is logged behind the answer.
+    let idempotent = opts.idempotency_key.is_some();
+    if idempotent {
+        let inserted = s
+            .acceptor
+            .accept(new.clone())
+            .await
+            .map_err(ApiError::internal)?;
+        if !inserted.is_new() {
+            return replay(inserted.delivery(), &hash, &opts);
+        }
     }
     let started_at = chrono::Utc::now();
     let target = s.target_for(&conn)?;
@@ -294,54 +300,63 @@ async fn run(
     let result = run_sync(&s, &conn, &validated, &target).await;
     metrics::histogram!("dtc_action_duration_seconds", "action" => action.clone())
         .record(started.elapsed().as_secs_f64());
-    let attempt = |outcome, error: Option<Value>| AttemptRecord {
-        started_at,
-        finished_at: chrono::Utc::now(),
-        outcome,
-        error,
-    };
-    match result {
+    let (status, output, stored_error) = match &result {
         Ok(output) => {
             metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "delivered")
                 .increment(1);
             tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "action done");
-            if let Err(e) = s
-                .store
-                .complete_delivery(
-                    id,
-                    &s.instance_id,
-                    &output,
-                    &attempt(AttemptOutcome::Success, None),
-                )
-                .await
-            {
-                // DingTalk accepted it: the answer is still success; the log lags.
-                tracing::error!(delivery_id = %id, error = %e, "recording a delivered sync action failed");
-            }
-            Ok(Json(output).into_response())
+            (DeliveryStatus::Delivered, Some(output.clone()), None)
         }
-        Err(api) => {
-            let stored = serde_json::json!({ "status": api.status.as_u16(), "error": &*api.body });
-            let outcome = if api.body.retryable {
-                AttemptOutcome::TransientError
-            } else {
-                AttemptOutcome::PermanentError
-            };
-            if let Err(e) = s
-                .store
-                .fail_delivery(
-                    id,
-                    &s.instance_id,
-                    &stored,
-                    &attempt(outcome, Some(stored.clone())),
-                )
-                .await
-            {
-                tracing::error!(delivery_id = %id, error = %e, "recording a failed sync action failed");
+        Err(api) => (
+            DeliveryStatus::Failed,
+            None,
+            Some(serde_json::json!({ "status": api.status.as_u16(), "error": &*api.body })),
+        ),
+    };
+    let attempt = AttemptRecord {
+        started_at,
+        finished_at: chrono::Utc::now(),
+        outcome: match &result {
+            Ok(_) => AttemptOutcome::Success,
+            Err(api) if api.body.retryable => AttemptOutcome::TransientError,
+            Err(_) => AttemptOutcome::PermanentError,
+        },
+        error: stored_error.clone(),
+    };
+    if idempotent {
+        let recorded = match &output {
+            Some(out) => {
+                s.store
+                    .complete_delivery(id, &s.instance_id, out, &attempt)
+                    .await
             }
-            Err(api)
+            None => {
+                let err = stored_error.as_ref().expect("a failure has an error");
+                s.store
+                    .fail_delivery(id, &s.instance_id, err, &attempt)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // The answer stands (DingTalk already decided); only the log lags.
+            tracing::error!(delivery_id = %id, error = %e, "recording a sync action's outcome failed");
         }
+    } else {
+        s.recorder
+            .record(FinishedDelivery {
+                id,
+                connection_id: conn.id,
+                action: action.clone(),
+                group_key: new.group_key,
+                input: new.input,
+                status,
+                result: output.clone(),
+                last_error: stored_error,
+                attempt,
+            })
+            .await;
     }
+    result.map(|out| Json(out).into_response())
 }
 
 /// How long a sync request may hold its group before the queue takes it back.

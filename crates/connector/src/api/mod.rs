@@ -44,6 +44,7 @@ pub struct Inner {
     /// This process's lease owner name (sync requests hold their group under it).
     pub instance_id: String,
     pub acceptor: accept::Acceptor,
+    pub recorder: accept::Recorder,
     /// Wakes the delivery engine when something was queued.
     pub wake: Notifier,
     /// DingTalk's limits, shared with the delivery engine (and other instances on PostgreSQL).
@@ -78,7 +79,8 @@ impl AppState {
             tokens,
             targets,
             instance_id: format!("dtc-{}", Uuid::new_v4()),
-            acceptor: accept::Acceptor::start(store_for_acceptor),
+            acceptor: accept::Acceptor::start(store_for_acceptor.clone()),
+            recorder: accept::Recorder::start(store_for_acceptor),
             wake: engine.0,
             limiter: engine.1,
         }))

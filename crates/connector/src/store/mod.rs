@@ -192,6 +192,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery>;
     /// Returns every lease `owner` holds to the queue (graceful shutdown); how many.
     async fn release(&self, owner: &str) -> StoreResult<u64>;
+    /// Logs sync requests that already ran (delivered or failed, one attempt each), in one
+    /// transaction; they are never claimed.
+    async fn record_finished(&self, rows: &[FinishedDelivery]) -> StoreResult<()>;
     /// Saves the steps of a multi-step delivery that DingTalk already accepted, so that a retry
     /// (by any instance) resumes after them. Fenced by lease owner.
     async fn save_progress(

@@ -202,6 +202,21 @@ pub struct NewDelivery {
     pub lease: Option<Lease>,
 }
 
+/// A sync request that already ran, for the delivery log.
+#[derive(Clone, Debug)]
+pub struct FinishedDelivery {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub action: String,
+    pub group_key: String,
+    pub input: serde_json::Value,
+    /// `Delivered` or `Failed`.
+    pub status: DeliveryStatus,
+    pub result: Option<serde_json::Value>,
+    pub last_error: Option<serde_json::Value>,
+    pub attempt: AttemptRecord,
+}
+
 #[derive(Clone, Debug)]
 pub struct Lease {
     pub owner: String,

@@ -498,6 +498,32 @@ impl Store for PgStore {
         }
     }
 
+    async fn record_finished(&self, rows: &[FinishedDelivery]) -> StoreResult<()> {
+        if !rows.is_empty() {
+            let now = self.now();
+            let mut tx = self.begin().await?;
+            for r in rows {
+                sqlx::query(sql!("delivery_insert_finished"))
+                    .bind(r.id)
+                    .bind(r.connection_id)
+                    .bind(&r.action)
+                    .bind(&r.group_key)
+                    .bind(&r.input)
+                    .bind(r.status.as_str())
+                    .bind(types::trunc_micros(r.attempt.started_at))
+                    .bind(r.last_error.as_ref())
+                    .bind(r.result.as_ref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| duplicate_as(e, "delivery id"))?;
+                insert_attempt(&mut tx, r.id, 1, &r.attempt).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     async fn release(&self, owner: &str) -> StoreResult<u64> {
         let done = sqlx::query(sql!("delivery_release"))
             .bind(owner)

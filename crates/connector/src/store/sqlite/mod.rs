@@ -518,6 +518,32 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn record_finished(&self, rows: &[FinishedDelivery]) -> StoreResult<()> {
+        if !rows.is_empty() {
+            let now = self.now();
+            let mut tx = self.begin_immediate().await?;
+            for r in rows {
+                sqlx::query(sql!("delivery_insert_finished"))
+                    .bind(r.id.to_string())
+                    .bind(r.connection_id.to_string())
+                    .bind(&r.action)
+                    .bind(&r.group_key)
+                    .bind(json_text(&r.input))
+                    .bind(r.status.as_str())
+                    .bind(micros(types::trunc_micros(r.attempt.started_at)))
+                    .bind(r.last_error.as_ref().map(json_text))
+                    .bind(r.result.as_ref().map(json_text))
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| duplicate_as(e, "delivery id"))?;
+                insert_attempt(&mut tx, r.id, 1, &r.attempt).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     async fn release(&self, owner: &str) -> StoreResult<u64> {
         let done = sqlx::query(sql!("delivery_release"))
             .bind(owner)
