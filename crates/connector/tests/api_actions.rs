@@ -319,3 +319,34 @@ async fn transient_failures_are_retried_then_delivered_once() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(app.sim.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_webhook_message_without_the_robots_keyword_is_refused_before_sending() {
+    let app = spawn_app().await;
+    let (s, b) = app
+        .post(
+            "/v1/connections",
+            json!({"name": "kw", "kind": "webhook_robot", "access_token": dingtalk_sim::SANDBOX_KEYWORD_WEBHOOK_TOKEN, "keywords": ["alert"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = app
+        .run(
+            "kw",
+            "webhook_send",
+            json!({"msg_type": "text", "content": "disk full"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["field"], "content");
+    assert!(app.sim.messages().is_empty());
+    let (s, b) = app
+        .run(
+            "kw",
+            "webhook_send",
+            json!({"msg_type": "text", "content": "alert: disk full"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(app.sim.messages().len(), 1);
+}

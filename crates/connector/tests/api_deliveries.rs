@@ -251,3 +251,50 @@ async fn a_sync_request_over_the_quota_is_429_with_retry_after_and_nothing_sent(
     assert_eq!(app.sim.messages().len(), 1);
     assert_eq!(app.sim.stats().throttled, 0);
 }
+
+#[tokio::test]
+async fn a_keyed_request_that_failed_for_now_is_finished_by_the_queue_and_replayed() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    app.sim.add_fault(dingtalk_sim::FaultSpec {
+        route: dingtalk_sim::RouteName::GroupSend,
+        kind: dingtalk_sim::FaultKind::ServerError,
+        count: Some(3),
+        probability: None,
+        delay_ms: None,
+    });
+    let input = json!({"group_chat_id": OPS, "content": "keep trying"});
+    let first = run_with(
+        &app,
+        "send_text",
+        input.clone(),
+        &[("Idempotency-Key", "k-retry")],
+    )
+    .await;
+    assert_eq!(first.0, 502, "{}", first.1);
+    assert!(
+        first.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queued as delivery")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let replay = loop {
+        let r = run_with(
+            &app,
+            "send_text",
+            input.clone(),
+            &[("Idempotency-Key", "k-retry")],
+        )
+        .await;
+        if r.0 == 200 {
+            break r;
+        }
+        assert_eq!(r.0, 409, "{}", r.1);
+        assert_eq!(r.1["error"]["code"], "in_progress");
+        assert!(std::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(replay.1["msg_key"], "sampleText");
+    assert_eq!(app.sim.messages().len(), 1, "sent once, by the queue");
+}

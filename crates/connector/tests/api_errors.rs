@@ -261,3 +261,14 @@ async fn metrics_count_sends_by_action_and_outcome() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    let (s, b) = app.get("/v2/nothing").await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+}

@@ -31,6 +31,9 @@ async fn openapi_lists_every_route_and_action() {
         "/v1/actions",
         "/v1/actions/{action}",
         "/v1/connections/{id_or_name}/actions/{action}",
+        "/v1/deliveries",
+        "/v1/deliveries/{id}",
+        "/v1/deliveries/{id}/retry",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }

@@ -164,9 +164,10 @@ enum SendWhat {
 #[derive(Args, Debug)]
 struct WebhookArgs {
     /// The robot's access_token from its webhook URL.
-    #[arg(long, env = "DTC_WEBHOOK_TOKEN")]
+    #[arg(long, env = "DTC_WEBHOOK_TOKEN", hide_env_values = true)]
     token: String,
-    /// The robot's signing secret (`SEC…`); or use --secret-env.
+    /// The robot's signing secret (`SEC…`); prefer --secret-env, which keeps it out of the
+    /// process list.
     #[arg(long, conflicts_with = "secret_env")]
     secret: Option<String>,
     /// Name of the environment variable holding the signing secret.

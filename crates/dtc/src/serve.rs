@@ -90,7 +90,14 @@ async fn shutdown_signal() {
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let settings = args.settings()?;
     connector::telemetry::init_logs(settings.log_format);
-    let db = settings.database_url.clone();
+    // A PostgreSQL URL may carry a password: show it masked.
+    let db = match url::Url::parse(&settings.database_url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => settings.database_url.clone(),
+    };
     let app = Application::build(settings)
         .await
         .map_err(|e| Failure::other(format!("dtc serve: {e}")))?;

@@ -62,6 +62,10 @@ pub struct StepContext {
     /// The upload step's result, used by a send of `MediaRef::Uploaded`.
     #[serde(default)]
     pub uploaded: Option<UploadOutput>,
+    /// A stable id of the request or delivery: webhook sends derive their `msgUuid` from it
+    /// and the message, so DingTalk drops a repeat of a send whose first try timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_base: Option<String>,
 }
 
 /// What one step produced.
@@ -165,8 +169,16 @@ pub async fn execute_step(
         let Target::Webhook(robot) = target else {
             return Err(wrong_target(step, target).into());
         };
+        let mut msg = message.to_message(mentions);
+        if let Some(base) = &ctx.idempotency_base {
+            use sha2::{Digest, Sha256};
+            let body = msg.to_body().map_err(|e| client_err(e, "content"))?;
+            let digest = Sha256::digest(body.as_bytes());
+            let tag: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+            msg = msg.with_msg_uuid(format!("{base}-{tag}"));
+        }
         robot
-            .send(&message.to_message(mentions))
+            .send(&msg)
             .await
             .map_err(|e| client_err(e, "content"))?;
         return Ok(StepResult::WebhookSent {

@@ -61,7 +61,17 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
     if !is_multipart {
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::invalid("body", e.body_text()))?;
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the body is over 32 MB; upload large files with multipart",
+                    )
+                } else {
+                    ApiError::invalid("body", e.body_text())
+                }
+            })?;
         if bytes.is_empty() {
             return Err(ApiError::invalid(
                 "body",
@@ -219,7 +229,7 @@ async fn run(
     let opts = run_options(&headers)?;
     let spec = actions::spec(&action)
         .ok_or_else(|| ApiError::not_found(format!("no action `{action}`; see GET /v1/actions")))?;
-    let conn = s.connections.get(&id_or_name).await?;
+    let conn = s.connection(&id_or_name).await?;
     if spec.connection_kind != conn.kind {
         return Err(ApiError::invalid(
             "action",
@@ -250,6 +260,7 @@ async fn run(
             return Err(e.into());
         }
     };
+    check_keywords(&validated, &conn.keywords)?;
     let id = Uuid::new_v4();
     let ordered = validated.parts() > 0;
     let new = NewDelivery {
@@ -284,6 +295,7 @@ async fn run(
     // With an Idempotency-Key the request is written first (it holds its group and a repeat
     // finds it); without one, it runs straight away and is logged behind the answer.
     let idempotent = opts.idempotency_key.is_some();
+    let target = s.target_for(&conn)?;
     if idempotent {
         let inserted = s
             .acceptor
@@ -294,10 +306,33 @@ async fn run(
             return replay(inserted.delivery(), &hash, &opts);
         }
     }
+    // The send runs in its own task: a client that disconnects must not cancel it half-way
+    // (parts sent, nothing recorded, a keyed delivery left in flight).
+    let run = tokio::spawn(finish_sync(
+        s.clone(),
+        conn,
+        validated,
+        target,
+        new,
+        idempotent,
+    ));
+    run.await.map_err(ApiError::internal)?
+}
+
+/// Run a sync action and record its outcome: keyed requests in their delivery row, the others
+/// in the log behind the answer.
+async fn finish_sync(
+    s: AppState,
+    conn: crate::connections::Connection,
+    validated: actions::ValidatedAction,
+    target: actions::Target,
+    new: NewDelivery,
+    idempotent: bool,
+) -> Result<Response, ApiError> {
+    let (id, action) = (new.id, new.action.clone());
     let started_at = chrono::Utc::now();
-    let target = s.target_for(&conn)?;
     let started = Instant::now();
-    let result = run_sync(&s, &conn, &validated, &target).await;
+    let mut result = run_sync(&s, &conn, &validated, &target, id).await;
     metrics::histogram!("dtc_action_duration_seconds", "action" => action.clone())
         .record(started.elapsed().as_secs_f64());
     let (status, output, stored_error) = match &result {
@@ -323,40 +358,113 @@ async fn run(
         },
         error: stored_error.clone(),
     };
-    if idempotent {
-        let recorded = match &output {
-            Some(out) => {
-                s.store
-                    .complete_delivery(id, &s.instance_id, out, &attempt)
-                    .await
-            }
-            None => {
-                let err = stored_error.as_ref().expect("a failure has an error");
-                s.store
-                    .fail_delivery(id, &s.instance_id, err, &attempt)
-                    .await
-            }
-        };
-        if let Err(e) = recorded {
-            // The answer stands (DingTalk already decided); only the log lags.
-            tracing::error!(delivery_id = %id, error = %e, "recording a sync action's outcome failed");
-        }
-    } else {
+    if !idempotent {
         s.recorder
             .record(FinishedDelivery {
                 id,
                 connection_id: conn.id,
-                action: action.clone(),
+                action,
                 group_key: new.group_key,
                 input: new.input,
                 status,
-                result: output.clone(),
+                result: output,
                 last_error: stored_error,
                 attempt,
             })
             .await;
+        return result.map(|out| Json(out).into_response());
+    }
+    let recorded = match (&output, &mut result) {
+        (Some(out), _) => {
+            s.store
+                .complete_delivery(id, &s.instance_id, out, &attempt)
+                .await
+        }
+        // A keyed request that failed for now is handed to the queue, which keeps trying; a
+        // repeat with the same key then gets its outcome instead of sending again.
+        (None, Err(api)) if api.body.retryable => {
+            let wait = api.retry_after.unwrap_or(std::time::Duration::from_secs(1));
+            let next = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            api.body.message = format!(
+                "{}; queued as delivery {id}, which dtc keeps retrying: repeat with the same Idempotency-Key for its outcome",
+                api.body.message
+            );
+            let err = stored_error.as_ref().expect("a failure has an error");
+            let r = s
+                .store
+                .schedule_retry(id, &s.instance_id, next, err, &attempt)
+                .await;
+            s.wake_engine();
+            r
+        }
+        (None, _) => {
+            let err = stored_error.as_ref().expect("a failure has an error");
+            s.store
+                .fail_delivery(id, &s.instance_id, err, &attempt)
+                .await
+        }
+    };
+    if let Err(e) = recorded {
+        // The answer stands (DingTalk already decided); only the log lags.
+        tracing::error!(delivery_id = %id, error = %e, "recording a sync action's outcome failed");
     }
     result.map(|out| Json(out).into_response())
+}
+
+/// A webhook robot with keywords drops every message without one (errcode 310000): check each
+/// part before anything is sent, the way DingTalk does — in the message's text, not its links.
+fn check_keywords(
+    validated: &actions::ValidatedAction,
+    keywords: &[String],
+) -> Result<(), ApiError> {
+    if keywords.is_empty() {
+        return Ok(());
+    }
+    fn texts(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if !k.to_ascii_lowercase().ends_with("url") {
+                        texts(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| texts(v, out)),
+            Value::String(s) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    let parts = validated.steps().iter().filter_map(|step| match step {
+        actions::Step::Webhook { message, mentions } => Some(message.to_message(mentions)),
+        _ => None,
+    });
+    for (i, msg) in parts.enumerate() {
+        let body: Value = msg
+            .to_body()
+            .ok()
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or(Value::Null);
+        let mut text = String::new();
+        texts(&body[msg.msgtype()], &mut text);
+        if !keywords.iter().any(|k| text.contains(k.as_str())) {
+            let which = if validated.parts() > 1 {
+                format!(" (part {} of {})", i + 1, validated.parts())
+            } else {
+                String::new()
+            };
+            return Err(ApiError::invalid(
+                "content",
+                format!(
+                    "contains none of the webhook robot's keywords ({}){which}; DingTalk would drop it",
+                    keywords.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// How long a sync request may hold its group before the queue takes it back.
@@ -369,6 +477,7 @@ async fn run_sync(
     conn: &crate::connections::Connection,
     validated: &actions::ValidatedAction,
     target: &actions::Target,
+    id: Uuid,
 ) -> Result<Value, ApiError> {
     let action = validated.action().to_owned();
     let policy = dingtalk::RetryPolicy {
@@ -379,7 +488,10 @@ async fn run_sync(
     // A sync request waits for its turn under DingTalk's limits at most this long; past it
     // the answer is 429 with Retry-After rather than a request DingTalk would throttle.
     let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait;
-    let mut ctx = actions::StepContext::default();
+    let mut ctx = actions::StepContext {
+        idempotency_base: Some(id.to_string()),
+        ..actions::StepContext::default()
+    };
     let mut results = Vec::with_capacity(validated.steps().len());
     let mut completed_parts = 0;
     for step in validated.steps() {
@@ -433,7 +545,14 @@ async fn run_sync(
                     return Err(e);
                 }
                 Err(StepError::Limited(Limited::Unavailable(err))) => {
-                    return Err(ApiError::internal(format!("rate limiter: {err}")));
+                    tracing::error!(error = %err, "the shared rate limiter is unavailable");
+                    let mut e = ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "rate_limiter_unavailable",
+                        "the shared rate limiter's database is unavailable; nothing was sent",
+                    );
+                    e.body.retryable = true;
+                    return Err(e);
                 }
                 Err(StepError::Execute(e)) => break Err(e),
                 Ok(r) => break Ok(r),

@@ -49,7 +49,7 @@ async fn update(
 ) -> Result<Json<Connection>, ApiError> {
     let patch: ConnectionPatch = parse_json(&body)?;
     let conn = s.connections.update(&id_or_name, patch).await?;
-    s.forget_target(conn.id);
+    s.connection_changed(conn.id);
     tracing::info!(connection = %conn.name, "connection updated");
     Ok(Json(conn))
 }
@@ -60,7 +60,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let conn = s.connections.get(&id_or_name).await?;
     s.connections.delete(&conn.id.to_string()).await?;
-    s.forget_target(conn.id);
+    s.connection_changed(conn.id);
     tracing::info!(connection = %conn.name, "connection deleted");
     Ok(StatusCode::NO_CONTENT)
 }

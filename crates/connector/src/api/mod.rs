@@ -49,6 +49,9 @@ pub struct Inner {
     pub wake: Notifier,
     /// DingTalk's limits, shared with the delivery engine (and other instances on PostgreSQL).
     pub limiter: Arc<dyn RateLimiter>,
+    /// Connections looked up by the action route, kept briefly: every send needs its
+    /// connection, and a database read per send is most of an accept's cost.
+    recent: std::sync::Mutex<std::collections::HashMap<String, (Instant, Connection)>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -83,6 +86,7 @@ impl AppState {
             recorder: accept::Recorder::start(store_for_acceptor),
             wake: engine.0,
             limiter: engine.1,
+            recent: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -91,7 +95,29 @@ impl AppState {
         Ok(self.targets.get(&self.connections, conn)?)
     }
 
-    pub fn forget_target(&self, id: Uuid) {
+    /// The connection `id_or_name`, from a cache of at most [`CONNECTION_TTL`]: a change made
+    /// through another instance is seen within that time; one made here at once.
+    pub async fn connection(&self, id_or_name: &str) -> Result<Connection, ApiError> {
+        if let Some((at, c)) = self.recent.lock().expect("cache poisoned").get(id_or_name)
+            && at.elapsed() < CONNECTION_TTL
+        {
+            return Ok(c.clone());
+        }
+        let conn = self.connections.get(id_or_name).await?;
+        let mut recent = self.recent.lock().expect("cache poisoned");
+        if recent.len() > 10_000 {
+            recent.clear();
+        }
+        recent.insert(id_or_name.to_owned(), (Instant::now(), conn.clone()));
+        Ok(conn)
+    }
+
+    /// Forget cached lookups of a connection that changed here.
+    pub fn connection_changed(&self, id: Uuid) {
+        self.recent
+            .lock()
+            .expect("cache poisoned")
+            .retain(|_, (_, c)| c.id != id);
         self.targets.forget(id);
     }
 
@@ -99,6 +125,9 @@ impl AppState {
         self.wake.notify();
     }
 }
+
+/// How long a looked-up connection is reused by the action route.
+pub const CONNECTION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn kind_name(kind: ConnectionKind) -> &'static str {
     match kind {
@@ -137,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .merge(system::router())
         .merge(openapi::router())
         .merge(v1)
+        .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Base64 files of up to 20 MB grow by a third on the wire.

@@ -227,15 +227,87 @@ pub fn document() -> Value {
                 "422",
                 "DingTalk rejected the request or the credentials (error.dingtalk has its code)",
             ),
-            ("429", "Throttled; see Retry-After"),
+            (
+                "409",
+                "The first request with this Idempotency-Key is still running",
+            ),
+            (
+                "429",
+                "Over DingTalk's rate limit, or throttled by DingTalk; see Retry-After",
+            ),
             ("502", "DingTalk unavailable after retries"),
+            ("503", "The shared rate limiter's database is unavailable"),
         ]);
         r.insert("200".into(), ok("DingTalk accepted it", out));
+        r.insert(
+            "202".into(),
+            ok(
+                "Queued durably (with Prefer: respond-async)",
+                json!({"$ref": "#/components/schemas/Accepted"}),
+            ),
+        );
         Value::Object(r)
     };
+    schemas.insert("Accepted".into(), json!({
+        "type": "object", "required": ["delivery_id", "status"],
+        "properties": {"delivery_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}
+    }));
+    schemas.insert("Delivery".into(), json!({
+        "type": "object",
+        "required": ["id", "status", "mode", "connection_id", "action", "attempts", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string", "enum": ["queued", "in_flight", "delivered", "retrying", "failed"]},
+            "mode": {"type": "string", "enum": ["sync", "async"]},
+            "connection_id": {"type": "string", "format": "uuid"},
+            "action": {"type": "string"},
+            "group_chat_id": {"type": "string"},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": {"type": "string", "format": "date-time"},
+            "last_error": {"type": "object"},
+            "result": {"type": "object"},
+            "idempotency_key": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "attempt_log": {"type": "array", "items": {"type": "object"}}
+        }
+    }));
+    let delivery_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let q = |name: &str, desc: &str| json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string"}});
+    paths.insert("/v1/deliveries".into(), json!({"get": {
+        "operationId": "listDeliveries", "summary": "The delivery log, newest first (failed ones are the dead-letter list)",
+        "parameters": [
+            q("status", "queued, in_flight, delivered, retrying or failed"),
+            q("connection", "Connection id or name"),
+            q("group_chat_id", "Group chat (needs connection)"),
+            q("created_after", "RFC 3339"),
+            q("created_before", "RFC 3339"),
+            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            {"name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": {"type": "integer"}}
+        ],
+        "responses": Value::Object({let mut r = error_responses(&[]); r.insert("200".into(), ok("A page", json!({
+            "type": "object", "required": ["deliveries"],
+            "properties": {"deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}, "next_cursor": {"type": "integer"}}
+        }))); r})
+    }}));
+    paths.insert("/v1/deliveries/{id}".into(), json!({
+        "parameters": [delivery_id.clone()],
+        "get": {"operationId": "getDelivery", "summary": "One delivery with its attempts and last error",
+            "responses": Value::Object({let mut r = error_responses(&[("404", "No such delivery")]); r.insert("200".into(), ok("The delivery", json!({"$ref": "#/components/schemas/Delivery"}))); r})}
+    }));
+    paths.insert("/v1/deliveries/{id}/retry".into(), json!({
+        "parameters": [delivery_id],
+        "post": {"operationId": "retryDelivery", "summary": "Queue a failed delivery again",
+            "responses": Value::Object({let mut r = error_responses(&[("404", "No such delivery"), ("409", "The delivery is not failed")]); r.insert("202".into(), ok("Queued again", json!({"$ref": "#/components/schemas/Delivery"}))); r})}
+    }));
+    let run_headers = json!([
+        {"name": "Prefer", "in": "header", "required": false, "description": "respond-async: answer 202 once durably queued", "schema": {"type": "string", "enum": ["respond-async"]}},
+        {"name": "Idempotency-Key", "in": "header", "required": false, "description": "A repeat with the same key and body returns the first result; another body gets 422", "schema": {"type": "string", "maxLength": 255}}
+    ]);
     paths.insert("/v1/connections/{id_or_name}/actions/{action}".into(), json!({
         "parameters": [id_or_name(), {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}, "description": "An action name from GET /v1/actions"}],
         "post": {"operationId": "runAction", "summary": "Run any action (generic form of the per-action operations)",
+            "parameters": run_headers.clone(),
             "requestBody": {"required": true, "content": {
                 "application/json": {"schema": {"type": "object"}},
                 "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "input": {"type": "string", "description": "The JSON input"}}}}
@@ -262,6 +334,7 @@ pub fn document() -> Value {
                 "parameters": [id_or_name()],
                 "post": {
                     "operationId": spec.name,
+                    "parameters": run_headers.clone(),
                     "summary": spec.title,
                     "description": format!("{} (for {} connections)", spec.description, super::kind_name(spec.connection_kind)),
                     "tags": ["actions"],

@@ -433,6 +433,9 @@ impl Worker {
                 }
             },
         };
+        // Webhook sends carry a msgUuid derived from the delivery, so a retry after a timeout
+        // (when the first try may have arrived) cannot post the message twice.
+        progress.ctx.idempotency_base = Some(d.id.to_string());
         let steps = action.steps();
         while progress.completed < steps.len() {
             let step = &steps[progress.completed];
@@ -642,6 +645,13 @@ fn connection_failure(e: ConnectionError) -> Attempt {
         ConnectionError::Store(e) => Attempt::Retry {
             error: engine_error_json("store_error", e, true),
             after: None,
+            outcome: AttemptOutcome::TransientError,
+        },
+        // Secrets sealed with a key this instance does not hold yet (`dtc admin rotate-key`
+        // ran while it was up): keep the delivery until it restarts with the new key.
+        ConnectionError::Crypto(e) => Attempt::Retry {
+            error: engine_error_json("connection_key_unknown", e, true),
+            after: Some(Duration::from_secs(60)),
             outcome: AttemptOutcome::TransientError,
         },
         e => Attempt::Fail(engine_error_json("connection_unusable", e, false)),
