@@ -259,6 +259,7 @@ impl Application {
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        self.state.recorder.flush().await;
         if let Some(engine) = engine {
             let report = engine.shutdown(ENGINE_GRACE).await;
             tracing::info!(

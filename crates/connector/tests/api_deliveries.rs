@@ -298,3 +298,40 @@ async fn a_keyed_request_that_failed_for_now_is_finished_by_the_queue_and_replay
     assert_eq!(replay.1["msg_key"], "sampleText");
     assert_eq!(app.sim.messages().len(), 1, "sent once, by the queue");
 }
+
+#[tokio::test]
+async fn sync_requests_are_in_the_log_once_the_server_has_stopped() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    for i in 0..20 {
+        let (s, _) = run_with(
+            &app,
+            "send_text",
+            json!({"group_chat_id": OPS, "content": format!("s{i}")}),
+            &[],
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    let url = app.database_url.clone();
+    let dir = app.stop().await;
+    let store = connector::store::connect(&url).await.unwrap();
+    let page = store
+        .list_deliveries(&connector::store::DeliveryFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.deliveries.len(),
+        20,
+        "every answered sync request is logged"
+    );
+    assert!(
+        page.deliveries
+            .iter()
+            .all(|d| d.status == connector::store::DeliveryStatus::Delivered)
+    );
+    drop(dir);
+}

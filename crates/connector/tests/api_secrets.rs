@@ -121,7 +121,12 @@ async fn secrets_are_in_no_response_log_line_or_database_byte() {
     );
 
     let db_path = app.database_url.trim_start_matches("sqlite://").to_owned();
-    app.stop().await;
+    // Keep the directory: the database is inspected below.
+    let _dir = app.stop().await;
+    assert!(
+        std::fs::metadata(&db_path).is_ok_and(|m| m.len() > 0),
+        "the database file must exist to be checked"
+    );
 
     for s in [app_secret, hook_token, hook_secret, wrong_secret] {
         for r in &responses {

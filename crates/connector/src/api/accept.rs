@@ -61,19 +61,48 @@ impl Acceptor {
 /// batches: the caller already has its result, and the request path stays free of commits.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<FinishedDelivery>,
+    tx: mpsc::Sender<LogEntry>,
 }
+
+enum LogEntry {
+    Row(Box<FinishedDelivery>),
+    /// Answered once everything queued before it is written (shutdown).
+    Flush(oneshot::Sender<()>),
+}
+
+/// A failed batch is tried again this many times, a second apart, before it is given up (and
+/// logged as lost): the requests themselves were answered long ago.
+const LOG_TRIES: u32 = 3;
 
 impl Recorder {
     pub fn start(store: Arc<dyn Store>) -> Recorder {
-        let (tx, mut rx) = mpsc::channel::<FinishedDelivery>(8 * MAX_BATCH);
+        let (tx, mut rx) = mpsc::channel::<LogEntry>(8 * MAX_BATCH);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                if let Err(e) = store.record_finished(&batch).await {
-                    tracing::error!(error = %e, rows = batch.len(), "logging sync deliveries failed");
+            let mut entries = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut entries, MAX_BATCH).await > 0 {
+                let mut rows = Vec::with_capacity(entries.len());
+                let mut flushes = Vec::new();
+                for e in entries.drain(..) {
+                    match e {
+                        LogEntry::Row(r) => rows.push(*r),
+                        LogEntry::Flush(done) => flushes.push(done),
+                    }
                 }
-                batch.clear();
+                for attempt in 1..=LOG_TRIES {
+                    match store.record_finished(&rows).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < LOG_TRIES => {
+                            tracing::warn!(error = %e, rows = rows.len(), attempt, "logging sync deliveries failed; trying again");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, rows = rows.len(), "logging sync deliveries failed; these log rows are lost (the requests were answered)");
+                        }
+                    }
+                }
+                for done in flushes {
+                    let _ = done.send(());
+                }
             }
         });
         Recorder { tx }
@@ -81,8 +110,16 @@ impl Recorder {
 
     /// Queue a finished sync request for the log; waits only when the log is far behind.
     pub async fn record(&self, row: FinishedDelivery) {
-        if self.tx.send(row).await.is_err() {
+        if self.tx.send(LogEntry::Row(Box::new(row))).await.is_err() {
             tracing::error!("the delivery log writer stopped");
+        }
+    }
+
+    /// Wait until everything recorded so far is written (before the process exits).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.tx.send(LogEntry::Flush(done)).await.is_ok() {
+            let _ = written.await;
         }
     }
 }

@@ -114,13 +114,15 @@ impl TestApp {
         .await
     }
 
-    pub async fn stop(mut self) {
+    /// Stop the server gracefully; returns its directory (database, key) for inspection.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(s) = self.server.take() {
-            let _ = s.await;
+            s.await.expect("server task").expect("server ran");
         }
+        self.dir
     }
 }
 
