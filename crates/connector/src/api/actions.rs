@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 use std::time::Instant;
 use uuid::Uuid;
 
+use super::AppState;
 use super::deliveries::group_key;
 use super::error::{ApiError, parse_json};
-use super::{AppState, kind_name};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
 use crate::delivery::{Limited, RateScope, StepError, run_step};
 use crate::store::{
@@ -235,9 +235,9 @@ async fn run(
             "action",
             format!(
                 "`{action}` is for {} connections; `{}` is a {} connection",
-                kind_name(spec.connection_kind),
+                spec.connection_kind.as_str(),
                 conn.name,
-                kind_name(conn.kind)
+                conn.kind.as_str()
             ),
         ));
     }

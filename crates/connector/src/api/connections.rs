@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::AppState;
 use super::error::{ApiError, parse_json};
-use super::{AppState, kind_name};
 use crate::connections::{Connection, ConnectionPatch, ConnectionSecrets, NewConnection};
 
 pub fn router() -> Router<AppState> {
@@ -31,7 +31,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
     let new: NewConnection = parse_json(&body)?;
     let conn = s.connections.create(new).await?;
-    tracing::info!(connection = %conn.name, kind = kind_name(conn.kind), "connection created");
+    tracing::info!(connection = %conn.name, kind = conn.kind.as_str(), "connection created");
     Ok((StatusCode::CREATED, Json(conn)))
 }
 

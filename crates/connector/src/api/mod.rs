@@ -19,7 +19,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use crate::actions::Target;
-use crate::connections::{Connection, ConnectionKind, Connections};
+use crate::connections::{Connection, Connections};
 use crate::delivery::{Notifier, RateLimiter};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -128,13 +128,6 @@ impl AppState {
 
 /// How long a looked-up connection is reused by the action route.
 pub const CONNECTION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub fn kind_name(kind: ConnectionKind) -> &'static str {
-    match kind {
-        ConnectionKind::AppRobot => "app_robot",
-        ConnectionKind::WebhookRobot => "webhook_robot",
-    }
-}
 
 async fn track(req: Request, next: Next) -> Response {
     let route = req

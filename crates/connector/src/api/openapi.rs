@@ -336,7 +336,7 @@ pub fn document() -> Value {
                     "operationId": spec.name,
                     "parameters": run_headers.clone(),
                     "summary": spec.title,
-                    "description": format!("{} (for {} connections)", spec.description, super::kind_name(spec.connection_kind)),
+                    "description": format!("{} (for {} connections)", spec.description, spec.connection_kind.as_str()),
                     "tags": ["actions"],
                     "requestBody": json_body(json!({"$ref": format!("#/components/schemas/{base}Input")})),
                     "responses": action_responses(json!({"$ref": format!("#/components/schemas/{base}Output")}))
