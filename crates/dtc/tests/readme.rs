@@ -10,7 +10,10 @@ fn readme_examples_use_the_sandbox_fixture_values() {
         ("Ops group", dingtalk_sim::SANDBOX_OPS_GROUP),
         ("Dev group", dingtalk_sim::SANDBOX_DEV_GROUP),
     ] {
-        assert!(readme.contains(value), "README does not show the sandbox {what} `{value}`");
+        assert!(
+            readme.contains(value),
+            "README does not show the sandbox {what} `{value}`"
+        );
     }
     // A longer string that merely starts with the secret would still match above.
     assert!(
