@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use connector::delivery::{
-    BackoffConfig, EngineConfig, Limited, LocalLimiter, RateScope, StepError, execute_within_limits,
+    BackoffConfig, EngineConfig, Limited, LocalLimiter, RateScope, StepError, WithinLimits,
+    execute_within_limits,
 };
 use connector::store::{AttemptOutcome, DeliveryStatus};
 use delivery_support::*;
@@ -541,10 +542,14 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
     let out = execute_within_limits(
         &action("first"),
         &target,
-        &scope,
-        &limiter,
-        &http,
-        deadline(),
+        WithinLimits {
+            scope: &scope,
+            limiter: &limiter,
+            http: &http,
+            deadline: deadline(),
+            retry: &dingtalk::RetryPolicy::default(),
+            request_id: "req-1",
+        },
     )
     .await
     .unwrap();
@@ -552,10 +557,14 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
     let err = execute_within_limits(
         &action("second"),
         &target,
-        &scope,
-        &limiter,
-        &http,
-        deadline(),
+        WithinLimits {
+            scope: &scope,
+            limiter: &limiter,
+            http: &http,
+            deadline: deadline(),
+            retry: &dingtalk::RetryPolicy::default(),
+            request_id: "req-2",
+        },
     )
     .await
     .unwrap_err();

@@ -15,7 +15,9 @@ use super::AppState;
 use super::deliveries::group_key;
 use super::error::{ApiError, parse_json};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
-use crate::delivery::{Limited, RateScope, StepError, run_step};
+use crate::delivery::{
+    Limited, LimitedRunError, RateScope, StepError, WithinLimits, execute_within_limits,
+};
 use crate::store::{
     AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, FinishedDelivery, Lease,
     NewDelivery,
@@ -488,110 +490,84 @@ async fn run_sync(
     // A sync request waits for its turn under DingTalk's limits at most this long; past it
     // the answer is 429 with Retry-After rather than a request DingTalk would throttle.
     let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait;
-    let mut ctx = actions::StepContext {
-        idempotency_base: Some(id.to_string()),
-        ..actions::StepContext::default()
+    let LimitedRunError {
+        error,
+        completed_parts,
+        key,
+    } = match execute_within_limits(
+        validated,
+        target,
+        WithinLimits {
+            scope: &scope,
+            limiter: s.limiter.as_ref(),
+            http: &s.http,
+            deadline: Some(deadline),
+            retry: &policy,
+            request_id: &id.to_string(),
+        },
+    )
+    .await
+    {
+        Ok(output) => return Ok(output),
+        Err(e) => e,
     };
-    let mut results = Vec::with_capacity(validated.steps().len());
-    let mut completed_parts = 0;
-    for step in validated.steps() {
-        let key = scope.key_for(step);
-        let mut attempt = 1;
-        let result = loop {
-            match run_step(
-                s.limiter.as_ref(),
-                &key,
-                step,
-                target,
-                &s.http,
-                &mut ctx,
-                Some(deadline),
-            )
-            .await
-            {
-                Err(StepError::Execute(ExecuteError::DingTalk { error, .. }))
-                    if error.is_retryable() && attempt < policy.max_attempts =>
-                {
-                    let delay = policy.delay(attempt, error.retry_after());
-                    tracing::info!(connection = %conn.name, action = %action, attempt, error = %error, "retrying step");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(StepError::Limited(Limited::RetryAfter(after))) => {
-                    metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "rate_limited")
-                        .increment(1);
-                    let mut e = ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "rate_limited",
-                        format!(
-                            "DingTalk allows {} calls per {:?} for this {}; the next slot is in {:.1} s{}",
-                            key.limit,
-                            key.period,
-                            if key.name.starts_with("webhook:") {
-                                "webhook robot"
-                            } else {
-                                "app and API"
-                            },
-                            after.as_secs_f64(),
-                            if completed_parts > 0 {
-                                format!(" ({completed_parts} earlier part(s) were delivered)")
-                            } else {
-                                String::new()
-                            }
-                        ),
-                    );
-                    e.body.retryable = true;
-                    e.retry_after = Some(after.max(std::time::Duration::from_secs(1)));
-                    return Err(e);
-                }
-                Err(StepError::Limited(Limited::Unavailable(err))) => {
-                    tracing::error!(error = %err, "the shared rate limiter is unavailable");
-                    let mut e = ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "rate_limiter_unavailable",
-                        "the shared rate limiter's database is unavailable; nothing was sent",
-                    );
-                    e.body.retryable = true;
-                    return Err(e);
-                }
-                Err(StepError::Execute(e)) => break Err(e),
-                Ok(r) => break Ok(r),
-            }
-        };
-        match result {
-            Ok(r) => {
-                if step.is_send() {
-                    completed_parts += 1;
-                }
-                results.push(r);
-            }
-            Err(ExecuteError::Input(e)) => {
-                metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")
-                    .increment(1);
-                return Err(e.into());
-            }
-            Err(ExecuteError::DingTalk { error, .. }) => {
-                let outcome = if error.is_retryable() {
-                    "failed"
-                } else {
-                    "rejected"
-                };
-                metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => outcome)
-                    .increment(1);
-                metrics::counter!("dtc_dingtalk_errors_total", "code" => error.code().unwrap_or("none").to_owned())
-                    .increment(1);
-                tracing::warn!(connection = %conn.name, action = %action, code = error.code(), error = %error, completed_parts, "action failed");
-                let mut api = ApiError::from_dingtalk(&error);
-                if completed_parts > 0 {
-                    api.body.message = format!(
-                        "{} ({completed_parts} earlier part(s) were delivered)",
-                        api.body.message
-                    );
-                }
-                return Err(api);
-            }
+    let earlier = if completed_parts > 0 {
+        format!(" ({completed_parts} earlier part(s) were delivered)")
+    } else {
+        String::new()
+    };
+    let count = |outcome: &'static str| {
+        metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => outcome)
+            .increment(1);
+    };
+    Err(match error {
+        StepError::Limited(Limited::RetryAfter(after)) => {
+            count("rate_limited");
+            let what = if key.name.starts_with("webhook:") {
+                "webhook robot"
+            } else {
+                "app and API"
+            };
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "DingTalk allows {} calls per {:?} for this {what}; the next slot is in {:.1} s{earlier}",
+                    key.limit,
+                    key.period,
+                    after.as_secs_f64(),
+                ),
+            );
+            e.body.retryable = true;
+            e.retry_after = Some(after.max(std::time::Duration::from_secs(1)));
+            e
         }
-    }
-    actions::assemble_output(validated, &results)
-        .ok_or_else(|| ApiError::internal("a step produced no result"))
+        StepError::Limited(Limited::Unavailable(err)) => {
+            tracing::error!(error = %err, "the shared rate limiter is unavailable");
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rate_limiter_unavailable",
+                "the shared rate limiter's database is unavailable; nothing more was sent",
+            );
+            e.body.retryable = true;
+            e
+        }
+        StepError::Execute(ExecuteError::Input(e)) => {
+            count("invalid");
+            e.into()
+        }
+        StepError::Execute(ExecuteError::DingTalk { error, .. }) => {
+            count(if error.is_retryable() {
+                "failed"
+            } else {
+                "rejected"
+            });
+            metrics::counter!("dtc_dingtalk_errors_total", "code" => error.code().unwrap_or("none").to_owned())
+                .increment(1);
+            tracing::warn!(connection = %conn.name, action = %action, code = error.code(), error = %error, completed_parts, "action failed");
+            let mut api = ApiError::from_dingtalk(&error);
+            api.body.message.push_str(&earlier);
+            api
+        }
+    })
 }

@@ -112,7 +112,7 @@ pub fn engine_error_json(code: &str, message: impl std::fmt::Display, retryable:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dingtalk::Dialect::{self, New, Old};
+    use dingtalk::Dialect::New;
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Want {
@@ -122,214 +122,6 @@ mod tests {
         Fail,
     }
     use Want::*;
-
-    /// Every code dingtalk-api.md lists (the same list as the `dingtalk` crate's
-    /// tests/error_codes.rs, from §1, §2.8, §3, §4, §5) and what the engine does about it.
-    const TABLE: &[(Dialect, u16, &str, Want)] = &[
-        // §1 tokens and credentials: wrong configuration is permanent
-        (New, 400, "invalidClientIdOrSecret", Fail),
-        (New, 400, "Missingbody", Fail),
-        (New, 400, "Invalidbody", Fail),
-        (New, 400, "invalid.client", Fail),
-        (New, 400, "unsupported.grant.type", Fail),
-        (New, 401, "unauthorized.client", Fail),
-        (New, 500, "server.error", Retry),
-        (New, 500, "unknownError", Retry),
-        (Old, 200, "40096", Fail),
-        (Old, 200, "40089", Fail),
-        (Old, 200, "40035", Fail),
-        (New, 400, "InvalidAuthentication", Token),
-        (New, 400, "AuthenticationFailed.MissingParameter", Fail),
-        (
-            New,
-            403,
-            "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-            Fail,
-        ),
-        (New, 403, "Forbidden.AccessDenied.IpNotInWhiteList", Fail),
-        (Old, 200, "40014", Token),
-        (Old, 200, "41001", Fail),
-        (Old, 200, "42001", Token),
-        // §2.8 robot identity
-        (New, 400, "invalidParameter.robotCode.empty", Fail),
-        (New, 400, "invalidParameter.robotCode.auth", Fail),
-        (New, 400, "invalidParameter.robotCode.coolApp", Fail),
-        (New, 400, "invalidParameter.robotCode.notExsit", Fail),
-        (New, 400, "invalidParameter.robotCode.missing", Fail),
-        (New, 400, "invalidParameter.robotCode.invalid", Fail),
-        (New, 400, "invalidParameter.token.invalid", Fail),
-        (New, 400, "token.notExisted", Fail),
-        (New, 400, "bot.stopped", Fail),
-        (New, 400, "template.not.existed", Fail),
-        (New, 400, "template.stopped", Fail),
-        (New, 400, "resource.not.found", Fail),
-        (New, 400, "resource.unavailable", Fail),
-        (New, 400, "unauthorized", Fail),
-        (New, 400, "auth.error", Fail),
-        (New, 400, "conversation.org.notMatch", Fail),
-        // §2.8 conversation
-        (New, 400, "miss.openConversationId", Fail),
-        (New, 400, "invalid.openConversationId", Fail),
-        (New, 400, "group.disbanded", Fail),
-        // §2.8 message
-        (New, 400, "invalidParameter.msgKey.empty", Fail),
-        (New, 400, "invalidParameter.msgKey.invalid", Fail),
-        (New, 400, "invalidParameter.msgParam.invalid", Fail),
-        (New, 400, "invalidParameter.msgParam.tooLong", Fail),
-        (New, 400, "invalidParameter.msg.unsupport", Fail),
-        (New, 400, "invalidParameter.msgBody.invalid", Fail),
-        (New, 400, "invalidParameter.param.invalid", Fail),
-        (New, 400, "sendMessage.model.notMatch", Fail),
-        (New, 400, "miss.param.text", Fail),
-        (New, 400, "miss.param.contentOfText", Fail),
-        (New, 400, "miss.param.link", Fail),
-        (New, 400, "miss.param.textOfLink", Fail),
-        (New, 400, "miss.param.titleOfLink", Fail),
-        (New, 400, "miss.param.messageUrlOfLink", Fail),
-        (New, 400, "miss.param.markdown", Fail),
-        (New, 400, "miss.param.markdownTotitle", Fail),
-        (New, 400, "miss.param.markdownTotext", Fail),
-        (New, 400, "miss.param.actionCard", Fail),
-        (New, 400, "miss.param.actionCardTotitle", Fail),
-        (New, 400, "miss.param.actionCardTotext", Fail),
-        (New, 400, "miss.param.actionCardTosingleTitle", Fail),
-        (New, 400, "miss.param.actionCardTosingleUrl", Fail),
-        (New, 400, "miss.param.actionCardTobtns", Fail),
-        (New, 400, "miss.param.actionCardTobtnsTotitle", Fail),
-        (New, 400, "miss.param.actionCardTobtnsToactionUrl", Fail),
-        (New, 400, "miss.param.feedCard", Fail),
-        (New, 400, "miss.param.feedCardTolinks", Fail),
-        (New, 400, "miss.param.feedCardTolinksTotitle", Fail),
-        (New, 400, "miss.param.feedCardTolinksTomessageUrl", Fail),
-        (New, 400, "miss.param.feedCardTolinksTopicUrl", Fail),
-        (New, 400, "miss.param.photo", Fail),
-        (New, 400, "miss.param.photoTophotoUrl", Fail),
-        (New, 400, "miss.param.image", Fail),
-        (New, 400, "miss.param.imageTopicUrl", Fail),
-        (New, 400, "miss.param.beautifulCard", Fail),
-        (New, 400, "miss.param.file", Fail),
-        (New, 400, "miss.param.video", Fail),
-        (New, 400, "miss.param.audio", Fail),
-        (New, 400, "invalid.param.actionCardTobtnOrientation", Fail),
-        (New, 400, "invalid.param.actionCardTocanForward", Fail),
-        // §2.8 users (1:1)
-        (New, 400, "invalidParameter.userIds.empty", Fail),
-        (New, 400, "invalidParameter.userIds.overMax", Fail),
-        (New, 400, "invalidParameter.userId.empty", Fail),
-        (New, 400, "staffId.notExisted", Fail),
-        (New, 400, "chatbotId.notAllow.sendOTO", Fail),
-        (New, 400, "robot.oto.notExist", Fail),
-        (New, 400, "illegal.receivers", Fail),
-        (New, 400, "receivers.exceed", Fail),
-        (New, 400, "illegal.excludes", Fail),
-        // §2.8 robot throttling: HTTP 400, not 429
-        (New, 400, "send.too.fast", Throttled),
-        (New, 400, "send.byToken.tooFast", Throttled),
-        (New, 400, "too.many.group", Throttled),
-        (New, 400, "too.many.people", Throttled),
-        // §2.8 content safety
-        (New, 400, "send.forbidden", Fail),
-        (New, 400, "ip.not.match", Fail),
-        (New, 400, "keywords.not.match", Fail),
-        (New, 400, "sign.not.match", Fail),
-        (New, 400, "contain.unsafe.url", Fail),
-        (New, 400, "contain.notAllowed.text", Fail),
-        (New, 400, "contain.notAllowed.picture", Fail),
-        (New, 400, "contain.notAllowed.content", Fail),
-        (New, 400, "only.groupAdmin.canAtAll", Fail),
-        (New, 400, "bot.forbidden.sendMessage", Fail),
-        (New, 400, "session.notExisted", Fail),
-        (New, 400, "session.expired", Fail),
-        // §2.5/§2.6/§2.8 query and recall
-        (New, 400, "invalidParameter.processQueryKey.missing", Fail),
-        (New, 400, "invalid.processQueryKey", Fail),
-        (New, 400, "unknown.send.result", Fail),
-        (New, 400, "invalidParameter.pageSize.invalid", Fail),
-        (New, 400, "invalidParameter.cursor.invalid", Fail),
-        (New, 400, "processQueryKey.expireTime", Fail),
-        (New, 400, "robot.processQueryKey.expired", Fail),
-        (New, 400, "invalidParameter.processQueryKeys.overMax", Fail),
-        (New, 400, "conversation.org.dismatch", Fail),
-        (New, 400, "openConversationId.notExisted", Fail),
-        (New, 400, "not.allowed.robotCode", Fail),
-        (New, 400, "notRevoke.all.messages", Fail),
-        // §2.8 server
-        (New, 500, "system.error", Retry),
-        (New, 500, "send.ding.exception", Retry),
-        // §3 media upload (old dialect)
-        (Old, 200, "40004", Fail),
-        (Old, 200, "40005", Fail),
-        (Old, 200, "40006", Fail),
-        (Old, 200, "-1", Retry),
-        // §4 webhook robots (old dialect)
-        (Old, 200, "310000", Fail),
-        (Old, 200, "300005", Fail),
-        (Old, 200, "300001", Fail),
-        (Old, 200, "400101", Fail),
-        (Old, 200, "410100", Throttled),
-        (Old, 200, "130101", Throttled),
-        (Old, 200, "660026", Throttled),
-        (Old, 200, "400102", Fail),
-        (Old, 200, "400105", Fail),
-        (Old, 200, "400106", Fail),
-        (Old, 200, "400013", Fail),
-        (Old, 200, "400402", Fail),
-        (Old, 200, "43004", Fail),
-        (Old, 200, "430101", Fail),
-        (Old, 200, "430102", Fail),
-        (Old, 200, "430103", Fail),
-        (Old, 200, "430104", Fail),
-        (Old, 200, "460101", Fail),
-        // §5 rate limits and quotas
-        (
-            New,
-            403,
-            "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-            Throttled,
-        ),
-        (
-            New,
-            403,
-            "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi",
-            Throttled,
-        ),
-        (
-            New,
-            403,
-            "Forbidden.AccessDenied.QpsLimitForSuitekeyAndOrgAndApi",
-            Throttled,
-        ),
-        (
-            New,
-            403,
-            "Forbidden.AccessDenied.QpmLimitForSuitekeyAndOrgAndApi",
-            Throttled,
-        ),
-        (New, 403, "Forbidden.AccessDenied.QpsLimitForApi", Throttled),
-        // The monthly quota does not come back within a delivery's lifetime.
-        (New, 403, "Forbidden.AccessDenied.ApiCountLimitForOrg", Fail),
-        (Old, 200, "90018", Throttled),
-        (Old, 200, "90002", Throttled),
-        (Old, 200, "90001", Throttled),
-        (Old, 200, "90003", Throttled),
-        (Old, 200, "90004", Throttled),
-        (Old, 200, "90005", Throttled),
-        (Old, 200, "90006", Throttled),
-        (Old, 200, "90007", Throttled),
-        (Old, 200, "90008", Throttled),
-        (Old, 200, "90017", Throttled),
-        (Old, 200, "45009", Throttled),
-        (Old, 200, "90020", Fail),
-        (Old, 200, "15", Retry),
-        (Old, 200, "88", Retry),
-        // Gateway statuses
-        (New, 502, "BadGateway", Retry),
-        (New, 503, "ServiceUnavailable", Retry),
-        (New, 504, "GatewayTimeout", Retry),
-        (New, 500, "SomeFutureServerCode", Retry),
-        // An unknown 4xx code is permanent: retrying the same request cannot help.
-        (New, 400, "some.future.code", Fail),
-    ];
 
     fn want_of(o: Outcome) -> Want {
         match o {
@@ -344,14 +136,29 @@ mod tests {
         }
     }
 
+    /// What the engine must do for each class, written out independently of `outcome_of`.
+    fn want_for(class: ErrorClass) -> Want {
+        match class {
+            ErrorClass::Transient => Retry,
+            ErrorClass::Throttled => Throttled,
+            ErrorClass::TokenRejected => Token,
+            ErrorClass::InvalidInput | ErrorClass::CredentialsRejected | ErrorClass::Rejected => {
+                Fail
+            }
+        }
+    }
+
+    /// Every code dingtalk-api.md lists (the `dingtalk` crate's table of them) gets the delivery
+    /// outcome its documented class calls for.
     #[test]
     fn every_documented_code_gets_its_delivery_outcome() {
         let mut wrong = Vec::new();
-        for &(dialect, status, code, want) in TABLE {
+        for &(dialect, status, code, class) in dingtalk::error::DOCUMENTED_CODES {
             let got = want_of(outcome_of(
                 dingtalk::classify(dialect, status, Some(code)),
                 None,
             ));
+            let want = want_for(class);
             if got != want {
                 wrong.push(format!(
                     "{code} (HTTP {status}): got {got:?}, want {want:?}"
@@ -359,13 +166,40 @@ mod tests {
             }
         }
         assert!(wrong.is_empty(), "misclassified:\n{}", wrong.join("\n"));
+        // Spot checks that matter most to a queue: the webhook lock-out and QPS limits slow
+        // down, a rejected token is refreshed, an unknown group fails at once.
+        for (status, code, want) in [
+            (
+                403,
+                "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                Throttled,
+            ),
+            (400, "InvalidAuthentication", Token),
+            (400, "invalid.openConversationId", Fail),
+            (500, "system.error", Retry),
+        ] {
+            let got = want_of(outcome_of(
+                dingtalk::classify(New, status, Some(code)),
+                None,
+            ));
+            assert_eq!(got, want, "{code}");
+        }
+        let webhook = dingtalk::classify(dingtalk::Dialect::Old, 200, Some("660026"));
+        assert_eq!(want_of(outcome_of(webhook, None)), Throttled);
     }
 
     #[test]
-    fn answers_without_a_code_retry_on_5xx_and_429_only() {
-        for (status, want) in [(500, Retry), (502, Retry), (429, Retry), (400, Fail)] {
-            let got = want_of(outcome_of(dingtalk::classify(New, status, None), None));
-            assert_eq!(got, want, "HTTP {status}");
+    fn unknown_codes_retry_on_5xx_and_fail_on_4xx() {
+        for (status, code, want) in [
+            (500, Some("SomeFutureServerCode"), Retry),
+            (400, Some("some.future.code"), Fail),
+            (500, None, Retry),
+            (502, None, Retry),
+            (429, None, Retry),
+            (400, None, Fail),
+        ] {
+            let got = want_of(outcome_of(dingtalk::classify(New, status, code), None));
+            assert_eq!(got, want, "HTTP {status} {code:?}");
         }
     }
 

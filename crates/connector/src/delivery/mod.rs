@@ -52,4 +52,4 @@ pub use limiter::{
     DEFAULT_MARGIN, Limited, LocalLimiter, RateKey, RateLimiter, RateScope, StoreLimiter,
     WEBHOOK_PER_MINUTE, route_of,
 };
-pub use run::{LimitedRunError, StepError, execute_within_limits, run_step};
+pub use run::{LimitedRunError, StepError, WithinLimits, execute_within_limits, run_step};

@@ -61,40 +61,77 @@ pub async fn run_step(
     }
 }
 
-/// Why [`execute_within_limits`] stopped; `completed_parts` messages went out before.
+/// Why [`execute_within_limits`] stopped; `completed_parts` messages went out before, and
+/// `key` is the limit the failing step counted against.
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct LimitedRunError {
     pub error: StepError,
     pub completed_parts: usize,
+    pub key: RateKey,
+}
+
+/// How [`execute_within_limits`] runs one request.
+#[derive(Clone, Copy)]
+pub struct WithinLimits<'a> {
+    pub scope: &'a RateScope,
+    pub limiter: &'a dyn RateLimiter,
+    pub http: &'a reqwest::Client,
+    /// The latest time to wait for a rate-limit slot.
+    pub deadline: Option<Instant>,
+    pub retry: &'a dingtalk::RetryPolicy,
+    pub request_id: &'a str,
 }
 
 /// [`crate::actions::execute`] within the rate limits, for the synchronous API path: each
-/// DingTalk call waits for its slot until `deadline`; past it, [`Limited::RetryAfter`] (answer
-/// 429 with `Retry-After`).
+/// DingTalk call waits for its slot until `deadline` (past it, [`Limited::RetryAfter`]: answer
+/// 429 with `Retry-After`), and a step that fails transiently is retried on its own by `retry`
+/// — never the steps before it, so a split message does not repeat its first parts.
+/// `request_id` seeds the webhook `msgUuid`s, so a retried webhook send cannot post twice.
 pub async fn execute_within_limits(
     action: &ValidatedAction,
     target: &Target,
-    scope: &RateScope,
-    limiter: &dyn RateLimiter,
-    http: &reqwest::Client,
-    deadline: Option<Instant>,
+    how: WithinLimits<'_>,
 ) -> Result<Value, LimitedRunError> {
-    let mut ctx = StepContext::default();
+    let WithinLimits {
+        scope,
+        limiter,
+        http,
+        deadline,
+        retry,
+        request_id,
+    } = how;
+    let mut ctx = StepContext {
+        idempotency_base: Some(request_id.to_owned()),
+        ..StepContext::default()
+    };
     let mut results = Vec::with_capacity(action.steps().len());
     let mut completed_parts = 0;
     for step in action.steps() {
         let key = scope.key_for(step);
-        match run_step(limiter, &key, step, target, http, &mut ctx, deadline).await {
-            Ok(r) => {
-                completed_parts += usize::from(step.is_send());
-                results.push(r);
-            }
-            Err(error) => {
-                return Err(LimitedRunError {
-                    error,
-                    completed_parts,
-                });
+        let mut attempt = 1;
+        loop {
+            match run_step(limiter, &key, step, target, http, &mut ctx, deadline).await {
+                Ok(r) => {
+                    completed_parts += usize::from(step.is_send());
+                    results.push(r);
+                    break;
+                }
+                Err(StepError::Execute(ExecuteError::DingTalk { error, .. }))
+                    if error.is_retryable() && attempt < retry.max_attempts =>
+                {
+                    let delay = retry.delay(attempt, error.retry_after());
+                    tracing::info!(action = action.action(), attempt, error = %error, "retrying step");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    return Err(LimitedRunError {
+                        error,
+                        completed_parts,
+                        key,
+                    });
+                }
             }
         }
     }
