@@ -5,7 +5,6 @@ mod common;
 
 use common::spawn_app;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
 #[tokio::test]
@@ -70,52 +69,16 @@ async fn openapi_lists_every_route_and_action() {
     }
 }
 
-fn venv_dir() -> PathBuf {
-    // target/ is shared by test runs, so the venv is made once.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/py-openapi-venv")
-}
-
 #[tokio::test]
 async fn a_real_openapi_validator_accepts_the_document() {
-    let venv = venv_dir();
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            println!("skipped: python3 -m venv is not available");
-            return;
-        }
-    }
-    let has_validator = Command::new(&python)
-        .args(["-c", "import openapi_spec_validator"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !has_validator {
-        let out = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "openapi-spec-validator==0.7.1",
-            ])
-            .output()
-            .expect("pip runs");
-        if !out.status.success() {
-            println!(
-                "skipped: PyPI unreachable or install failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            return;
-        }
-    }
+    let python = match testkit::python_venv(
+        "openapi-validator",
+        &["openapi-spec-validator==0.7.1"],
+        "import openapi_spec_validator",
+    ) {
+        Ok(p) => p,
+        Err(why) => return testkit::missing(why),
+    };
     let app = spawn_app().await;
     let text = app
         .http

@@ -17,34 +17,9 @@ use connector::store::{AttemptOutcome, DeliveryStatus};
 use delivery_support::*;
 use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP};
 use serde_json::json;
+use testkit::on_both_databases;
 
-/// Runs each named test against SQLite and, if configured, PostgreSQL.
-macro_rules! on_both_stores {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if !super::postgres_configured() {
-                        println!("skipped: DTC_TEST_POSTGRES_URL not set");
-                        return;
-                    }
-                    super::$name(super::Db::Postgres).await;
-                }
-            )+
-        }
-    };
-}
-
-on_both_stores!(
+on_both_databases!(
     retries_then_delivers_after_two_qps_limits,
     a_token_rejected_once_is_refreshed_and_delivered_once,
     a_token_rejected_again_after_refresh_is_retried_then_delivered,
@@ -74,7 +49,9 @@ fn texts_received(w: &World) -> Vec<String> {
 }
 
 async fn retries_then_delivers_after_two_qps_limits(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     w.sim
         .add_fault(fault(RouteName::GroupSend, FaultKind::QpsLimit, 2));
     let engine = w.engine(test_config());
@@ -109,7 +86,9 @@ async fn retries_then_delivers_after_two_qps_limits(db: Db) {
 }
 
 async fn a_token_rejected_once_is_refreshed_and_delivered_once(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     let engine = w.engine(test_config());
     // Warm the token cache, so the rejected token is a cached one.
     let first = w.enqueue_text(SANDBOX_OPS_GROUP, "warm-up").await;
@@ -132,7 +111,9 @@ async fn a_token_rejected_once_is_refreshed_and_delivered_once(db: Db) {
 }
 
 async fn a_token_rejected_again_after_refresh_is_retried_then_delivered(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     w.sim
         .add_fault(fault(RouteName::GroupSend, FaultKind::TokenInvalid, 2));
     let engine = w.engine(test_config());
@@ -157,7 +138,9 @@ async fn a_token_rejected_again_after_refresh_is_retried_then_delivered(db: Db) 
 }
 
 async fn an_unknown_group_fails_at_once_with_dingtalks_code(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     let engine = w.engine(test_config());
     let id = w.enqueue_text(UNKNOWN_GROUP, "nobody reads this").await;
     let d = w
@@ -177,7 +160,9 @@ async fn an_unknown_group_fails_at_once_with_dingtalks_code(db: Db) {
 }
 
 async fn a_deleted_connection_fails_its_queued_deliveries(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     let id = w.enqueue_text(SANDBOX_OPS_GROUP, "orphan").await;
     w.connections.delete(&w.conn.id.to_string()).await.unwrap();
     let engine = w.engine(test_config());
@@ -196,7 +181,7 @@ async fn a_deleted_connection_fails_its_queued_deliveries(db: Db) {
 }
 
 async fn every_delivery_survives_thirty_percent_faults(db: Db) {
-    let w = World::new(
+    let Some(w) = World::new(
         db,
         WorldOptions {
             groups: 6,
@@ -204,7 +189,10 @@ async fn every_delivery_survives_thirty_percent_faults(db: Db) {
             ..WorldOptions::default()
         },
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // Four kinds at 8.5 % each: 1 - 0.915^4 ≈ 30 % of requests get one of them.
     for kind in [
         FaultKind::QpsLimit,
@@ -271,14 +259,17 @@ async fn every_delivery_survives_thirty_percent_faults(db: Db) {
 }
 
 async fn each_group_arrives_in_acceptance_order_while_groups_interleave(db: Db) {
-    let w = World::new(
+    let Some(w) = World::new(
         db,
         WorldOptions {
             groups: 3,
             ..WorldOptions::default()
         },
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // Failures force retries, which must not let a later message of the group overtake.
     w.sim.add_fault(FaultSpec {
         route: RouteName::GroupSend,
@@ -338,7 +329,9 @@ async fn each_group_arrives_in_acceptance_order_while_groups_interleave(db: Db) 
 }
 
 async fn a_split_message_resumes_after_its_last_accepted_part(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     // The first part goes through (a zero delay is a pass), the second gets a 500.
     w.sim.add_fault(FaultSpec {
         delay_ms: Some(0),
@@ -372,14 +365,17 @@ async fn a_split_message_resumes_after_its_last_accepted_part(db: Db) {
 }
 
 async fn graceful_shutdown_releases_in_flight_leases_to_another_engine(db: Db) {
-    let w = World::new(
+    let Some(w) = World::new(
         db,
         WorldOptions {
             groups: 4,
             ..WorldOptions::default()
         },
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     // Every send hangs for a while, so the first engine is mid-send when it is told to stop.
     w.sim.add_fault(FaultSpec {
         route: RouteName::GroupSend,
@@ -424,7 +420,9 @@ async fn graceful_shutdown_releases_in_flight_leases_to_another_engine(db: Db) {
 }
 
 async fn a_crashed_instances_lease_is_taken_back_when_it_expires(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     let id = w
         .enqueue_text(SANDBOX_OPS_GROUP, "outlived its sender")
         .await;
@@ -449,7 +447,9 @@ async fn a_crashed_instances_lease_is_taken_back_when_it_expires(db: Db) {
 }
 
 async fn a_slow_send_keeps_its_lease(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     w.sim.add_fault(FaultSpec {
         delay_ms: Some(1500),
         ..fault(RouteName::GroupSend, FaultKind::Delay, 1)
@@ -488,7 +488,9 @@ async fn a_slow_send_keeps_its_lease(db: Db) {
 }
 
 async fn gives_up_after_max_attempts_with_the_last_error(db: Db) {
-    let w = World::new(db, WorldOptions::default()).await;
+    let Some(w) = World::new(db, WorldOptions::default()).await else {
+        return;
+    };
     w.sim.add_fault(FaultSpec {
         route: RouteName::GroupSend,
         kind: FaultKind::ServerError,
@@ -519,14 +521,17 @@ async fn gives_up_after_max_attempts_with_the_last_error(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
-    let w = World::new(
+    let Some(w) = World::new(
         Db::Sqlite,
         WorldOptions {
             qps_quota: 1,
             ..WorldOptions::default()
         },
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     let limiter = LocalLimiter::default();
     let target = w.targets.get(&w.connections, &w.conn).unwrap();
     let scope = RateScope::of(&w.connections, &w.conn).unwrap();
@@ -582,7 +587,9 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_robot_delivery_goes_through_its_own_limit() {
-    let w = World::new(Db::Sqlite, WorldOptions::default()).await;
+    let Some(w) = World::new(Db::Sqlite, WorldOptions::default()).await else {
+        return;
+    };
     let hook = w.webhook_connection().await;
     let engine = w.engine(test_config());
     let id = w

@@ -11,6 +11,7 @@ use connector::store::{
     DeliveryMode, ManualClock, NewDelivery, RateSlot, Store, StoreError, connect_with_clock,
 };
 use serde_json::json;
+use testkit::{Db, TestDb, on_both_databases};
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -18,88 +19,27 @@ const LEASE: Duration = Duration::from_secs(30);
 struct Env {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    db: TestDb,
 }
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-async fn env(postgres: bool) -> Option<Env> {
-    let dir = tempfile::tempdir().unwrap();
+async fn env(which: Db) -> Option<Env> {
+    let db = TestDb::new(which).await?;
     let clock = Arc::new(ManualClock::new(t0()));
-    let (url, pg) = if postgres {
-        let base = std::env::var("DTC_TEST_POSTGRES_URL").ok()?;
-        let schema = format!("dtc_test_{}", Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&base).await.unwrap();
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        (
-            format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-            Some((base, schema)),
-        )
-    } else {
-        (
-            format!("sqlite://{}", dir.path().join("dtc.db").display()),
-            None,
-        )
-    };
-    let store = connect_with_clock(&url, clock.clone()).await.unwrap();
-    Some(Env {
-        store,
-        clock,
-        _dir: dir,
-        pg,
-    })
+    let store = connect_with_clock(&db.url, clock.clone()).await.unwrap();
+    Some(Env { store, clock, db })
 }
 
 impl Env {
     async fn cleanup(self) {
-        if let Some((base, schema)) = &self.pg {
-            let admin = sqlx::PgPool::connect(base).await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-        }
+        self.db.cleanup().await;
     }
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let env = super::env(false).await.unwrap();
-                    super::$name(&env).await;
-                    env.cleanup().await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(env) = super::env(true).await else {
-                        println!("skipped: DTC_TEST_POSTGRES_URL not set");
-                        return;
-                    };
-                    super::$name(&env).await;
-                    env.cleanup().await;
-                }
-            )+
-        }
-    };
-}
-
-on_both_stores!(
+on_both_databases!(with env;
     progress_is_saved_only_under_the_lease_and_survives_a_hand_over,
     rate_slots_are_spaced_by_the_interval,
     a_slot_past_the_deadline_is_refused_without_reserving_it,

@@ -2,7 +2,6 @@
 //! `DTC_TEST_POSTGRES_URL` is set (each test in its own fresh schema).
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use connector::store::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use testkit::{Db, TestDb, on_both_databases};
 use uuid::Uuid;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -28,64 +28,23 @@ const SIGNING_SECRET: &str = "SECSigningPlaintext-0d44e1";
 struct Env {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
-    /// The SQLite database file, to inspect its bytes.
-    sqlite_file: Option<PathBuf>,
-    _dir: Option<tempfile::TempDir>,
-    pg_schema: Option<(String, String)>,
+    db: TestDb,
 }
 
 fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-async fn sqlite_env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    // A directory that does not exist yet: connect must create it.
-    let file = dir.path().join("data").join("dtc.db");
+async fn env(which: Db) -> Option<Env> {
+    let db = TestDb::new(which).await?;
     let clock = Arc::new(ManualClock::new(start_time()));
-    let url = format!("sqlite://{}", file.display());
-    let store = connect_with_clock(&url, clock.clone()).await.unwrap();
-    Env {
-        store,
-        clock,
-        sqlite_file: Some(file),
-        _dir: Some(dir),
-        pg_schema: None,
-    }
-}
-
-async fn pg_env() -> Option<Env> {
-    let base = std::env::var("DTC_TEST_POSTGRES_URL").ok()?;
-    let schema = format!("dtc_test_{}", Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let store = connect_with_clock(&url, clock.clone()).await.unwrap();
-    Some(Env {
-        store,
-        clock,
-        sqlite_file: None,
-        _dir: None,
-        pg_schema: Some((base, schema)),
-    })
+    let store = connect_with_clock(&db.url, clock.clone()).await.unwrap();
+    Some(Env { store, clock, db })
 }
 
 impl Env {
     async fn cleanup(self) {
-        if let Some((base, schema)) = &self.pg_schema {
-            let admin = sqlx::PgPool::connect(base).await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-        }
+        self.db.cleanup().await;
     }
 
     fn connections(&self, keyring: Keyring) -> Connections {
@@ -97,36 +56,8 @@ impl Env {
     }
 }
 
-/// Runs each named test against SQLite and, if configured, PostgreSQL.
-macro_rules! store_suite {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let env = super::sqlite_env().await;
-                    super::$name(&env).await;
-                    env.cleanup().await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(env) = super::pg_env().await else {
-                        println!("skipped: DTC_TEST_POSTGRES_URL not set");
-                        return;
-                    };
-                    super::$name(&env).await;
-                    env.cleanup().await;
-                }
-            )+
-        }
-    };
-}
+on_both_databases!(with env;
 
-store_suite!(
     connections_are_created_listed_and_found_by_id_or_name,
     a_duplicate_connection_name_is_rejected,
     secrets_are_never_stored_in_clear_text,
@@ -341,8 +272,8 @@ async fn secrets_are_never_stored_in_clear_text(env: &Env) {
             assert!(!sealed.contains(plain));
         }
     }
-    if let Some(file) = &env.sqlite_file {
-        let mut bytes = std::fs::read(file).unwrap();
+    if let Some(file) = env.db.sqlite_file() {
+        let mut bytes = std::fs::read(&file).unwrap();
         // Committed pages may still sit in the write-ahead log.
         let wal = file.with_extension("db-wal");
         if wal.exists() {

@@ -1,12 +1,11 @@
 //! The official DingTalk Python SDK (`alibabacloud-dingtalk`) and the `DingtalkChatbot` webhook
 //! library, unchanged, work against the simulator (design.md §4). The Python side is
 //! `tests/sdk_compat.py`; it runs in a venv kept under the target dir. Without Python or PyPI
-//! the test prints why it skipped and passes.
+//! the test says why it skipped, and fails in CI.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use dingtalk_sim::{
     SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_OPS_GROUP, SANDBOX_WEBHOOK_SECRET,
@@ -14,83 +13,35 @@ use dingtalk_sim::{
 };
 use tokio::process::Command;
 
-fn venv_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-compat-venv")
-}
-
-async fn run(cmd: &mut Command) -> std::io::Result<Output> {
-    cmd.kill_on_drop(true).output().await
-}
-
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join(" | ")
-}
-
-/// Returns the venv's python with both packages importable, or the reason it cannot.
-async fn prepare_python() -> Result<PathBuf, String> {
-    let venv = venv_dir();
-    let python = venv.join("bin").join("python");
-    if !python.exists() {
-        let out = run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-            .await
-            .map_err(|e| format!("python3 not available: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("python3 -m venv failed: {}", tail(&out.stderr)));
-        }
-    }
-    let probe = [
-        "-c",
-        "import alibabacloud_dingtalk.robot_1_0, dingtalkchatbot.chatbot",
-    ];
-    let imported = run(Command::new(&python).args(probe))
-        .await
-        .map_err(|e| format!("venv python does not run: {e}"))?;
-    if imported.status.success() {
-        return Ok(python);
-    }
-    let out = run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "-q",
-        "alibabacloud-dingtalk",
-        "DingtalkChatbot",
-    ]))
-    .await
-    .map_err(|e| format!("pip does not run: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("PyPI unreachable: {}", tail(&out.stderr)));
-    }
-    Ok(python)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_sdk_and_dingtalkchatbot_work_unchanged() {
-    let python = match prepare_python().await {
+    let python = match testkit::python_venv(
+        "sdk-compat",
+        &["alibabacloud-dingtalk", "DingtalkChatbot"],
+        "import alibabacloud_dingtalk.robot_1_0, dingtalkchatbot.chatbot",
+    ) {
         Ok(p) => p,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+        Err(why) => return testkit::missing(why),
     };
     let ctx = common::start().await;
     let endpoint = ctx.sim.addr().to_string();
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("sdk_compat.py");
-    let out = run(Command::new(&python).arg(&script).args([
-        endpoint.as_str(),
-        SANDBOX_APP_KEY,
-        SANDBOX_APP_SECRET,
-        SANDBOX_OPS_GROUP,
-        SANDBOX_WEBHOOK_TOKEN,
-        SANDBOX_WEBHOOK_SECRET,
-    ]))
-    .await
-    .expect("run sdk_compat.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args([
+            endpoint.as_str(),
+            SANDBOX_APP_KEY,
+            SANDBOX_APP_SECRET,
+            SANDBOX_OPS_GROUP,
+            SANDBOX_WEBHOOK_TOKEN,
+            SANDBOX_WEBHOOK_SECRET,
+        ])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run sdk_compat.py");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -216,23 +216,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}", dir.path().join("accepts.db").display());
     let r_sqlite = accepts("SQLite", &sqlite, &sim, n, concurrency, &http).await;
-    if let Ok(pg) = std::env::var("DTC_TEST_POSTGRES_URL") {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&pg).await.unwrap();
-        let schema = format!("dtc_bench_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let sep = if pg.contains('?') { '&' } else { '?' };
-        let url = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
-        accepts("PostgreSQL", &url, &sim, n, concurrency, &http).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    } else {
-        println!("  async accepts, PostgreSQL: skipped (DTC_TEST_POSTGRES_URL not set)");
+    // Without DTC_TEST_POSTGRES_URL, testkit says the PostgreSQL case was skipped.
+    if let Some(pg) = testkit::PgSchema::create("dtc_bench").await {
+        accepts("PostgreSQL", &pg.url, &sim, n, concurrency, &http).await;
+        pg.drop_schema().await;
     }
 
     // The sync path in the same run, same concurrency.

@@ -12,9 +12,10 @@ const PER_GROUP: usize = 50;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_queue_order_and_rate_limit_and_survive_a_kill() {
-    let Some(db) = support::postgres_schema().await else {
+    let Some(pg) = testkit::PgSchema::create("dtc_proc").await else {
         return;
     };
+    let db = pg.url.clone();
     let mut fixture = Fixture::sandbox();
     for i in 0..2 {
         fixture.apps[0].groups.push(GroupFixture {
@@ -124,4 +125,5 @@ async fn two_instances_share_queue_order_and_rate_limit_and_survive_a_kill() {
         assert_eq!(ns, sorted, "group {g} out of order");
     }
     println!("delivered {total} through two instances, peak {peak}/s, throttled 0");
+    pg.drop_schema().await;
 }

@@ -1,9 +1,12 @@
 //! Durable storage: connections (secrets already sealed), API token hashes, and deliveries — the
 //! delivery log and the durable queue in one table.
 //!
-//! [`Store`] is implemented for SQLite (the default, one instance) and PostgreSQL (several
-//! instances sharing one queue). SQL lives in `.sql` files per dialect next to each
-//! implementation; both run the same test suite (`tests/store_suite.rs`).
+//! One [`Store`] implementation, [`SqlStore`], serves SQLite (the default, one instance) and
+//! PostgreSQL (several instances sharing one queue). Its SQL is written once in
+//! `queries/*.sql`, with a per-dialect file in `queries/{sqlite,postgres}/` only where the
+//! dialects really differ (the claim); value encodings and transactions differ in [`db`] alone.
+//! Migrations stay per dialect (`migrations/{sqlite,postgres}`), keeping PostgreSQL's native
+//! types. Both dialects run the same test suite (`tests/store_suite.rs`).
 //!
 //! Queue rules, the same for both dialects:
 //! - A delivery's `group_key` (e.g. `<connection_id>/<group_chat_id>`) orders it: only the oldest
@@ -22,8 +25,8 @@
 //!   well within a lease.
 
 mod clock;
-mod postgres;
-mod sqlite;
+mod db;
+mod sql;
 mod types;
 
 use std::sync::Arc;
@@ -33,8 +36,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 pub use types::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,9 +80,9 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
 /// [`connect`] with an injected clock (tests use [`ManualClock`]).
 pub async fn connect_with_clock(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, clock).await?))
+        Ok(Arc::new(SqlStore::sqlite(url, clock).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url, clock).await?))
+        Ok(Arc::new(SqlStore::postgres(url, clock).await?))
     } else {
         // Only the scheme: the rest of a URL may hold a password.
         let scheme = url.split(':').next().unwrap_or_default();

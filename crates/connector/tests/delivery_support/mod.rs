@@ -21,20 +21,11 @@ use connector::targets::Targets;
 use dingtalk_sim::{Fixture, GroupFixture, Limits, SimHandle, Simulator};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+pub use testkit::{Db, TestDb};
 use uuid::Uuid;
 
 /// A group the simulator does not know: DingTalk answers `invalid.openConversationId`.
 pub const UNKNOWN_GROUP: &str = "cidNoSuchGroup000000000==";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
-pub fn postgres_configured() -> bool {
-    std::env::var("DTC_TEST_POSTGRES_URL").is_ok()
-}
 
 pub struct WorldOptions {
     /// Group chats of the sandbox app to use (the sandbox's two, then made-up ones).
@@ -68,14 +59,14 @@ pub struct World {
     pub conn: Connection,
     pub groups: Vec<String>,
     keyring_key: MasterKey,
-    database_url: String,
     client_timeout: Duration,
-    _dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    db: TestDb,
 }
 
 impl World {
-    pub async fn new(db: Db, opts: WorldOptions) -> World {
+    /// `None` when `db` is PostgreSQL and none is configured (the test is skipped, or fails in CI).
+    pub async fn new(db: Db, opts: WorldOptions) -> Option<World> {
+        let db = TestDb::new(db).await?;
         let mut fixture = Fixture::sandbox();
         fixture.limits = Limits {
             app_api_qps: opts.sim_qps,
@@ -96,32 +87,8 @@ impl World {
         let sim = Simulator::start(fixture, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let (database_url, pg) = match db {
-            Db::Sqlite => (
-                format!("sqlite://{}", dir.path().join("dtc.db").display()),
-                None,
-            ),
-            Db::Postgres => {
-                let base = std::env::var("DTC_TEST_POSTGRES_URL").expect("checked by the caller");
-                let schema = format!("dtc_test_{}", Uuid::new_v4().simple());
-                let admin = sqlx::PgPool::connect(&base).await.unwrap();
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                admin.close().await;
-                let sep = if base.contains('?') { '&' } else { '?' };
-                (
-                    format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-                    Some((base, schema)),
-                )
-            }
-        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = connect_with_clock(&database_url, clock.clone())
-            .await
-            .unwrap();
+        let store = connect_with_clock(&db.url, clock.clone()).await.unwrap();
         let key = MasterKey::generate();
         let connections = Arc::new(Connections::new(store.clone(), Keyring::new(key.clone())));
         let conn = connections
@@ -140,7 +107,7 @@ impl World {
             .await
             .unwrap();
         let targets = Arc::new(targets_for(&sim, opts.client_timeout));
-        World {
+        Some(World {
             sim,
             store,
             clock,
@@ -150,17 +117,15 @@ impl World {
             conn,
             groups,
             keyring_key: key,
-            database_url,
             client_timeout: opts.client_timeout,
-            _dir: dir,
-            pg,
-        }
+            db,
+        })
     }
 
     /// Everything a second instance on the same database would have: its own pool, connection
     /// service and targets (so its own token cache).
     pub async fn second_instance(&self) -> (Arc<dyn Store>, Arc<Connections>, Arc<Targets>) {
-        let store = connect_with_clock(&self.database_url, self.clock.clone())
+        let store = connect_with_clock(&self.db.url, self.clock.clone())
             .await
             .unwrap();
         let connections = Arc::new(Connections::new(
@@ -319,14 +284,7 @@ impl World {
     }
 
     pub async fn cleanup(self) {
-        if let Some((base, schema)) = &self.pg {
-            let admin = sqlx::PgPool::connect(base).await.unwrap();
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&admin)
-                .await
-                .unwrap();
-            admin.close().await;
-        }
+        self.db.cleanup().await;
     }
 }
 

@@ -134,22 +134,3 @@ pub async fn send_async(
     let v: Value = resp.json().await.ok()?;
     v["delivery_id"].as_str().map(str::to_owned)
 }
-
-/// Fresh PostgreSQL schema for one test, or `None` (with a printed reason) without a server.
-pub async fn postgres_schema() -> Option<String> {
-    let Ok(url) = std::env::var("DTC_TEST_POSTGRES_URL") else {
-        println!("skipped: DTC_TEST_POSTGRES_URL not set");
-        return None;
-    };
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("PostgreSQL reachable");
-    let schema = format!("dtc_proc_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-}

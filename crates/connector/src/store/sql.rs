@@ -1,56 +1,79 @@
-//! [`Store`] on PostgreSQL: several `dtc serve` instances share one queue.
-//!
-//! Native column types (uuid, timestamptz, jsonb). Claims are one statement using
-//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on or share a row; acks are
-//! fenced by lease owner inside short transactions.
+//! The one [`Store`] implementation, for SQLite and PostgreSQL alike. What differs between them
+//! (value encodings, how a write transaction starts, the claim query) is in [`super::db`].
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use uuid::Uuid;
 
+use super::db::{Pool, Row, Tx, query, sql, sql_per_dialect};
 use super::types::{self, *};
 use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
 
-macro_rules! sql {
-    ($name:literal) => {
-        include_str!(concat!($name, ".sql"))
-    };
-}
+/// How long a SQLite statement waits for another writer's lock before failing with
+/// "database is locked".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// dtc's storage on SQLite (one file, WAL mode, one instance) or PostgreSQL (several instances
+/// sharing one queue).
 #[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
+pub struct SqlStore {
+    pool: Pool,
     clock: Arc<dyn Clock>,
 }
 
-impl PgStore {
-    /// Connects and migrates. Schema and other session settings can be given in the URL
-    /// (`?options=-c%20search_path%3Dmyschema`).
-    pub async fn connect(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
+impl SqlStore {
+    /// Opens a SQLite file (creating it and its directory if missing) and migrates it.
+    pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across process crashes in WAL mode (only an OS crash or power loss
+            // can lose the last commits), and makes commits much cheaper than FULL.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let path = options.get_filename();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(sqlx::Error::Configuration(
+                    format!("cannot create database directory {}: {e}", dir.display()).into(),
+                ))
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(SqlStore {
+            pool: Pool::Sqlite(pool),
+            clock,
+        })
+    }
+
+    /// Connects to PostgreSQL and migrates. Schema and other session settings can be given in
+    /// the URL (`?options=-c%20search_path%3Dmyschema`).
+    pub async fn postgres(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool, clock })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+        Ok(SqlStore {
+            pool: Pool::Postgres(pool),
+            clock,
+        })
     }
 
     fn now(&self) -> DateTime<Utc> {
         types::trunc_micros(self.clock.now())
-    }
-
-    async fn begin(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
     }
 
     async fn ack(
@@ -67,30 +90,30 @@ impl PgStore {
             next_attempt_at,
         } = ack;
         let now = self.now();
-        let mut tx = self.begin().await?;
-        let attempts: Option<i32> = sqlx::query_scalar(sql!("delivery_ack"))
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(sql!("delivery_ack"))
             .bind(id)
             .bind(owner)
             .bind(transition.to.as_str())
             .bind(transition.from.as_str())
             .bind(result)
             .bind(error)
-            .bind(next_attempt_at)
+            .bind(next_attempt_at.map(types::trunc_micros))
             .bind(now)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
-        let Some(number) = attempts else {
+        let Some(row) = row else {
             // Dropping the transaction rolls it back; nothing was changed anyway.
             return Err(lease_lost(id, owner));
         };
-        insert_attempt(&mut tx, id, number, attempt).await?;
+        insert_attempt(&mut tx, id, row.int32("attempts")?, attempt).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn insert_in(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
+        tx: &mut Tx,
         new: &NewDelivery,
         now: DateTime<Utc>,
     ) -> StoreResult<Inserted> {
@@ -102,12 +125,12 @@ impl PgStore {
             ),
             None => (DeliveryStatus::Queued, None, None),
         };
-        let row = sqlx::query(sql!("delivery_insert"))
+        let row = query(sql!("delivery_insert"))
             .bind(new.id)
             .bind(new.connection_id)
             .bind(&new.action)
             .bind(&new.group_key)
-            .bind(sqlx::types::Json(&new.input))
+            .bind(&new.input)
             .bind(status.as_str())
             .bind(new.mode.as_str())
             .bind(now)
@@ -115,7 +138,7 @@ impl PgStore {
             .bind(expires)
             .bind(new.idempotency_key.as_deref())
             .bind(new.request_hash.as_deref())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(|e| duplicate_as(e, "delivery id"))?;
         if let Some(row) = row {
@@ -124,19 +147,19 @@ impl PgStore {
         let key = new.idempotency_key.as_deref().ok_or_else(|| {
             StoreError::Corrupt("insert without idempotency key returned no row".into())
         })?;
-        let existing = sqlx::query(sql!("delivery_by_idempotency_key"))
+        let existing = query(sql!("delivery_by_idempotency_key"))
             .bind(new.connection_id)
             .bind(key)
-            .fetch_one(&mut **tx)
+            .fetch_one(tx)
             .await?;
         Ok(Inserted::Existing(delivery_from_row(&existing)?))
     }
 }
 
 #[async_trait::async_trait]
-impl Store for PgStore {
+impl Store for SqlStore {
     fn dialect(&self) -> &'static str {
-        "postgres"
+        self.pool.dialect().name()
     }
 
     async fn insert_connection(
@@ -144,14 +167,15 @@ impl Store for PgStore {
         id: Uuid,
         fields: &ConnectionFields,
     ) -> StoreResult<ConnectionRecord> {
-        let row = sqlx::query(sql!("connection_insert"))
+        let keywords = Value::from(fields.keywords.clone());
+        let row = query(sql!("connection_insert"))
             .bind(id)
             .bind(&fields.name)
             .bind(fields.kind.as_str())
             .bind(&fields.description)
             .bind(fields.app_key.as_deref())
             .bind(fields.robot_code.as_deref())
-            .bind(sqlx::types::Json(&fields.keywords))
+            .bind(&keywords)
             .bind(fields.qps_quota)
             .bind(&fields.sealed_secrets)
             .bind(self.now())
@@ -162,7 +186,7 @@ impl Store for PgStore {
     }
 
     async fn get_connection(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>> {
-        sqlx::query(sql!("connection_by_id"))
+        query(sql!("connection_by_id"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -172,7 +196,7 @@ impl Store for PgStore {
     }
 
     async fn get_connection_by_name(&self, name: &str) -> StoreResult<Option<ConnectionRecord>> {
-        sqlx::query(sql!("connection_by_name"))
+        query(sql!("connection_by_name"))
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -182,7 +206,7 @@ impl Store for PgStore {
     }
 
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>> {
-        sqlx::query(sql!("connection_list"))
+        query(sql!("connection_list"))
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -201,14 +225,15 @@ impl Store for PgStore {
         if now <= expected_updated_at {
             now = expected_updated_at + chrono::Duration::microseconds(1);
         }
-        let row = sqlx::query(sql!("connection_update"))
+        let keywords = Value::from(fields.keywords.clone());
+        let row = query(sql!("connection_update"))
             .bind(id)
             .bind(&fields.name)
             .bind(fields.kind.as_str())
             .bind(&fields.description)
             .bind(fields.app_key.as_deref())
             .bind(fields.robot_code.as_deref())
-            .bind(sqlx::types::Json(&fields.keywords))
+            .bind(&keywords)
             .bind(fields.qps_quota)
             .bind(&fields.sealed_secrets)
             .bind(now)
@@ -226,25 +251,25 @@ impl Store for PgStore {
     }
 
     async fn delete_connection(&self, id: Uuid) -> StoreResult<bool> {
-        let done = sqlx::query(sql!("connection_delete"))
+        let deleted = query(sql!("connection_delete"))
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(deleted > 0)
     }
 
     async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()> {
         let now = self.now();
-        let mut tx = self.begin().await?;
+        let mut tx = self.pool.begin_write().await?;
         for update in updates {
-            let done = sqlx::query(sql!("connection_swap_secrets"))
+            let swapped = query(sql!("connection_swap_secrets"))
                 .bind(update.id)
                 .bind(&update.new)
                 .bind(&update.old)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
-            if done.rows_affected() != 1 {
+            if swapped != 1 {
                 return Err(StoreError::Conflict { what: "connection" });
             }
         }
@@ -253,7 +278,7 @@ impl Store for PgStore {
     }
 
     async fn insert_api_token(&self, token: &ApiTokenRecord) -> StoreResult<()> {
-        sqlx::query(sql!("api_token_insert"))
+        query(sql!("api_token_insert"))
             .bind(token.id)
             .bind(&token.token_hash)
             .bind(&token.label)
@@ -268,31 +293,29 @@ impl Store for PgStore {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<ApiTokenRecord>> {
-        let row = sqlx::query(sql!("api_token_by_hash"))
+        let row = query(sql!("api_token_by_hash"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| {
             Ok(ApiTokenRecord {
-                id: uuid_col(&row, "id")?,
-                token_hash: row.try_get("token_hash")?,
-                label: row.try_get("label")?,
-                created_at: time_col(&row, "created_at")?,
+                id: row.id("id")?,
+                token_hash: row.text("token_hash")?,
+                label: row.text("label")?,
+                created_at: row.time("created_at")?,
             })
         })
         .transpose()
     }
 
     async fn count_api_tokens(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar(sql!("api_token_count"))
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n as u64)
+        let row = query(sql!("api_token_count")).fetch_one(&self.pool).await?;
+        Ok(row.int("n")?.max(0) as u64)
     }
 
     async fn insert_delivery(&self, new: &NewDelivery) -> StoreResult<Inserted> {
         let now = self.now();
-        let mut tx = self.begin().await?;
+        let mut tx = self.pool.begin_write().await?;
         let inserted = self.insert_in(&mut tx, new, now).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -300,7 +323,7 @@ impl Store for PgStore {
 
     async fn insert_deliveries(&self, new: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {
         let now = self.now();
-        let mut tx = self.begin().await?;
+        let mut tx = self.pool.begin_write().await?;
         let mut out = Vec::with_capacity(new.len());
         for one in new {
             out.push(self.insert_in(&mut tx, one, now).await?);
@@ -314,7 +337,7 @@ impl Store for PgStore {
         connection_id: Uuid,
         idempotency_key: &str,
     ) -> StoreResult<Option<Delivery>> {
-        sqlx::query(sql!("delivery_by_idempotency_key"))
+        query(sql!("delivery_by_idempotency_key"))
             .bind(connection_id)
             .bind(idempotency_key)
             .fetch_optional(&self.pool)
@@ -325,7 +348,7 @@ impl Store for PgStore {
     }
 
     async fn get_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryDetail>> {
-        let Some(row) = sqlx::query(sql!("delivery_by_id"))
+        let Some(row) = query(sql!("delivery_by_id"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -333,7 +356,7 @@ impl Store for PgStore {
             return Ok(None);
         };
         let delivery = delivery_from_row(&row)?;
-        let attempt_log = sqlx::query(sql!("attempt_list"))
+        let attempt_log = query(sql!("attempt_list"))
             .bind(id)
             .fetch_all(&self.pool)
             .await?
@@ -348,7 +371,7 @@ impl Store for PgStore {
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
         let page_size = filter.page_size();
-        let rows = sqlx::query(sql!("delivery_list"))
+        let rows = query(sql!("delivery_list"))
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
             .bind(filter.group_key.as_deref())
@@ -372,13 +395,13 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
         let now = self.now();
-        let mut tx = self.begin().await?;
-        let rows = sqlx::query(sql!("delivery_claim"))
+        let mut tx = self.pool.begin_write().await?;
+        let rows = query(sql_per_dialect!(self.pool, "delivery_claim"))
             .bind(now)
             .bind(owner)
             .bind(lease_expiry(now, lease))
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
         tx.commit().await?;
         let mut claimed = rows
@@ -396,16 +419,18 @@ impl Store for PgStore {
         owner: &str,
         attempt: &AttemptRecord,
     ) -> StoreResult<i32> {
-        let mut tx = self.begin().await?;
-        let number: Option<i32> = sqlx::query_scalar(sql!("delivery_count_attempt"))
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(sql!("delivery_count_attempt"))
             .bind(id)
             .bind(owner)
             .bind(DeliveryStatus::InFlight.as_str())
             .bind(attempt.error.as_ref())
             .bind(self.now())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
-        let number = number.ok_or_else(|| lease_lost(id, owner))?;
+        let number = row
+            .ok_or_else(|| lease_lost(id, owner))?
+            .int32("attempts")?;
         insert_attempt(&mut tx, id, number, attempt).await?;
         tx.commit().await?;
         Ok(number)
@@ -415,7 +440,7 @@ impl Store for PgStore {
         &self,
         id: Uuid,
         owner: &str,
-        result: &serde_json::Value,
+        result: &Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         let ack = Ack {
@@ -432,15 +457,14 @@ impl Store for PgStore {
         id: Uuid,
         owner: &str,
         next_attempt_at: DateTime<Utc>,
-        error: &serde_json::Value,
+        error: &Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        let at = types::trunc_micros(next_attempt_at);
         let ack = Ack {
             transition: SCHEDULE_RETRY,
             result: None,
             error: Some(error),
-            next_attempt_at: Some(at),
+            next_attempt_at: Some(next_attempt_at),
         };
         self.ack(id, owner, ack, attempt).await
     }
@@ -449,7 +473,7 @@ impl Store for PgStore {
         &self,
         id: Uuid,
         owner: &str,
-        error: &serde_json::Value,
+        error: &Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         let ack = Ack {
@@ -463,7 +487,7 @@ impl Store for PgStore {
 
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()> {
         let now = self.now();
-        let done = sqlx::query(sql!("delivery_extend_lease"))
+        let extended = query(sql!("delivery_extend_lease"))
             .bind(id)
             .bind(owner)
             .bind(lease_expiry(now, lease))
@@ -471,14 +495,11 @@ impl Store for PgStore {
             .bind(DeliveryStatus::InFlight.as_str())
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(lease_lost(id, owner));
-        }
-        Ok(())
+        fenced(id, owner, extended)
     }
 
     async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery> {
-        let row = sqlx::query(sql!("delivery_retry_failed"))
+        let row = query(sql!("delivery_retry_failed"))
             .bind(id)
             .bind(RETRY_FAILED.to.as_str())
             .bind(RETRY_FAILED.from.as_str())
@@ -499,49 +520,44 @@ impl Store for PgStore {
     }
 
     async fn record_finished(&self, rows: &[FinishedDelivery]) -> StoreResult<()> {
-        if !rows.is_empty() {
-            let now = self.now();
-            let mut tx = self.begin().await?;
-            for r in rows {
-                sqlx::query(sql!("delivery_insert_finished"))
-                    .bind(r.id)
-                    .bind(r.connection_id)
-                    .bind(&r.action)
-                    .bind(&r.group_key)
-                    .bind(&r.input)
-                    .bind(r.status.as_str())
-                    .bind(types::trunc_micros(r.attempt.started_at))
-                    .bind(r.last_error.as_ref())
-                    .bind(r.result.as_ref())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| duplicate_as(e, "delivery id"))?;
-                insert_attempt(&mut tx, r.id, 1, &r.attempt).await?;
-            }
-            tx.commit().await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        let now = self.now();
+        let mut tx = self.pool.begin_write().await?;
+        for r in rows {
+            query(sql!("delivery_insert_finished"))
+                .bind(r.id)
+                .bind(r.connection_id)
+                .bind(&r.action)
+                .bind(&r.group_key)
+                .bind(&r.input)
+                .bind(r.status.as_str())
+                .bind(types::trunc_micros(r.attempt.started_at))
+                .bind(r.last_error.as_ref())
+                .bind(r.result.as_ref())
+                .bind(now)
+                .execute(&mut tx)
+                .await
+                .map_err(|e| duplicate_as(e, "delivery id"))?;
+            insert_attempt(&mut tx, r.id, 1, &r.attempt).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn release(&self, owner: &str) -> StoreResult<u64> {
-        let done = sqlx::query(sql!("delivery_release"))
+        Ok(query(sql!("delivery_release"))
             .bind(owner)
             .bind(RELEASE.to.as_str())
             .bind(RELEASE.from.as_str())
             .bind(self.now())
             .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+            .await?)
     }
 
-    async fn save_progress(
-        &self,
-        id: Uuid,
-        owner: &str,
-        progress: &serde_json::Value,
-    ) -> StoreResult<()> {
-        let done = sqlx::query(sql!("delivery_save_progress"))
+    async fn save_progress(&self, id: Uuid, owner: &str, progress: &Value) -> StoreResult<()> {
+        let saved = query(sql!("delivery_save_progress"))
             .bind(id)
             .bind(owner)
             .bind(DeliveryStatus::InFlight.as_str())
@@ -549,10 +565,7 @@ impl Store for PgStore {
             .bind(self.now())
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(lease_lost(id, owner));
-        }
-        Ok(())
+        fenced(id, owner, saved)
     }
 
     async fn take_rate_slot(
@@ -566,29 +579,29 @@ impl Store for PgStore {
             .unwrap_or(i64::MAX)
             .max(1);
         let not_after = not_after.map_or(i64::MAX, |t| t.timestamp_micros().max(now));
-        let tat: Option<i64> = sqlx::query_scalar(sql!("rate_take"))
+        let granted = query(sql!("rate_take"))
             .bind(key)
             .bind(now)
             .bind(interval)
             .bind(not_after)
             .fetch_optional(&self.pool)
             .await?;
-        if let Some(tat) = tat {
+        if let Some(row) = granted {
             return Ok(RateSlot::Granted {
-                at: from_micros(tat - interval)?,
+                at: from_micros(row.int("tat_us")? - interval)?,
             });
         }
-        let tat: i64 = sqlx::query_scalar(sql!("rate_tat"))
+        let row = query(sql!("rate_tat"))
             .bind(key)
             .fetch_one(&self.pool)
             .await?;
         Ok(RateSlot::Denied {
-            at: from_micros(tat.max(now))?,
+            at: from_micros(row.int("tat_us")?.max(now))?,
         })
     }
 
     async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query(sql!("rate_push"))
+        query(sql!("rate_push"))
             .bind(key)
             .bind(until.timestamp_micros())
             .execute(&self.pool)
@@ -598,19 +611,19 @@ impl Store for PgStore {
 }
 
 async fn insert_attempt(
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut Tx,
     id: Uuid,
     number: i32,
     attempt: &AttemptRecord,
 ) -> StoreResult<()> {
-    sqlx::query(sql!("attempt_insert"))
+    query(sql!("attempt_insert"))
         .bind(id)
         .bind(number)
-        .bind(attempt.started_at)
-        .bind(attempt.finished_at)
+        .bind(types::trunc_micros(attempt.started_at))
+        .bind(types::trunc_micros(attempt.finished_at))
         .bind(attempt.outcome.as_str())
         .bind(attempt.error.as_ref())
-        .execute(&mut **tx)
+        .execute(tx)
         .await?;
     Ok(())
 }
@@ -620,6 +633,14 @@ fn lease_lost(id: Uuid, owner: &str) -> StoreError {
         delivery_id: id,
         owner: owner.to_owned(),
     }
+}
+
+/// An update fenced by its lease owner changed nothing: the caller lost the lease.
+fn fenced(id: Uuid, owner: &str, affected: u64) -> StoreResult<()> {
+    if affected == 0 {
+        return Err(lease_lost(id, owner));
+    }
+    Ok(())
 }
 
 fn duplicate_as(e: sqlx::Error, what: &'static str) -> StoreError {
@@ -634,76 +655,55 @@ fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp out of range: {us}")))
 }
 
-fn time_col(row: &PgRow, name: &str) -> StoreResult<DateTime<Utc>> {
-    Ok(row.try_get(name)?)
-}
-
-fn opt_time_col(row: &PgRow, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    Ok(row.try_get(name)?)
-}
-
-fn uuid_col(row: &PgRow, name: &str) -> StoreResult<Uuid> {
-    Ok(row.try_get(name)?)
-}
-
-fn json_col<T: serde::de::DeserializeOwned>(row: &PgRow, name: &str) -> StoreResult<T> {
-    let v: serde_json::Value = row.try_get(name)?;
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
-}
-
-fn opt_json_col(row: &PgRow, name: &str) -> StoreResult<Option<serde_json::Value>> {
-    Ok(row.try_get(name)?)
-}
-
-fn connection_from_row(row: &PgRow) -> StoreResult<ConnectionRecord> {
+fn connection_from_row(row: &Row) -> StoreResult<ConnectionRecord> {
     Ok(ConnectionRecord {
-        id: uuid_col(row, "id")?,
+        id: row.id("id")?,
         fields: ConnectionFields {
-            name: row.try_get("name")?,
-            kind: ConnectionKind::parse(row.try_get("kind")?)?,
-            description: row.try_get("description")?,
-            app_key: row.try_get("app_key")?,
-            robot_code: row.try_get("robot_code")?,
-            keywords: json_col(row, "keywords")?,
-            qps_quota: row.try_get("qps_quota")?,
-            sealed_secrets: row.try_get("sealed_secrets")?,
+            name: row.text("name")?,
+            kind: ConnectionKind::parse(&row.text("kind")?)?,
+            description: row.text("description")?,
+            app_key: row.opt_text("app_key")?,
+            robot_code: row.opt_text("robot_code")?,
+            keywords: row.json("keywords")?,
+            qps_quota: row.opt_int32("qps_quota")?,
+            sealed_secrets: row.text("sealed_secrets")?,
         },
-        created_at: time_col(row, "created_at")?,
-        updated_at: time_col(row, "updated_at")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
     })
 }
 
-fn delivery_from_row(row: &PgRow) -> StoreResult<Delivery> {
+fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
     Ok(Delivery {
-        id: uuid_col(row, "id")?,
-        seq: row.try_get("seq")?,
-        connection_id: uuid_col(row, "connection_id")?,
-        action: row.try_get("action")?,
-        group_key: row.try_get("group_key")?,
-        input: json_col(row, "input")?,
-        status: DeliveryStatus::parse(row.try_get("status")?)?,
-        mode: DeliveryMode::parse(row.try_get("mode")?)?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: time_col(row, "next_attempt_at")?,
-        lease_owner: row.try_get("lease_owner")?,
-        lease_expires_at: opt_time_col(row, "lease_expires_at")?,
-        last_error: opt_json_col(row, "last_error")?,
-        result: opt_json_col(row, "result")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        request_hash: row.try_get("request_hash")?,
-        progress: opt_json_col(row, "progress")?,
-        created_at: time_col(row, "created_at")?,
-        updated_at: time_col(row, "updated_at")?,
+        id: row.id("id")?,
+        seq: row.int("seq")?,
+        connection_id: row.id("connection_id")?,
+        action: row.text("action")?,
+        group_key: row.text("group_key")?,
+        input: row.json("input")?,
+        status: DeliveryStatus::parse(&row.text("status")?)?,
+        mode: DeliveryMode::parse(&row.text("mode")?)?,
+        attempts: row.int32("attempts")?,
+        next_attempt_at: row.time("next_attempt_at")?,
+        lease_owner: row.opt_text("lease_owner")?,
+        lease_expires_at: row.opt_time("lease_expires_at")?,
+        last_error: row.opt_json("last_error")?,
+        result: row.opt_json("result")?,
+        idempotency_key: row.opt_text("idempotency_key")?,
+        request_hash: row.opt_text("request_hash")?,
+        progress: row.opt_json("progress")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
     })
 }
 
-fn attempt_from_row(row: &PgRow) -> StoreResult<DeliveryAttempt> {
+fn attempt_from_row(row: &Row) -> StoreResult<DeliveryAttempt> {
     Ok(DeliveryAttempt {
-        delivery_id: uuid_col(row, "delivery_id")?,
-        attempt: row.try_get("attempt")?,
-        started_at: time_col(row, "started_at")?,
-        finished_at: time_col(row, "finished_at")?,
-        outcome: AttemptOutcome::parse(row.try_get("outcome")?)?,
-        error: opt_json_col(row, "error")?,
+        delivery_id: row.id("delivery_id")?,
+        attempt: row.int32("attempt")?,
+        started_at: row.time("started_at")?,
+        finished_at: row.time("finished_at")?,
+        outcome: AttemptOutcome::parse(&row.text("outcome")?)?,
+        error: row.opt_json("error")?,
     })
 }

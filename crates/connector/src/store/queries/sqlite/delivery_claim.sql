@@ -1,5 +1,5 @@
 -- Claims due deliveries under a lease, run inside BEGIN IMMEDIATE.
--- ?1 now, ?2 owner, ?3 lease expiry, ?4 limit.
+-- $1 now, $2 owner, $3 lease expiry, $4 limit.
 -- Per-group order: only a group's head (its unfinished delivery with the lowest seq) is a
 -- candidate, and only while no delivery of that group is in flight under a live lease. The heads
 -- are found with a skip-scan over the partial index deliveries_group_unfinished (one index seek per
@@ -24,16 +24,16 @@ head(seq) AS (
 ),
 due(seq) AS (
     SELECT d.seq FROM head JOIN deliveries d ON d.seq = head.seq
-    WHERE ((d.status IN ('queued', 'retrying') AND d.next_attempt_at <= ?1)
-           OR (d.status = 'in_flight' AND d.lease_expires_at <= ?1))
+    WHERE ((d.status IN ('queued', 'retrying') AND d.next_attempt_at <= $1)
+           OR (d.status = 'in_flight' AND d.lease_expires_at <= $1))
       AND NOT EXISTS (SELECT 1 FROM deliveries AS e INDEXED BY deliveries_group_in_flight
                       WHERE e.group_key = d.group_key AND e.status = 'in_flight'
-                        AND e.lease_expires_at > ?1)
+                        AND e.lease_expires_at > $1)
     ORDER BY d.seq
-    LIMIT ?4
+    LIMIT $4
 )
 UPDATE deliveries
-SET status = 'in_flight', lease_owner = ?2, lease_expires_at = ?3, updated_at = ?1
+SET status = 'in_flight', lease_owner = $2, lease_expires_at = $3, updated_at = $1
 WHERE seq IN (SELECT seq FROM due)
 RETURNING seq, id, connection_id, action, group_key, input, status, mode, attempts, next_attempt_at,
        lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at

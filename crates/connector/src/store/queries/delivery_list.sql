@@ -1,12 +1,14 @@
 -- Every filter is optional: NULL disables it. Newest first; $6 is the page cursor (a seq).
+-- Each parameter is bound with its type (text, uuid, timestamp, bigint), so `$n IS NULL` needs
+-- no cast in either dialect.
 SELECT seq, id, connection_id, action, group_key, input, status, mode, attempts, next_attempt_at,
        lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at
 FROM deliveries
-WHERE ($1::text IS NULL OR status = $1)
-  AND ($2::uuid IS NULL OR connection_id = $2)
-  AND ($3::text IS NULL OR group_key = $3)
-  AND ($4::timestamptz IS NULL OR created_at >= $4)
-  AND ($5::timestamptz IS NULL OR created_at < $5)
-  AND ($6::bigint IS NULL OR seq < $6)
+WHERE ($1 IS NULL OR status = $1)
+  AND ($2 IS NULL OR connection_id = $2)
+  AND ($3 IS NULL OR group_key = $3)
+  AND ($4 IS NULL OR created_at >= $4)
+  AND ($5 IS NULL OR created_at < $5)
+  AND ($6 IS NULL OR seq < $6)
 ORDER BY seq DESC
 LIMIT $7

@@ -1,0 +1,373 @@
+//! Everything that differs between SQLite and PostgreSQL, in one place, so the store itself
+//! ([`super::sql::SqlStore`]) is written once:
+//!
+//! - how a value is encoded: uuids are hyphenated text on SQLite and `uuid` on PostgreSQL,
+//!   timestamps integer unix microseconds and `timestamptz`, JSON text and `jsonb`;
+//! - how a write transaction starts: `BEGIN IMMEDIATE` on SQLite (it takes the write lock up
+//!   front, so two writers never both read and then fail to upgrade), a plain `BEGIN` on
+//!   PostgreSQL;
+//! - the query files that really differ (`queries/<dialect>/`).
+//!
+//! Queries use `$1`-style parameters, which both drivers accept. Each value is bound by meaning
+//! ([`Arg`]) and typed by the dialect, so PostgreSQL keeps its native types (this is not sqlx's
+//! `Any` driver, which would reduce them to text).
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::postgres::{PgArguments, PgPool, PgRow};
+use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
+use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult};
+
+/// A query file shared by both dialects: `queries/<name>.sql`.
+macro_rules! sql {
+    ($name:literal) => {
+        include_str!(concat!("queries/", $name, ".sql"))
+    };
+}
+
+/// A query whose text differs per dialect: `queries/{sqlite,postgres}/<name>.sql`.
+macro_rules! sql_per_dialect {
+    ($pool:expr, $name:literal) => {
+        match $pool.dialect() {
+            $crate::store::db::Dialect::Sqlite => {
+                include_str!(concat!("queries/sqlite/", $name, ".sql"))
+            }
+            $crate::store::db::Dialect::Postgres => {
+                include_str!(concat!("queries/postgres/", $name, ".sql"))
+            }
+        }
+    };
+}
+
+pub(crate) use {sql, sql_per_dialect};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// A connection pool of either dialect.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open write transaction; dropping it rolls back.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Pool {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// A value bound to a query, by what it means; the dialect decides its column type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Int32(Option<i32>),
+    Id(Option<Uuid>),
+    Time(Option<DateTime<Utc>>),
+    Json(Option<&'a Value>),
+}
+
+macro_rules! arg_from {
+    ($variant:ident, $t:ty) => {
+        impl<'a> From<$t> for Arg<'a> {
+            fn from(v: $t) -> Self {
+                Arg::$variant(Some(v))
+            }
+        }
+        impl<'a> From<Option<$t>> for Arg<'a> {
+            fn from(v: Option<$t>) -> Self {
+                Arg::$variant(v)
+            }
+        }
+    };
+}
+
+arg_from!(Text, &'a str);
+arg_from!(Int, i64);
+arg_from!(Int32, i32);
+arg_from!(Id, Uuid);
+arg_from!(Time, DateTime<Utc>);
+arg_from!(Json, &'a Value);
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+
+/// Where a query runs: the pool, or an open transaction.
+pub(crate) enum Exec<'e> {
+    Pool(&'e Pool),
+    Tx(&'e mut Tx),
+}
+
+impl<'e> From<&'e Pool> for Exec<'e> {
+    fn from(p: &'e Pool) -> Self {
+        Exec::Pool(p)
+    }
+}
+
+impl<'e> From<&'e mut Tx> for Exec<'e> {
+    fn from(t: &'e mut Tx) -> Self {
+        Exec::Tx(t)
+    }
+}
+
+/// One statement and its arguments, in order (`$1`, `$2`, …).
+pub(crate) struct Query<'a> {
+    sql: &'static str,
+    args: Vec<Arg<'a>>,
+}
+
+pub(crate) fn query(sql: &'static str) -> Query<'static> {
+    Query {
+        sql,
+        args: Vec::new(),
+    }
+}
+
+/// Runs `$run` with `$q`, the typed sqlx query of whichever dialect `$exec` is, and `$e`, its
+/// executor.
+macro_rules! on_exec {
+    ($self:ident, $exec:expr, |$q:ident, $e:ident| $run:expr) => {{
+        let exec: Exec<'_> = $exec.into();
+        match exec {
+            Exec::Pool(Pool::Sqlite(p)) => {
+                let ($q, $e) = ($self.sqlite(), p);
+                $run
+            }
+            Exec::Pool(Pool::Postgres(p)) => {
+                let ($q, $e) = ($self.postgres(), p);
+                $run
+            }
+            Exec::Tx(Tx::Sqlite(t)) => {
+                let ($q, $e) = ($self.sqlite(), &mut **t);
+                $run
+            }
+            Exec::Tx(Tx::Postgres(t)) => {
+                let ($q, $e) = ($self.postgres(), &mut **t);
+                $run
+            }
+        }
+    }};
+}
+
+impl<'a> Query<'a> {
+    pub fn bind(mut self, v: impl Into<Arg<'a>>) -> Self {
+        self.args.push(v.into());
+        self
+    }
+
+    fn sqlite(&self) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
+        let mut q = sqlx::query(self.sql);
+        for arg in &self.args {
+            q = match *arg {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Int32(v) => q.bind(v),
+                Arg::Id(v) => q.bind(v.map(|u| u.hyphenated().to_string())),
+                Arg::Time(v) => q.bind(v.map(|t| t.timestamp_micros())),
+                Arg::Json(v) => q.bind(v.map(Value::to_string)),
+            };
+        }
+        q
+    }
+
+    fn postgres(&self) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+        let mut q = sqlx::query(self.sql);
+        for arg in &self.args {
+            q = match *arg {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Int32(v) => q.bind(v),
+                Arg::Id(v) => q.bind(v),
+                Arg::Time(v) => q.bind(v),
+                Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
+            };
+        }
+        q
+    }
+
+    pub async fn fetch_all<'e>(self, on: impl Into<Exec<'e>>) -> Result<Vec<Row>, sqlx::Error> {
+        on_exec!(self, on, |q, e| Ok(q
+            .fetch_all(e)
+            .await?
+            .into_iter()
+            .map(Row::from)
+            .collect()))
+    }
+
+    pub async fn fetch_optional<'e>(
+        self,
+        on: impl Into<Exec<'e>>,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        on_exec!(self, on, |q, e| Ok(q
+            .fetch_optional(e)
+            .await?
+            .map(Row::from)))
+    }
+
+    pub async fn fetch_one<'e>(self, on: impl Into<Exec<'e>>) -> Result<Row, sqlx::Error> {
+        on_exec!(self, on, |q, e| Ok(q.fetch_one(e).await?.into()))
+    }
+
+    /// Rows affected.
+    pub async fn execute<'e>(self, on: impl Into<Exec<'e>>) -> Result<u64, sqlx::Error> {
+        on_exec!(self, on, |q, e| Ok(q.execute(e).await?.rows_affected()))
+    }
+}
+
+/// A result row of either dialect, read by what its columns mean.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl From<SqliteRow> for Row {
+    fn from(r: SqliteRow) -> Self {
+        Row::Sqlite(r)
+    }
+}
+
+impl From<PgRow> for Row {
+    fn from(r: PgRow) -> Self {
+        Row::Postgres(r)
+    }
+}
+
+/// A type both drivers decode the same way (text, integers).
+trait Plain:
+    for<'r> sqlx::Decode<'r, Sqlite>
+    + sqlx::Type<Sqlite>
+    + for<'r> sqlx::Decode<'r, Postgres>
+    + sqlx::Type<Postgres>
+{
+}
+
+impl<T> Plain for T where
+    T: for<'r> sqlx::Decode<'r, Sqlite>
+        + sqlx::Type<Sqlite>
+        + for<'r> sqlx::Decode<'r, Postgres>
+        + sqlx::Type<Postgres>
+{
+}
+
+fn corrupt(col: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{col}: {e}"))
+}
+
+fn from_micros(col: &str, us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| corrupt(col, "timestamp out of range"))
+}
+
+impl Row {
+    fn get<T: Plain>(&self, col: &str) -> StoreResult<T> {
+        Ok(match self {
+            Row::Sqlite(r) => r.try_get(col)?,
+            Row::Postgres(r) => r.try_get(col)?,
+        })
+    }
+
+    pub fn text(&self, col: &str) -> StoreResult<String> {
+        self.get(col)
+    }
+
+    pub fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+        self.get(col)
+    }
+
+    pub fn int(&self, col: &str) -> StoreResult<i64> {
+        self.get(col)
+    }
+
+    pub fn int32(&self, col: &str) -> StoreResult<i32> {
+        self.get(col)
+    }
+
+    pub fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>> {
+        self.get(col)
+    }
+
+    pub fn id(&self, col: &str) -> StoreResult<Uuid> {
+        match self {
+            Row::Sqlite(r) => Uuid::parse_str(r.try_get(col)?).map_err(|e| corrupt(col, e)),
+            Row::Postgres(r) => Ok(r.try_get(col)?),
+        }
+    }
+
+    pub fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        match self {
+            Row::Sqlite(r) => r
+                .try_get::<Option<i64>, _>(col)?
+                .map(|us| from_micros(col, us))
+                .transpose(),
+            Row::Postgres(r) => Ok(r.try_get(col)?),
+        }
+    }
+
+    pub fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        self.opt_time(col)?
+            .ok_or_else(|| corrupt(col, "unexpected NULL"))
+    }
+
+    pub fn opt_json(&self, col: &str) -> StoreResult<Option<Value>> {
+        match self {
+            Row::Sqlite(r) => r
+                .try_get::<Option<&str>, _>(col)?
+                .map(|text| serde_json::from_str(text).map_err(|e| corrupt(col, e)))
+                .transpose(),
+            Row::Postgres(r) => Ok(r
+                .try_get::<Option<sqlx::types::Json<Value>>, _>(col)?
+                .map(|j| j.0)),
+        }
+    }
+
+    pub fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        let value = self
+            .opt_json(col)?
+            .ok_or_else(|| corrupt(col, "unexpected NULL"))?;
+        serde_json::from_value(value).map_err(|e| corrupt(col, e))
+    }
+}

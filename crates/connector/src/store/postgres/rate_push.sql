@@ -1,3 +1,0 @@
--- DingTalk throttled this key anyway: nothing goes out before $2 (us).
-INSERT INTO rate_limits AS r (key, tat_us) VALUES ($1, $2)
-ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, $2)

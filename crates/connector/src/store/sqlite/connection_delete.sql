@@ -1,1 +1,0 @@
-DELETE FROM connections WHERE id = ?1

@@ -1,1 +1,0 @@
-SELECT id, name, kind, description, app_key, robot_code, keywords, qps_quota, sealed_secrets, created_at, updated_at FROM connections ORDER BY name

@@ -1,1 +1,0 @@
-SELECT tat_us FROM rate_limits WHERE key = ?1
