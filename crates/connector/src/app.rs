@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, auth};
 use crate::connections::{ConnectionKind, ConnectionPatch, Connections, NewConnection};
 use crate::delivery::{
-    DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier, RateLimiter,
-    StoreLimiter,
+    Acker, DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier,
+    RateLimiter, StoreLimiter,
 };
 use crate::secrets::{Keyring, MasterKey};
 use crate::settings::Settings;
@@ -109,7 +109,7 @@ pub async fn create_api_token(
 impl Application {
     pub async fn build(mut settings: Settings) -> Result<Application, BuildError> {
         let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
-        let store = store::connect(&settings.database_url).await?;
+        let store = store::connect(&settings.database_url()).await?;
         let connections = Arc::new(Connections::new(
             store.clone(),
             Keyring {
@@ -157,7 +157,7 @@ impl Application {
                 .map_err(|e| BuildError::Client(e.to_string()))?,
             oapi_base: url::Url::parse(&settings.dingtalk_oapi_base)
                 .map_err(|e| BuildError::Client(e.to_string()))?,
-            timeout: settings.dingtalk_timeout,
+            timeout: settings.dingtalk_timeout(),
             ..dingtalk::ClientConfig::default()
         };
         let dingtalk =
@@ -197,13 +197,16 @@ impl Application {
             Arc::new(LocalLimiter::new(DEFAULT_MARGIN))
         };
         let notifier = Notifier::default();
+        let engine_config = settings.engine();
+        let acker = Acker::new(
+            store.clone(),
+            clock.clone(),
+            engine_config.backoff.clone(),
+            None,
+        );
         let engine = (settings.delivery_concurrency > 0).then(|| {
             (
-                EngineConfig {
-                    concurrency: settings.delivery_concurrency,
-                    lease: settings.delivery_lease,
-                    ..EngineConfig::default()
-                },
+                engine_config,
                 EngineDeps {
                     store: store.clone(),
                     connections: connections.clone(),
@@ -222,7 +225,7 @@ impl Application {
             http,
             settings,
             tokens,
-            (notifier, limiter),
+            (notifier, limiter, acker),
         );
         Ok(Application {
             listener,

@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod connections;
 pub mod delivery;
+pub mod error;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -1,6 +1,11 @@
 //! One typed settings tree (design.md §3), layered: defaults < config file (`--config dtc.toml`)
 //! < environment (`DTC_*`) < flags. Unknown keys in the file are an error; secrets are
 //! `SecretString`s and never printed.
+//!
+//! Each setting is declared once, in the [`settings!`] block below: its name (the file key; the
+//! environment variable is `DTC_` + the name in capitals), type, default and meaning. The
+//! [`Settings`] struct, the all-optional [`Layer`] that files, the environment and flags fill,
+//! reading the environment and merging layers are generated from that one list.
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -8,38 +13,108 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Settings of `dtc serve`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub dingtalk_api_base: String,
-    pub dingtalk_oapi_base: String,
+use crate::delivery::{BackoffConfig, EngineConfig};
+
+/// Declares every setting once. `name: Type = default` has a default; `name: Option<Type>` has
+/// none. `Type` must be `Deserialize` (for the file) and `FromStr` (for the environment).
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident : $kind:tt $(<$inner:ty>)? $(= $default:expr)?;
+    )+) => {
+        /// Settings of `dtc serve`, resolved from every layer.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $( $(#[doc = $doc])* pub $name: settings!(@type $kind $(<$inner>)?), )+
+        }
+
+        /// One layer of settings: every field optional, unknown keys refused.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Layer {
+            $( pub $name: Option<settings!(@inner $kind $(<$inner>)?)>, )+
+        }
+
+        impl Layer {
+            /// Every setting's environment variable, in declaration order.
+            pub fn env_vars() -> Vec<String> {
+                vec![$( env_var(stringify!($name)) ),+]
+            }
+
+            /// Read the `DTC_*` variables through `get` (injected for tests). Only settings'
+            /// variables are read: other `DTC_*` variables belong to other commands.
+            pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsError> {
+                Ok(Layer {
+                    $( $name: parse_env(&env_var(stringify!($name)), &get)?, )+
+                })
+            }
+
+            /// `other` wins where it has a value.
+            pub fn merge(self, other: Layer) -> Layer {
+                Layer { $( $name: other.$name.or(self.$name), )+ }
+            }
+
+            /// Apply defaults.
+            fn with_defaults(self) -> Settings {
+                Settings { $( $name: settings!(@resolve self.$name, $kind $(= $default)?), )+ }
+            }
+        }
+    };
+    (@type Option<$inner:ty>) => { Option<$inner> };
+    (@type $t:ty) => { $t };
+    (@inner Option<$inner:ty>) => { $inner };
+    (@inner $t:ty) => { $t };
+    (@resolve $v:expr, Option) => { $v };
+    (@resolve $v:expr, $t:tt = $default:expr) => { $v.unwrap_or_else(|| $default) };
+}
+
+/// A setting's environment variable: `listen` → `DTC_LISTEN`.
+fn env_var(name: &str) -> String {
+    format!("DTC_{}", name.to_ascii_uppercase())
+}
+
+settings! {
+    /// Address to listen on.
+    listen: SocketAddr = "127.0.0.1:8080".parse().expect("static address");
+    /// `sqlite://path` or `postgres://…`; default `sqlite://<data_dir>/dtc.db` (`sandbox.db`
+    /// with `sandbox`). Use [`Settings::database_url`].
+    database_url: Option<String>;
+    /// DingTalk's new API (api.dingtalk.com).
+    dingtalk_api_base: String = "https://api.dingtalk.com".into();
+    /// DingTalk's old API and webhooks (oapi.dingtalk.com).
+    dingtalk_oapi_base: String = "https://oapi.dingtalk.com".into();
     /// A fixed admin API token; without it one is generated and stored hashed.
-    pub api_token: Option<SecretString>,
+    api_token: Option<SecretString>;
     /// Base64 of 32 bytes; without it a key file in `data_dir` is used (created if missing).
-    pub master_key: Option<SecretString>,
+    master_key: Option<SecretString>;
     /// Where the key file and the default SQLite database live.
-    pub data_dir: PathBuf,
-    pub log_format: LogFormat,
-    /// Timeout of one DingTalk request.
-    pub dingtalk_timeout: Duration,
+    data_dir: PathBuf = PathBuf::from("dtc-data");
+    /// `text` or `json` log lines on stderr.
+    log_format: LogFormat = LogFormat::Text;
+    /// Timeout of one DingTalk request, in seconds.
+    dingtalk_timeout_secs: u64 = 10;
     /// Attempts of a synchronous action for transient failures, including the first.
-    pub sync_attempts: u32,
-    /// Start an in-process simulator and a `sandbox` connection pointing at it.
-    pub sandbox: bool,
+    sync_attempts: u32 = 3;
+    /// How long a sync request may wait for its turn under the rate limits before it is
+    /// answered 429 with Retry-After, in milliseconds.
+    sync_rate_wait_ms: u64 = 5000;
+    /// Start an in-process simulator and `sandbox` connections pointing at it.
+    sandbox: bool = false;
     /// Where the sandbox simulator listens (port 0 picks a free port).
-    pub sandbox_sim_listen: SocketAddr,
-    /// Deliveries the engine sends at once (across groups; one per group at a time).
-    pub delivery_concurrency: usize,
-    /// How long a claimed delivery stays leased before another instance may take it back.
-    pub delivery_lease: Duration,
+    sandbox_sim_listen: SocketAddr = "127.0.0.1:0".parse().expect("static address");
+    /// Deliveries the engine sends at once (across groups; one per group at a time); 0 runs no
+    /// engine on this instance (an API-only instance; others send).
+    delivery_concurrency: usize = EngineConfig::DEFAULT_CONCURRENCY;
+    /// How long a claimed delivery stays leased before another instance may take it back, in
+    /// seconds.
+    delivery_lease_secs: u64 = EngineConfig::DEFAULT_LEASE.as_secs();
+    /// Attempts of a queued delivery, including the first, before it fails for good.
+    delivery_max_attempts: u32 = BackoffConfig::default().policy.max_attempts;
+    /// A queued delivery older than this (in seconds) fails instead of being retried.
+    delivery_max_age_secs: u64 = BackoffConfig::default().max_age.as_secs();
     /// Keep every app under its QPS quota and every webhook robot under 20 a minute. Turning
     /// it off is for benchmarks against an unlimited simulator only.
-    pub enforce_rate_limits: bool,
-    /// How long a sync request may wait for its turn under the rate limits before it is
-    /// answered 429 with Retry-After.
-    pub sync_rate_wait: Duration,
+    enforce_rate_limits: bool = true;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -50,26 +125,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// One layer: every field optional, unknown keys refused.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub listen: Option<SocketAddr>,
-    pub database_url: Option<String>,
-    pub dingtalk_api_base: Option<String>,
-    pub dingtalk_oapi_base: Option<String>,
-    pub api_token: Option<SecretString>,
-    pub master_key: Option<SecretString>,
-    pub data_dir: Option<PathBuf>,
-    pub log_format: Option<LogFormat>,
-    pub dingtalk_timeout_secs: Option<u64>,
-    pub sync_attempts: Option<u32>,
-    pub sandbox: Option<bool>,
-    pub sandbox_sim_listen: Option<SocketAddr>,
-    pub delivery_concurrency: Option<usize>,
-    pub delivery_lease_secs: Option<u64>,
-    pub enforce_rate_limits: Option<bool>,
-    pub sync_rate_wait_ms: Option<u64>,
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not `text` or `json`")),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +151,46 @@ pub enum SettingsError {
     Invalid { field: String, message: String },
 }
 
+/// A setting's value as an environment variable spells it.
+trait FromEnv: Sized {
+    fn from_env(text: &str) -> Result<Self, String>;
+}
+
+macro_rules! from_env_by_from_str {
+    ($($t:ty),+) => {$(
+        impl FromEnv for $t {
+            fn from_env(text: &str) -> Result<Self, String> {
+                text.trim().parse().map_err(|e| format!("{e}"))
+            }
+        }
+    )+};
+}
+
+from_env_by_from_str!(
+    SocketAddr, String, PathBuf, u64, u32, usize, bool, LogFormat
+);
+
+impl FromEnv for SecretString {
+    /// Taken as it is (no trimming: it is a secret, whatever its bytes).
+    fn from_env(text: &str) -> Result<Self, String> {
+        Ok(SecretString::from(text))
+    }
+}
+
+fn parse_env<T: FromEnv>(
+    var: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<T>, SettingsError> {
+    get(var)
+        .map(|s| {
+            T::from_env(&s).map_err(|message| SettingsError::Env {
+                var: var.to_owned(),
+                message,
+            })
+        })
+        .transpose()
+}
+
 impl Layer {
     /// Read a TOML config file.
     pub fn from_file(path: &Path) -> Result<Layer, SettingsError> {
@@ -100,144 +204,36 @@ impl Layer {
         })
     }
 
-    /// Read the `DTC_*` variables of design.md §3 through `get` (injected for tests). Only the
-    /// listed names are read: other `DTC_*` variables belong to other commands.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsError> {
-        fn parse<T: std::str::FromStr>(
-            var: &str,
-            v: Option<String>,
-        ) -> Result<Option<T>, SettingsError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.map(|s| {
-                s.trim().parse::<T>().map_err(|e| SettingsError::Env {
-                    var: var.to_owned(),
-                    message: e.to_string(),
-                })
-            })
-            .transpose()
-        }
-        let log_format = match get("DTC_LOG_FORMAT").as_deref() {
-            None => None,
-            Some("json") => Some(LogFormat::Json),
-            Some("text") => Some(LogFormat::Text),
-            Some(other) => {
-                return Err(SettingsError::Env {
-                    var: "DTC_LOG_FORMAT".into(),
-                    message: format!("`{other}` is not `text` or `json`"),
-                });
-            }
-        };
-        Ok(Layer {
-            listen: parse("DTC_LISTEN", get("DTC_LISTEN"))?,
-            database_url: get("DTC_DATABASE_URL"),
-            dingtalk_api_base: get("DTC_DINGTALK_API_BASE"),
-            dingtalk_oapi_base: get("DTC_DINGTALK_OAPI_BASE"),
-            api_token: get("DTC_API_TOKEN").map(SecretString::from),
-            master_key: get("DTC_MASTER_KEY").map(SecretString::from),
-            data_dir: get("DTC_DATA_DIR").map(PathBuf::from),
-            log_format,
-            dingtalk_timeout_secs: parse(
-                "DTC_DINGTALK_TIMEOUT_SECS",
-                get("DTC_DINGTALK_TIMEOUT_SECS"),
-            )?,
-            sync_attempts: parse("DTC_SYNC_ATTEMPTS", get("DTC_SYNC_ATTEMPTS"))?,
-            sandbox: None,
-            sandbox_sim_listen: parse("DTC_SANDBOX_SIM_LISTEN", get("DTC_SANDBOX_SIM_LISTEN"))?,
-            delivery_concurrency: parse(
-                "DTC_DELIVERY_CONCURRENCY",
-                get("DTC_DELIVERY_CONCURRENCY"),
-            )?,
-            delivery_lease_secs: parse("DTC_DELIVERY_LEASE_SECS", get("DTC_DELIVERY_LEASE_SECS"))?,
-            enforce_rate_limits: parse("DTC_ENFORCE_RATE_LIMITS", get("DTC_ENFORCE_RATE_LIMITS"))?,
-            sync_rate_wait_ms: parse("DTC_SYNC_RATE_WAIT_MS", get("DTC_SYNC_RATE_WAIT_MS"))?,
-        })
-    }
-
-    /// `other` wins where it has a value.
-    pub fn merge(self, other: Layer) -> Layer {
-        Layer {
-            listen: other.listen.or(self.listen),
-            database_url: other.database_url.or(self.database_url),
-            dingtalk_api_base: other.dingtalk_api_base.or(self.dingtalk_api_base),
-            dingtalk_oapi_base: other.dingtalk_oapi_base.or(self.dingtalk_oapi_base),
-            api_token: other.api_token.or(self.api_token),
-            master_key: other.master_key.or(self.master_key),
-            data_dir: other.data_dir.or(self.data_dir),
-            log_format: other.log_format.or(self.log_format),
-            dingtalk_timeout_secs: other.dingtalk_timeout_secs.or(self.dingtalk_timeout_secs),
-            sync_attempts: other.sync_attempts.or(self.sync_attempts),
-            sandbox: other.sandbox.or(self.sandbox),
-            sandbox_sim_listen: other.sandbox_sim_listen.or(self.sandbox_sim_listen),
-            delivery_concurrency: other.delivery_concurrency.or(self.delivery_concurrency),
-            delivery_lease_secs: other.delivery_lease_secs.or(self.delivery_lease_secs),
-            enforce_rate_limits: other.enforce_rate_limits.or(self.enforce_rate_limits),
-            sync_rate_wait_ms: other.sync_rate_wait_ms.or(self.sync_rate_wait_ms),
-        }
-    }
-
     /// Apply defaults and check values.
     pub fn resolve(self) -> Result<Settings, SettingsError> {
-        let sandbox = self.sandbox.unwrap_or(false);
-        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("dtc-data"));
-        // The sandbox keeps its own database so a real connection is never pointed at the
-        // simulator by accident.
-        let default_db = if sandbox { "sandbox.db" } else { "dtc.db" };
-        let database_url = self
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join(default_db).display()));
-        let check_url = |field: &str, v: String| -> Result<String, SettingsError> {
-            match url::Url::parse(&v) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(v),
-                Ok(_) => Err(SettingsError::Invalid {
-                    field: field.into(),
-                    message: format!("`{v}` must be an http(s) URL"),
-                }),
-                Err(e) => Err(SettingsError::Invalid {
-                    field: field.into(),
-                    message: format!("`{v}`: {e}"),
-                }),
-            }
+        let mut s = self.with_defaults();
+        let invalid = |field: &str, message: String| SettingsError::Invalid {
+            field: field.into(),
+            message,
         };
-        let sync_attempts = self.sync_attempts.unwrap_or(3);
-        if sync_attempts == 0 {
-            return Err(SettingsError::Invalid {
-                field: "sync_attempts".into(),
-                message: "must be at least 1".into(),
-            });
+        for (field, v) in [
+            ("dingtalk_api_base", &s.dingtalk_api_base),
+            ("dingtalk_oapi_base", &s.dingtalk_oapi_base),
+        ] {
+            match url::Url::parse(v) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(_) => return Err(invalid(field, format!("`{v}` must be an http(s) URL"))),
+                Err(e) => return Err(invalid(field, format!("`{v}`: {e}"))),
+            }
         }
-        Ok(Settings {
-            listen: self
-                .listen
-                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("static address")),
-            database_url,
-            dingtalk_api_base: check_url(
-                "dingtalk_api_base",
-                self.dingtalk_api_base
-                    .unwrap_or_else(|| "https://api.dingtalk.com".into()),
-            )?,
-            dingtalk_oapi_base: check_url(
-                "dingtalk_oapi_base",
-                self.dingtalk_oapi_base
-                    .unwrap_or_else(|| "https://oapi.dingtalk.com".into()),
-            )?,
-            api_token: self.api_token,
-            master_key: self.master_key,
-            data_dir,
-            log_format: self.log_format.unwrap_or_default(),
-            dingtalk_timeout: Duration::from_secs(self.dingtalk_timeout_secs.unwrap_or(10).max(1)),
-            sync_attempts,
-            sandbox,
-            sandbox_sim_listen: self
-                .sandbox_sim_listen
-                .unwrap_or_else(|| "127.0.0.1:0".parse().expect("static address")),
-            // 0 runs no engine on this instance (an API-only instance; others send).
-            delivery_concurrency: self.delivery_concurrency.unwrap_or(32).min(1024),
-            delivery_lease: Duration::from_secs(self.delivery_lease_secs.unwrap_or(30).max(1)),
-            enforce_rate_limits: self.enforce_rate_limits.unwrap_or(true),
-            sync_rate_wait: Duration::from_millis(self.sync_rate_wait_ms.unwrap_or(5000)),
-        })
+        if s.sync_attempts == 0 {
+            return Err(invalid("sync_attempts", "must be at least 1".into()));
+        }
+        if s.delivery_max_attempts == 0 {
+            return Err(invalid(
+                "delivery_max_attempts",
+                "must be at least 1".into(),
+            ));
+        }
+        s.dingtalk_timeout_secs = s.dingtalk_timeout_secs.max(1);
+        s.delivery_lease_secs = s.delivery_lease_secs.max(1);
+        s.delivery_concurrency = s.delivery_concurrency.min(1024);
+        Ok(s)
     }
 }
 
@@ -253,6 +249,44 @@ impl Settings {
             layer = layer.merge(Layer::from_file(path)?);
         }
         layer.merge(Layer::from_env(env)?).merge(flags).resolve()
+    }
+
+    /// The database, by default a SQLite file in `data_dir`. The sandbox keeps its own file so
+    /// a real connection is never pointed at the simulator by accident.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => {
+                let file = if self.sandbox { "sandbox.db" } else { "dtc.db" };
+                format!("sqlite://{}", self.data_dir.join(file).display())
+            }
+        }
+    }
+
+    pub fn dingtalk_timeout(&self) -> Duration {
+        Duration::from_secs(self.dingtalk_timeout_secs)
+    }
+
+    pub fn sync_rate_wait(&self) -> Duration {
+        Duration::from_millis(self.sync_rate_wait_ms)
+    }
+
+    /// How the delivery engine runs and retries, from these settings.
+    pub fn engine(&self) -> EngineConfig {
+        let defaults = BackoffConfig::default();
+        EngineConfig {
+            concurrency: self.delivery_concurrency,
+            lease: Duration::from_secs(self.delivery_lease_secs),
+            backoff: BackoffConfig {
+                policy: dingtalk::RetryPolicy {
+                    max_attempts: self.delivery_max_attempts,
+                    ..defaults.policy
+                },
+                max_age: Duration::from_secs(self.delivery_max_age_secs),
+                ..defaults
+            },
+            ..EngineConfig::default()
+        }
     }
 
     /// Settings for tests: everything local, nothing read from the environment.
@@ -285,12 +319,36 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_design() {
+    fn defaults_follow_the_design_and_the_engine() {
         let s = Settings::load(None, env(&[]), Layer::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.database_url, "sqlite://dtc-data/dtc.db");
+        assert_eq!(s.database_url(), "sqlite://dtc-data/dtc.db");
         assert_eq!(s.dingtalk_api_base, "https://api.dingtalk.com");
         assert!(s.api_token.is_none());
+        let engine = s.engine();
+        assert_eq!(engine.concurrency, EngineConfig::default().concurrency);
+        assert_eq!(engine.lease, EngineConfig::default().lease);
+        assert_eq!(engine.backoff, BackoffConfig::default());
+    }
+
+    #[test]
+    fn every_setting_has_its_environment_variable() {
+        let vars = Layer::env_vars();
+        assert!(vars.contains(&"DTC_LISTEN".to_owned()));
+        assert!(vars.contains(&"DTC_DELIVERY_MAX_ATTEMPTS".to_owned()));
+        let s = Settings::load(
+            None,
+            env(&[
+                ("DTC_DELIVERY_MAX_ATTEMPTS", "5"),
+                ("DTC_LOG_FORMAT", "json"),
+                ("DTC_SANDBOX", "true"),
+            ]),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(s.engine().backoff.policy.max_attempts, 5);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.database_url(), "sqlite://dtc-data/sandbox.db");
     }
 
     #[test]
@@ -308,14 +366,14 @@ mod tests {
         };
         let s = Settings::load(
             Some(&file),
-            env(&[("DTC_LISTEN", "127.0.0.1:2000"), ("DTC_API_TOKEN", "tok")]),
+            env(&[("DTC_LISTEN", "127.0.0.1:2000"), ("DTC_API_TOKEN", "12345")]),
             flags,
         )
         .unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
-        assert_eq!(s.database_url, "sqlite://f.db");
+        assert_eq!(s.database_url(), "sqlite://f.db");
         assert_eq!(s.sync_attempts, 7);
-        assert_eq!(s.api_token.unwrap().expose_secret(), "tok");
+        assert_eq!(s.api_token.unwrap().expose_secret(), "12345");
     }
 
     #[test]
@@ -328,10 +386,13 @@ mod tests {
     }
 
     #[test]
-    fn bad_env_values_name_the_variable() {
+    fn bad_values_name_the_variable_or_setting() {
         let err =
             Settings::load(None, env(&[("DTC_LISTEN", "nope")]), Layer::default()).unwrap_err();
         assert!(err.to_string().contains("DTC_LISTEN"), "{err}");
+        let err =
+            Settings::load(None, env(&[("DTC_LOG_FORMAT", "xml")]), Layer::default()).unwrap_err();
+        assert!(err.to_string().contains("DTC_LOG_FORMAT"), "{err}");
         let err = Settings::load(
             None,
             env(&[("DTC_DINGTALK_API_BASE", "ftp://x")]),

@@ -155,7 +155,7 @@ async fn the_delivery_log_filters_by_status_connection_and_group() {
     let failed = failed["deliveries"].as_array().unwrap().clone();
     assert_eq!(failed.len(), 1);
     assert_eq!(
-        failed[0]["last_error"]["error"]["dingtalk"]["code"],
+        failed[0]["last_error"]["dingtalk"]["code"],
         "invalid.openConversationId"
     );
     let (_, delivered) = app
@@ -222,8 +222,7 @@ async fn an_async_delivery_is_sent_by_the_engine_and_its_result_logged() {
 
 #[tokio::test]
 async fn a_sync_request_over_the_quota_is_429_with_retry_after_and_nothing_sent() {
-    let app =
-        common::spawn_app_with(|s| s.sync_rate_wait = std::time::Duration::from_millis(100)).await;
+    let app = common::spawn_app_with(|s| s.sync_rate_wait_ms = 100).await;
     let (s, b) = app
         .post("/v1/connections", json!({"name": "ops", "app_key": dingtalk_sim::SANDBOX_APP_KEY, "app_secret": dingtalk_sim::SANDBOX_APP_SECRET, "robot_code": dingtalk_sim::SANDBOX_APP_KEY, "qps_quota": 1}))
         .await;
@@ -278,25 +277,66 @@ async fn a_keyed_request_that_failed_for_now_is_finished_by_the_queue_and_replay
             .unwrap()
             .contains("queued as delivery")
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let replay = loop {
-        let r = run_with(
-            &app,
-            "send_text",
-            input.clone(),
-            &[("Idempotency-Key", "k-retry")],
-        )
-        .await;
-        if r.0 == 200 {
-            break r;
-        }
-        assert_eq!(r.0, 409, "{}", r.1);
-        assert_eq!(r.1["error"]["code"], "in_progress");
-        assert!(std::time::Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let replay = replay_until_finished(&app, &input, "k-retry").await;
+    assert_eq!(replay.0, 200, "{}", replay.1);
     assert_eq!(replay.1["msg_key"], "sampleText");
     assert_eq!(app.sim.messages().len(), 1, "sent once, by the queue");
+}
+
+/// Replays `input` with key `key` until the queue has finished the delivery.
+async fn replay_until_finished(app: &common::TestApp, input: &Value, key: &str) -> (u16, Value) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = run_with(app, "send_text", input.clone(), &[("Idempotency-Key", key)]).await;
+        if r.0 != 409 {
+            return r;
+        }
+        assert_eq!(r.1["error"]["code"], "in_progress", "{}", r.1);
+        assert!(std::time::Instant::now() < deadline, "never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_request_the_queue_gives_up_on_is_replayed_as_the_queues_final_error() {
+    let app = common::spawn_app_with(|s| s.delivery_max_attempts = 2).await;
+    app.create_app_connection("ops").await;
+    app.sim.add_fault(dingtalk_sim::FaultSpec {
+        route: dingtalk_sim::RouteName::GroupSend,
+        kind: dingtalk_sim::FaultKind::ServerError,
+        count: None,
+        probability: Some(1.0),
+        delay_ms: None,
+    });
+    let input = json!({"group_chat_id": OPS, "content": "never accepted"});
+    let first = run_with(
+        &app,
+        "send_text",
+        input.clone(),
+        &[("Idempotency-Key", "k-dead")],
+    )
+    .await;
+    assert_eq!(first.0, 502, "{}", first.1);
+    let (status, body) = replay_until_finished(&app, &input, "k-dead").await;
+    // The queue's last attempt failed too: its error record, in the API's one shape.
+    assert_eq!(status, 502, "{body}");
+    let error = &body["error"];
+    assert_eq!(error["code"], "dingtalk_unavailable", "{body}");
+    assert_eq!(error["retryable"], false, "the queue gave up: {body}");
+    assert_eq!(error["dingtalk"]["code"], "system.error", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{body}"
+    );
+    // Asked again, the same answer; and the log shows the same record.
+    let again = run_with(&app, "send_text", input, &[("Idempotency-Key", "k-dead")]).await;
+    assert_eq!(again, (status, body.clone()));
+    let (_, log) = app.get("/v1/deliveries?status=failed").await;
+    assert_eq!(log["deliveries"][0]["last_error"], body["error"]);
+    assert!(app.sim.messages().is_empty());
 }
 
 #[tokio::test]

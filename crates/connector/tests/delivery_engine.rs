@@ -13,6 +13,7 @@ use connector::delivery::{
     BackoffConfig, EngineConfig, Limited, LocalLimiter, RateScope, StepError, WithinLimits,
     execute_within_limits,
 };
+use connector::error::{ErrorBody, ErrorCode};
 use connector::store::{AttemptOutcome, DeliveryStatus};
 use delivery_support::*;
 use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP};
@@ -73,8 +74,8 @@ async fn retries_then_delivers_after_two_qps_limits(db: Db) {
         ]
     );
     assert_eq!(
-        d.attempt_log[0].error.as_ref().unwrap()["code"],
-        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+        dingtalk_code(d.attempt_log[0].error.as_ref()),
+        Some("Forbidden.AccessDenied.QpsLimitForAppkeyAndApi")
     );
     // DingTalk's advice is to wait a second after a QPS limit.
     let gap = d.attempt_log[1].started_at - d.attempt_log[0].finished_at;
@@ -128,10 +129,7 @@ async fn a_token_rejected_again_after_refresh_is_retried_then_delivered(db: Db) 
         outcomes,
         [AttemptOutcome::TokenRejected, AttemptOutcome::Success]
     );
-    assert_eq!(
-        d.attempt_log[0].error.as_ref().unwrap()["token_rejections"],
-        1
-    );
+    assert_eq!(d.attempt_log[0].error.as_ref().unwrap().token_rejections, 1);
     assert_eq!(texts_received(&w), ["token trouble"]);
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
@@ -150,9 +148,11 @@ async fn an_unknown_group_fails_at_once_with_dingtalks_code(db: Db) {
     assert_eq!(d.delivery.status, DeliveryStatus::Failed);
     assert_eq!(d.delivery.attempts, 1);
     let error = d.delivery.last_error.as_ref().unwrap();
-    assert_eq!(error["code"], "invalid.openConversationId", "{error}");
-    assert_eq!(error["http_status"], 400);
-    assert!(error["request_id"].is_string(), "{error}");
+    assert_eq!(error.code, ErrorCode::DingtalkRejected, "{error:?}");
+    let dingtalk = error.dingtalk.as_ref().unwrap();
+    assert_eq!(dingtalk.code.as_deref(), Some("invalid.openConversationId"));
+    assert_eq!(dingtalk.http_status, Some(400));
+    assert!(dingtalk.request_id.is_some(), "{error:?}");
     assert_eq!(d.attempt_log[0].outcome, AttemptOutcome::PermanentError);
     assert!(texts_received(&w).is_empty());
     engine.shutdown(Duration::from_secs(1)).await;
@@ -172,8 +172,8 @@ async fn a_deleted_connection_fails_its_queued_deliveries(db: Db) {
         .remove(0);
     assert_eq!(d.delivery.status, DeliveryStatus::Failed);
     assert_eq!(
-        d.delivery.last_error.as_ref().unwrap()["code"],
-        "connection_not_found"
+        d.delivery.last_error.as_ref().unwrap().code,
+        ErrorCode::ConnectionNotFound
     );
     assert!(texts_received(&w).is_empty());
     engine.shutdown(Duration::from_secs(1)).await;
@@ -244,8 +244,8 @@ async fn every_delivery_survives_thirty_percent_faults(db: Db) {
     for d in w.wait_finished(&bad_ids, Duration::from_secs(60)).await {
         assert_eq!(d.delivery.status, DeliveryStatus::Failed, "{d:?}");
         assert_eq!(
-            d.delivery.last_error.as_ref().unwrap()["code"],
-            "invalid.openConversationId"
+            dingtalk_code(d.delivery.last_error.as_ref()),
+            Some("invalid.openConversationId")
         );
     }
     let stats = w.sim.stats();
@@ -499,7 +499,7 @@ async fn gives_up_after_max_attempts_with_the_last_error(db: Db) {
         delay_ms: None,
     });
     let mut config = test_config();
-    config.backoff.max_attempts = 3;
+    config.backoff.policy.max_attempts = 3;
     let engine = w.engine(config);
     let id = w.enqueue_text(SANDBOX_OPS_GROUP, "never accepted").await;
     let d = w
@@ -509,11 +509,13 @@ async fn gives_up_after_max_attempts_with_the_last_error(db: Db) {
     assert_eq!(d.delivery.status, DeliveryStatus::Failed);
     assert_eq!(d.delivery.attempts, 3);
     let error = d.delivery.last_error.as_ref().unwrap();
-    assert_eq!(error["code"], "system.error", "{error}");
-    assert_eq!(error["http_status"], 500);
+    assert_eq!(error.code, ErrorCode::DingtalkUnavailable, "{error:?}");
+    assert!(!error.retryable, "a delivery that gave up is not retryable");
+    assert_eq!(dingtalk_code(Some(error)), Some("system.error"));
+    assert_eq!(error.dingtalk.as_ref().unwrap().http_status, Some(500));
     assert!(
-        error["gave_up"].as_str().unwrap().contains("3 attempts"),
-        "{error}"
+        error.message.contains("gave up after 3 attempts"),
+        "{error:?}"
     );
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
@@ -612,6 +614,11 @@ async fn a_webhook_robot_delivery_goes_through_its_own_limit() {
     w.cleanup().await;
 }
 
+/// DingTalk's own code in an error record.
+fn dingtalk_code(e: Option<&ErrorBody>) -> Option<&str> {
+    e?.dingtalk.as_ref()?.code.as_deref()
+}
+
 fn test_config() -> EngineConfig {
     EngineConfig {
         concurrency: 16,
@@ -619,8 +626,11 @@ fn test_config() -> EngineConfig {
         poll_interval: Duration::from_millis(50),
         batch_size: 32,
         backoff: BackoffConfig {
-            base: Duration::from_millis(20),
-            max: Duration::from_millis(200),
+            policy: dingtalk::RetryPolicy {
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                ..BackoffConfig::default().policy
+            },
             ..BackoffConfig::default()
         },
         jitter_seed: Some(7),

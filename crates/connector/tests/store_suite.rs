@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use connector::connections::{
     ConnectionError, ConnectionKind, ConnectionPatch, ConnectionSecrets, Connections, NewConnection,
 };
+use connector::error::{DingTalkDetail, ErrorBody, ErrorCode};
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryFilter, DeliveryMode,
@@ -143,10 +144,15 @@ fn attempt(env: &Env, outcome: AttemptOutcome) -> AttemptRecord {
         outcome,
         error: match outcome {
             AttemptOutcome::Success => None,
-            _ => Some(
-                json!({"http_status": 429, "code": "Forbidden.AccessDenied.QpsLimitForApi",
-                             "message": "qps limit", "request_id": "req-1"}),
-            ),
+            _ => Some(ErrorBody {
+                dingtalk: Some(DingTalkDetail {
+                    http_status: Some(429),
+                    code: Some("Forbidden.AccessDenied.QpsLimitForApi".into()),
+                    message: "qps limit".into(),
+                    request_id: Some("req-1".into()),
+                }),
+                ..ErrorBody::new(ErrorCode::DingtalkThrottled, "qps limit")
+            }),
         },
     }
 }
@@ -847,7 +853,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         id: Uuid::new_v4(),
         status: DeliveryStatus::Failed,
         result: None,
-        last_error: Some(json!({"status": 422})),
+        last_error: Some(ErrorBody::new(ErrorCode::DingtalkRejected, "refused")),
         attempt: AttemptRecord {
             outcome: AttemptOutcome::PermanentError,
             ..attempt

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod codes;
 pub mod error;
 pub mod ids;
 pub mod media;
@@ -18,9 +19,10 @@ pub mod webhook;
 
 pub use auth::{AppClient, AppCredentials, Clock, TokenCache, TokioClock};
 pub use client::{ApiRequest, Client, ClientConfig};
-pub use error::{Dialect, Error, ErrorClass, classify};
+pub use codes::classify;
+pub use error::{Dialect, Error, ErrorClass};
 pub use ids::*;
 pub use media::{MediaType, MediaUpload, UploadedMedia};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Retryable};
 pub use robot::{Button, ButtonLayout, Message};
 pub use webhook::{At, FeedLink, WebhookButton, WebhookMessage, WebhookPayload, WebhookRobot};

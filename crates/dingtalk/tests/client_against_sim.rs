@@ -405,10 +405,11 @@ async fn send_with_retries(sim: &SimHandle, kind: FaultKind, delay_ms: Option<u6
         delay_ms,
         ..fault(RouteName::GroupSend, kind, 2)
     });
+    // DingTalk asks for a second after a QPS limit; the policy must be willing to wait that.
     let policy = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
     };
     let (robot, group, message) = (robot(), ops(), text("x"));
     let first = app.send_group_message(&robot, &group, &message).await;
@@ -418,6 +419,25 @@ async fn send_with_retries(sim: &SimHandle, kind: FaultKind, delay_ms: Option<u6
         .run(|| app.send_group_message(&robot, &group, &message))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_the_policy_allows_ends_the_retries() {
+    let sim = sim().await;
+    let app = app(&sim);
+    sim.add_fault(fault(RouteName::GroupSend, FaultKind::QpsLimit, 1));
+    let impatient = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    };
+    let (robot, group, message) = (robot(), ops(), text("x"));
+    let err = impatient
+        .run(|| app.send_group_message(&robot, &group, &message))
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    assert!(sim.messages().is_empty());
 }
 
 #[tokio::test]

@@ -37,28 +37,18 @@ pub struct ServeArgs {
     sandbox_sim_listen: Option<SocketAddr>,
     /// `text` or `json` log lines on stderr [env DTC_LOG_FORMAT].
     #[arg(long)]
-    log_format: Option<String>,
+    log_format: Option<LogFormat>,
 }
 
 impl ServeArgs {
     fn settings(&self) -> Result<Settings, Failure> {
-        let log_format = match self.log_format.as_deref() {
-            None => None,
-            Some("json") => Some(LogFormat::Json),
-            Some("text") => Some(LogFormat::Text),
-            Some(other) => {
-                return Err(Failure::bad_input(format!(
-                    "invalid --log-format `{other}`: use text or json"
-                )));
-            }
-        };
         let flags = Layer {
             listen: self.listen,
             database_url: self.database_url.clone(),
             dingtalk_api_base: self.dingtalk_api_base.clone(),
             dingtalk_oapi_base: self.dingtalk_oapi_base.clone(),
             data_dir: self.data_dir.clone(),
-            log_format,
+            log_format: self.log_format,
             sandbox: self.sandbox.then_some(true),
             sandbox_sim_listen: self.sandbox_sim_listen,
             ..Layer::default()
@@ -91,12 +81,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let settings = args.settings()?;
     connector::telemetry::init_logs(settings.log_format);
     // A PostgreSQL URL may carry a password: show it masked.
-    let db = match url::Url::parse(&settings.database_url) {
+    let db = match url::Url::parse(&settings.database_url()) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
             u.to_string()
         }
-        _ => settings.database_url.clone(),
+        _ => settings.database_url(),
     };
     let app = Application::build(settings)
         .await
@@ -144,7 +134,7 @@ pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
     match cmd {
         AdminCmd::CreateToken(args) => {
             let settings = args.settings()?;
-            let store = connector::store::connect(&settings.database_url)
+            let store = connector::store::connect(&settings.database_url())
                 .await
                 .map_err(|e| Failure::other(format!("database: {e}")))?;
             let token = connector::app::create_api_token(store.as_ref(), "dtc admin create-token")
@@ -157,7 +147,7 @@ pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
             let old = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)
                 .map_err(|e| Failure::other(e.to_string()))?;
             let new = MasterKey::generate();
-            let store = connector::store::connect(&settings.database_url)
+            let store = connector::store::connect(&settings.database_url())
                 .await
                 .map_err(|e| Failure::other(format!("database: {e}")))?;
             let old_id = old.key_id().to_owned();

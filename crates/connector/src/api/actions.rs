@@ -13,14 +13,14 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::deliveries::group_key;
-use super::error::{ApiError, parse_json};
+use super::error::{ApiError, ErrorBody, ErrorCode, parse_json};
 use crate::actions::{self, ActionSpec, ExecuteError, InputError};
 use crate::delivery::{
-    Limited, LimitedRunError, RateScope, StepError, WithinLimits, execute_within_limits,
+    Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
+    execute_within_limits,
 };
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Delivery, DeliveryMode, DeliveryStatus, FinishedDelivery, Lease,
-    NewDelivery,
+    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, Inserted, Lease, NewDelivery,
 };
 
 pub fn router() -> Router<AppState> {
@@ -42,12 +42,7 @@ async fn show(Path(action): Path<String>) -> Result<Json<ActionSpec>, ApiError> 
 
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
-        match e {
-            InputError::Invalid { field, reason } => ApiError::invalid(field, reason),
-            InputError::UnknownAction(name) => {
-                ApiError::not_found(format!("no action `{name}`; see GET /v1/actions"))
-            }
-        }
+        ErrorBody::from_input(&e).into()
     }
 }
 
@@ -66,8 +61,7 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
             .map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
+                        ErrorCode::PayloadTooLarge,
                         "the body is over 32 MB; upload large files with multipart",
                     )
                 } else {
@@ -169,48 +163,36 @@ fn request_hash(action: &str, input: &Value) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Answer a repeated request from the stored delivery.
+/// Answer a repeated request from the stored delivery: its output, or its error record as the
+/// first answer gave it (or as the queue finished it).
 fn replay(existing: &Delivery, hash: &str, opts: &RunOptions) -> Result<Response, ApiError> {
     if existing.request_hash.as_deref() != Some(hash) {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_conflict",
+        return Err(ErrorBody::new(
+            ErrorCode::IdempotencyConflict,
             "this Idempotency-Key was used with a different action or input",
-        );
-        e.body.field = Some("Idempotency-Key".into());
-        return Err(e);
+        )
+        .with_field("Idempotency-Key")
+        .into());
     }
     if opts.respond_async || existing.mode == DeliveryMode::Async {
         return Ok(accepted(existing));
     }
-    match existing.status {
-        DeliveryStatus::Delivered => {
+    match (existing.status, &existing.last_error) {
+        (DeliveryStatus::Delivered, _) => {
             Ok(Json(existing.result.clone().unwrap_or(Value::Null)).into_response())
         }
-        DeliveryStatus::Failed => {
-            let stored = existing.last_error.clone().unwrap_or(Value::Null);
-            let status = stored["status"]
-                .as_u64()
-                .and_then(|s| StatusCode::from_u16(s as u16).ok())
-                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            Ok((
-                status,
-                Json(serde_json::json!({ "error": stored["error"] })),
-            )
-                .into_response())
-        }
-        _ => {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "in_progress",
-                format!(
-                    "the first request with this Idempotency-Key (delivery {}) is still running",
-                    existing.id
-                ),
-            );
-            e.body.retryable = true;
-            Err(e)
-        }
+        (DeliveryStatus::Failed, Some(error)) => Err(error.clone().into()),
+        (DeliveryStatus::Failed, None) => Err(ApiError::internal(format!(
+            "failed delivery {} has no error record",
+            existing.id
+        ))),
+        _ => Err(ApiError::new(
+            ErrorCode::InProgress,
+            format!(
+                "the first request with this Idempotency-Key (delivery {}) is still running",
+                existing.id
+            ),
+        )),
     }
 }
 
@@ -296,40 +278,35 @@ async fn run(
     }
     // With an Idempotency-Key the request is written first (it holds its group and a repeat
     // finds it); without one, it runs straight away and is logged behind the answer.
-    let idempotent = opts.idempotency_key.is_some();
     let target = s.target_for(&conn)?;
-    if idempotent {
-        let inserted = s
+    let keyed = match opts.idempotency_key {
+        None => None,
+        Some(_) => match s
             .acceptor
             .accept(new.clone())
             .await
-            .map_err(ApiError::internal)?;
-        if !inserted.is_new() {
-            return replay(inserted.delivery(), &hash, &opts);
-        }
-    }
+            .map_err(ApiError::internal)?
+        {
+            Inserted::New(d) => Some(d),
+            Inserted::Existing(d) => return replay(&d, &hash, &opts),
+        },
+    };
     // The send runs in its own task: a client that disconnects must not cancel it half-way
     // (parts sent, nothing recorded, a keyed delivery left in flight).
-    let run = tokio::spawn(finish_sync(
-        s.clone(),
-        conn,
-        validated,
-        target,
-        new,
-        idempotent,
-    ));
+    let run = tokio::spawn(finish_sync(s.clone(), conn, validated, target, new, keyed));
     run.await.map_err(ApiError::internal)?
 }
 
-/// Run a sync action and record its outcome: keyed requests in their delivery row, the others
-/// in the log behind the answer.
+/// Run a sync action and record its outcome: a keyed request through the one ack path (a
+/// transient failure is handed to the queue, which keeps trying), the others in the log behind
+/// the answer.
 async fn finish_sync(
     s: AppState,
     conn: crate::connections::Connection,
     validated: actions::ValidatedAction,
     target: actions::Target,
     new: NewDelivery,
-    idempotent: bool,
+    keyed: Option<Delivery>,
 ) -> Result<Response, ApiError> {
     let (id, action) = (new.id, new.action.clone());
     let started_at = chrono::Utc::now();
@@ -337,78 +314,36 @@ async fn finish_sync(
     let mut result = run_sync(&s, &conn, &validated, &target, id).await;
     metrics::histogram!("dtc_action_duration_seconds", "action" => action.clone())
         .record(started.elapsed().as_secs_f64());
-    let (status, output, stored_error) = match &result {
-        Ok(output) => {
-            metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "delivered")
-                .increment(1);
-            tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "action done");
-            (DeliveryStatus::Delivered, Some(output.clone()), None)
-        }
-        Err(api) => (
-            DeliveryStatus::Failed,
-            None,
-            Some(serde_json::json!({ "status": api.status.as_u16(), "error": &*api.body })),
-        ),
-    };
-    let attempt = AttemptRecord {
-        started_at,
-        finished_at: chrono::Utc::now(),
-        outcome: match &result {
-            Ok(_) => AttemptOutcome::Success,
-            Err(api) if api.body.retryable => AttemptOutcome::TransientError,
-            Err(_) => AttemptOutcome::PermanentError,
+    if result.is_ok() {
+        metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "delivered")
+            .increment(1);
+        tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "action done");
+    }
+    let attempt = match &result {
+        Ok(output) => Attempt::Delivered(output.clone()),
+        Err(api) if api.body.retryable => Attempt::Retry {
+            error: (*api.body).clone(),
+            after: api.retry_after,
+            outcome: AttemptOutcome::TransientError,
         },
-        error: stored_error.clone(),
+        Err(api) => Attempt::Fail((*api.body).clone()),
     };
-    if !idempotent {
+    let Some(delivery) = keyed else {
         s.recorder
-            .record(FinishedDelivery {
-                id,
-                connection_id: conn.id,
-                action,
-                group_key: new.group_key,
-                input: new.input,
-                status,
-                result: output,
-                last_error: stored_error,
-                attempt,
-            })
+            .record(attempt.into_log_row(new, started_at, chrono::Utc::now()))
             .await;
         return result.map(|out| Json(out).into_response());
-    }
-    let recorded = match (&output, &mut result) {
-        (Some(out), _) => {
-            s.store
-                .complete_delivery(id, &s.instance_id, out, &attempt)
-                .await
-        }
-        // A keyed request that failed for now is handed to the queue, which keeps trying; a
-        // repeat with the same key then gets its outcome instead of sending again.
-        (None, Err(api)) if api.body.retryable => {
-            let wait = api.retry_after.unwrap_or(std::time::Duration::from_secs(1));
-            let next = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-            api.body.message = format!(
-                "{}; queued as delivery {id}, which dtc keeps retrying: repeat with the same Idempotency-Key for its outcome",
-                api.body.message
-            );
-            let err = stored_error.as_ref().expect("a failure has an error");
-            let r = s
-                .store
-                .schedule_retry(id, &s.instance_id, next, err, &attempt)
-                .await;
-            s.wake_engine();
-            r
-        }
-        (None, _) => {
-            let err = stored_error.as_ref().expect("a failure has an error");
-            s.store
-                .fail_delivery(id, &s.instance_id, err, &attempt)
-                .await
-        }
     };
-    if let Err(e) = recorded {
-        // The answer stands (DingTalk already decided); only the log lags.
-        tracing::error!(delivery_id = %id, error = %e, "recording a sync action's outcome failed");
+    let acked = s
+        .acker
+        .ack(&delivery, &s.instance_id, started_at, attempt)
+        .await;
+    if let (Acked::Retrying { .. }, Err(api)) = (acked, &mut result) {
+        s.wake_engine();
+        api.body.message = format!(
+            "{}; queued as delivery {id}, which dtc keeps retrying: repeat with the same Idempotency-Key for its outcome",
+            api.body.message
+        );
     }
     result.map(|out| Json(out).into_response())
 }
@@ -489,7 +424,7 @@ async fn run_sync(
     let scope = RateScope::of(&s.connections, conn)?;
     // A sync request waits for its turn under DingTalk's limits at most this long; past it
     // the answer is 429 with Retry-After rather than a request DingTalk would throttle.
-    let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait;
+    let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait();
     let LimitedRunError {
         error,
         completed_parts,
@@ -529,8 +464,7 @@ async fn run_sync(
                 "app and API"
             };
             let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!(
                     "DingTalk allows {} calls per {:?} for this {what}; the next slot is in {:.1} s{earlier}",
                     key.limit,
@@ -538,19 +472,15 @@ async fn run_sync(
                     after.as_secs_f64(),
                 ),
             );
-            e.body.retryable = true;
             e.retry_after = Some(after.max(std::time::Duration::from_secs(1)));
             e
         }
         StepError::Limited(Limited::Unavailable(err)) => {
             tracing::error!(error = %err, "the shared rate limiter is unavailable");
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "rate_limiter_unavailable",
+            ApiError::new(
+                ErrorCode::RateLimiterUnavailable,
                 "the shared rate limiter's database is unavailable; nothing more was sent",
-            );
-            e.body.retryable = true;
-            e
+            )
         }
         StepError::Execute(ExecuteError::Input(e)) => {
             count("invalid");

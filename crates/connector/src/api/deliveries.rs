@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::store::{Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, StoreError};
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +45,7 @@ pub struct DeliveryView {
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<Value>,
+    pub last_error: Option<ErrorBody>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,8 +208,7 @@ async fn retry(
         }
         Err(StoreError::NotFound { .. }) => Err(ApiError::not_found(format!("no delivery {id}"))),
         Err(StoreError::InvalidTransition { .. }) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
+            ErrorCode::Conflict,
             format!("delivery {id} is not failed; only failed deliveries can be retried"),
         )),
         Err(e) => Err(ApiError::internal(e)),

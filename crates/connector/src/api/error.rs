@@ -1,115 +1,65 @@
-//! The one error shape of the REST API (design.md §6):
-//! `{"error":{"code","message","field"?,"retryable","dingtalk"?:{"http_status","code","message","request_id"}}}`.
+//! The one error shape of the REST API (design.md §6): `{"error": ErrorBody}` — the same record
+//! a delivery stores ([`crate::error`]) — with the HTTP status its code calls for and, when
+//! DingTalk or the limiter asked to wait, a `Retry-After` header.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dingtalk::ErrorClass;
-use serde::Serialize;
 use std::time::Duration;
 
 use crate::connections::ConnectionError;
-
-/// DingTalk's own evidence for a failure.
-#[derive(Debug, Clone, Serialize)]
-pub struct DingTalkDetail {
-    pub http_status: Option<u16>,
-    pub code: Option<String>,
-    pub message: String,
-    pub request_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorBody {
-    pub code: &'static str,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    pub retryable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dingtalk: Option<DingTalkDetail>,
-}
+pub use crate::error::{DingTalkDetail, ErrorBody, ErrorCode};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    pub status: StatusCode,
     /// Boxed: handlers return `Result<_, ApiError>` everywhere, and the Ok path stays small.
     pub body: Box<ErrorBody>,
     pub retry_after: Option<Duration>,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+impl From<ErrorBody> for ApiError {
+    fn from(body: ErrorBody) -> Self {
         ApiError {
-            status,
-            body: Box::new(ErrorBody {
-                code,
-                message: message.into(),
-                field: None,
-                retryable: false,
-                dingtalk: None,
-            }),
+            body: Box::new(body),
             retry_after: None,
         }
     }
+}
 
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        let field = field.into();
-        let reason = reason.into();
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            format!("`{field}` {reason}"),
-        );
-        e.body.field = Some(field);
-        e
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody::new(code, message).into()
+    }
+
+    pub fn invalid(field: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        ErrorBody::invalid(field, reason).into()
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+        Self::new(ErrorCode::NotFound, what)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "missing or invalid bearer token (Authorization: Bearer <DTC_API_TOKEN>)",
         )
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
         tracing::error!(error = %message, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        Self::new(ErrorCode::Internal, "internal error; see the server log")
     }
 
     /// A failure of a DingTalk call, by its class: rejections are never reported as success.
     pub fn from_dingtalk(e: &dingtalk::Error) -> Self {
-        let (status, code, retryable) = match e.class() {
-            ErrorClass::InvalidInput => {
-                return Self::invalid(e.field().unwrap_or("input"), e.message().to_owned());
-            }
-            ErrorClass::CredentialsRejected | ErrorClass::TokenRejected => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "credentials_rejected",
-                false,
-            ),
-            ErrorClass::Rejected => (StatusCode::UNPROCESSABLE_ENTITY, "dingtalk_rejected", false),
-            ErrorClass::Throttled => (StatusCode::TOO_MANY_REQUESTS, "dingtalk_throttled", true),
-            ErrorClass::Transient => (StatusCode::BAD_GATEWAY, "dingtalk_unavailable", true),
-        };
-        let mut err = Self::new(status, code, e.to_string());
-        err.body.retryable = retryable;
-        err.retry_after = e.retry_after();
-        err.body.dingtalk = Some(DingTalkDetail {
-            http_status: e.http_status(),
-            code: e.code().map(str::to_owned),
-            message: e.message().to_owned(),
-            request_id: e.request_id().map(str::to_owned),
-        });
-        err
+        ApiError {
+            body: Box::new(ErrorBody::from_dingtalk(e)),
+            retry_after: e.retry_after(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.body.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
@@ -118,8 +68,7 @@ impl From<ConnectionError> for ApiError {
         match e {
             ConnectionError::Invalid { field, reason } => ApiError::invalid(field, reason),
             ConnectionError::Duplicate { name } => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
+                ErrorCode::Conflict,
                 format!("a connection named `{name}` already exists"),
             ),
             ConnectionError::NotFound { id_or_name } => {
@@ -133,7 +82,7 @@ impl From<ConnectionError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (
-            self.status,
+            self.status(),
             axum::Json(serde_json::json!({ "error": self.body })),
         )
             .into_response();

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::actions::Target;
 use crate::connections::{Connection, Connections};
-use crate::delivery::{Notifier, RateLimiter};
+use crate::delivery::{Acker, Notifier, RateLimiter};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::targets::Targets;
@@ -49,6 +49,8 @@ pub struct Inner {
     pub wake: Notifier,
     /// DingTalk's limits, shared with the delivery engine (and other instances on PostgreSQL).
     pub limiter: Arc<dyn RateLimiter>,
+    /// Ends keyed sync requests' attempts the way the engine ends its own.
+    pub acker: Acker,
     /// Connections looked up by the action route, kept briefly: every send needs its
     /// connection, and a database read per send is most of an accept's cost.
     recent: std::sync::Mutex<std::collections::HashMap<String, (Instant, Connection)>>,
@@ -69,7 +71,7 @@ impl AppState {
         http: reqwest::Client,
         settings: Settings,
         tokens: Arc<auth::TokenCheck>,
-        engine: (Notifier, Arc<dyn RateLimiter>),
+        engine: (Notifier, Arc<dyn RateLimiter>, Acker),
     ) -> Self {
         let store_for_acceptor = store.clone();
         AppState(Arc::new(Inner {
@@ -86,6 +88,7 @@ impl AppState {
             recorder: accept::Recorder::start(store_for_acceptor),
             wake: engine.0,
             limiter: engine.1,
+            acker: engine.2,
             recent: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }

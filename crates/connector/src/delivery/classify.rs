@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use dingtalk::ErrorClass;
-use serde_json::{Value, json};
 
-use crate::actions::{ExecuteError, InputError};
+use crate::actions::ExecuteError;
 
 /// What the engine does about a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,56 +58,6 @@ pub fn classify_execute(error: &ExecuteError) -> Outcome {
     }
 }
 
-/// The evidence stored as a delivery's `last_error` and in its attempt log. DingTalk's answer
-/// keeps its own code, HTTP status, message and request id; errors of our own get a code too.
-/// Never holds a secret: the client already redacted its messages.
-pub fn error_json(error: &ExecuteError) -> Value {
-    match error {
-        ExecuteError::Input(e) => input_error_json(e),
-        ExecuteError::DingTalk { error, .. } => dingtalk_error_json(error),
-    }
-}
-
-pub fn dingtalk_error_json(e: &dingtalk::Error) -> Value {
-    let mut v = json!({
-        "code": e.code().unwrap_or(match e.class() {
-            ErrorClass::Transient => "transport_error",
-            ErrorClass::InvalidInput => "invalid_input",
-            _ => "dingtalk_error",
-        }),
-        "message": e.message(),
-        "api": e.api(),
-        "retryable": e.is_retryable(),
-    });
-    if let Some(s) = e.http_status() {
-        v["http_status"] = json!(s);
-    }
-    if let Some(r) = e.request_id() {
-        v["request_id"] = json!(r);
-    }
-    if let Some(f) = e.field() {
-        v["field"] = json!(f);
-    }
-    v
-}
-
-pub fn input_error_json(e: &InputError) -> Value {
-    let mut v = json!({
-        "code": "invalid_input",
-        "message": e.to_string(),
-        "retryable": false,
-    });
-    if let Some(f) = e.field_name() {
-        v["field"] = json!(f);
-    }
-    v
-}
-
-/// An error of the engine's own (`code` is ours, e.g. `connection_not_found`).
-pub fn engine_error_json(code: &str, message: impl std::fmt::Display, retryable: bool) -> Value {
-    json!({"code": code, "message": message.to_string(), "retryable": retryable})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,12 +102,13 @@ mod tests {
     #[test]
     fn every_documented_code_gets_its_delivery_outcome() {
         let mut wrong = Vec::new();
-        for &(dialect, status, code, class) in dingtalk::error::DOCUMENTED_CODES {
+        for c in dingtalk::codes::CODES {
+            let (status, code) = (c.http_status, c.code);
             let got = want_of(outcome_of(
-                dingtalk::classify(dialect, status, Some(code)),
+                dingtalk::classify(c.dialect, status, Some(code)),
                 None,
             ));
-            let want = want_for(class);
+            let want = want_for(c.class);
             if got != want {
                 wrong.push(format!(
                     "{code} (HTTP {status}): got {got:?}, want {want:?}"
@@ -219,11 +169,15 @@ mod tests {
     fn local_validation_and_run_time_input_errors_fail() {
         let e = dingtalk::Error::invalid_input("msgParam", "too long");
         assert_eq!(classify(&e), Outcome::Fail);
-        let json = dingtalk_error_json(&e);
-        assert_eq!(json["code"], "invalid_input");
-        assert_eq!(json["field"], "msgParam");
-        let run = ExecuteError::Input(InputError::field("file_url", "could not be downloaded"));
+        let record = crate::error::ErrorBody::from_dingtalk(&e);
+        assert_eq!(record.code, crate::error::ErrorCode::InvalidInput);
+        assert_eq!(record.field.as_deref(), Some("msgParam"));
+        let run = ExecuteError::Input(crate::actions::InputError::field(
+            "file_url",
+            "could not be downloaded",
+        ));
         assert_eq!(classify_execute(&run), Outcome::Fail);
-        assert_eq!(error_json(&run)["field"], "file_url");
+        let record = crate::error::ErrorBody::from_execute(&run);
+        assert_eq!(record.field.as_deref(), Some("file_url"));
     }
 }

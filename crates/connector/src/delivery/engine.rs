@@ -7,24 +7,25 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, field};
 use uuid::Uuid;
 
-use super::backoff::{Backoff, BackoffConfig};
-use super::classify::{Outcome, classify_execute, engine_error_json, error_json, input_error_json};
+use super::ack::{Acked, Acker, Attempt};
+use super::backoff::BackoffConfig;
+use super::classify::{Outcome, classify_execute};
 use super::limiter::{Limited, RateLimiter, RateScope};
 use super::run::{StepError, run_step};
 use crate::actions::{
-    ExecuteError, InputError, Step, StepContext, StepResult, ValidatedAction, assemble_output,
+    ExecuteError, Step, StepContext, StepResult, ValidatedAction, assemble_output,
 };
 use crate::connections::{ConnectionError, Connections};
-use crate::store::{AttemptOutcome, AttemptRecord, Clock, Delivery, Store, StoreError};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::store::{AttemptOutcome, Clock, Delivery, Store, StoreError};
 use crate::targets::Targets;
 
 /// How the engine runs. [`Default`] suits a server; tests shorten the times.
@@ -48,12 +49,19 @@ pub struct EngineConfig {
     pub jitter_seed: Option<u64>,
 }
 
+impl EngineConfig {
+    pub const DEFAULT_CONCURRENCY: usize = 32;
+    /// Long enough for a slow send, short enough that a crashed instance's deliveries are
+    /// taken back soon.
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             owner: format!("engine-{}", Uuid::new_v4()),
-            concurrency: 32,
-            lease: Duration::from_secs(60),
+            concurrency: Self::DEFAULT_CONCURRENCY,
+            lease: Self::DEFAULT_LEASE,
             poll_interval: Duration::from_secs(1),
             batch_size: 64,
             backoff: BackoffConfig::default(),
@@ -146,7 +154,12 @@ impl DeliveryEngine {
         let owner = config.owner.clone();
         let notifier = deps.notifier.clone();
         let worker = Arc::new(Worker {
-            backoff: Backoff::new(config.backoff.clone(), config.jitter_seed),
+            acker: Acker::new(
+                deps.store.clone(),
+                deps.clock.clone(),
+                config.backoff.clone(),
+                config.jitter_seed,
+            ),
             config,
             deps,
             wakes: Mutex::default(),
@@ -164,7 +177,7 @@ impl DeliveryEngine {
 struct Worker {
     config: EngineConfig,
     deps: EngineDeps,
-    backoff: Backoff,
+    acker: Acker,
     /// When this engine's scheduled retries fall due, so it claims them on time without
     /// polling fast.
     wakes: Mutex<BinaryHeap<Reverse<Instant>>>,
@@ -288,6 +301,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Another owner holds the delivery now; nothing more may be written for this attempt.
+struct LeaseLost;
+
 /// The steps of a delivery DingTalk already accepted, saved after each one (fenced by the
 /// lease) so a retry resumes after them instead of sending those parts again.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -295,19 +311,6 @@ struct Progress {
     completed: usize,
     results: Vec<StepResult>,
     ctx: StepContext,
-}
-
-/// How one attempt ended.
-enum Attempt {
-    Delivered(Value),
-    Retry {
-        error: Value,
-        after: Option<Duration>,
-        outcome: AttemptOutcome,
-    },
-    Fail(Value),
-    /// Another owner holds the delivery now; nothing more may be written.
-    LeaseLost,
 }
 
 impl Worker {
@@ -339,11 +342,22 @@ impl Worker {
         );
         async {
             let started_at = self.deps.clock.now();
-            let attempt = match self.keep_lease(d.id, self.attempt(&d)).await {
-                Some(a) => a,
-                None => Attempt::LeaseLost,
+            let acked = match self.keep_lease(d.id, self.attempt(&d)).await {
+                Some(Ok(attempt)) => {
+                    self.acker
+                        .ack(&d, &self.config.owner, started_at, attempt)
+                        .await
+                }
+                Some(Err(LeaseLost)) | None => {
+                    metrics::counter!("dtc_delivery_attempts_total", "outcome" => "lease_lost")
+                        .increment(1);
+                    Acked::NotWritten
+                }
             };
-            self.ack(&d, started_at, attempt).await;
+            if let Acked::Retrying { delay } = acked {
+                // A little late rather than early: the claim compares with the wall clock.
+                self.wake_at(Instant::now() + delay + Duration::from_millis(2));
+            }
         }
         .instrument(span)
         .await
@@ -351,7 +365,7 @@ impl Worker {
 
     /// Runs `work` while extending the lease every third of its duration; `None` if the lease
     /// was lost meanwhile (the work is dropped: another owner has the delivery).
-    async fn keep_lease<F: Future<Output = Attempt>>(&self, id: Uuid, work: F) -> Option<Attempt> {
+    async fn keep_lease<T>(&self, id: Uuid, work: impl Future<Output = T>) -> Option<T> {
         let lease = self.config.lease;
         let every = lease / 3;
         let mut tick = tokio::time::interval_at(Instant::now() + every, every);
@@ -374,15 +388,14 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, d: &Delivery) -> Attempt {
+    async fn attempt(&self, d: &Delivery) -> Result<Attempt, LeaseLost> {
         let action: ValidatedAction = match serde_json::from_value(d.input.clone()) {
             Ok(a) => a,
             Err(e) => {
-                return Attempt::Fail(engine_error_json(
-                    "invalid_input",
+                return Ok(Attempt::Fail(ErrorBody::new(
+                    ErrorCode::Internal,
                     format!("the stored input is not a valid action: {e}"),
-                    false,
-                ));
+                )));
             }
         };
         let span = tracing::Span::current();
@@ -396,11 +409,11 @@ impl Worker {
             .await
         {
             Ok(c) => c,
-            Err(e) => return connection_failure(e),
+            Err(e) => return Ok(connection_failure(e)),
         };
         span.record("connection", conn.name.as_str());
         if action.connection_kind() != conn.kind {
-            return Attempt::Fail(input_error_json(&InputError::field(
+            return Ok(Attempt::Fail(ErrorBody::invalid(
                 "connection",
                 format!(
                     "{} needs a {} connection, not {}",
@@ -417,7 +430,7 @@ impl Worker {
             .and_then(|t| Ok((t, RateScope::of(&self.deps.connections, &conn)?)))
         {
             Ok(v) => v,
-            Err(e) => return connection_failure(e),
+            Err(e) => return Ok(connection_failure(e)),
         };
         let mut progress = match &d.progress {
             None => Progress::default(),
@@ -425,11 +438,10 @@ impl Worker {
                 Ok(p) => p,
                 // Starting over could send parts twice; a person should look at it.
                 Err(e) => {
-                    return Attempt::Fail(engine_error_json(
-                        "corrupt_progress",
+                    return Ok(Attempt::Fail(ErrorBody::new(
+                        ErrorCode::Internal,
                         format!("saved progress is unreadable: {e}"),
-                        false,
-                    ));
+                    )));
                 }
             },
         };
@@ -462,37 +474,40 @@ impl Worker {
                 }
                 Err(StepError::Limited(e)) => {
                     let (code, after) = match e {
-                        Limited::RetryAfter(after) => ("rate_limited", Some(after)),
-                        Limited::Unavailable(_) => ("rate_limiter_unavailable", None),
+                        Limited::RetryAfter(after) => (ErrorCode::RateLimited, Some(after)),
+                        Limited::Unavailable(_) => (ErrorCode::RateLimiterUnavailable, None),
                     };
-                    return Attempt::Retry {
-                        error: engine_error_json(code, &e, true),
+                    return Ok(Attempt::Retry {
+                        error: ErrorBody::new(code, e.to_string()),
                         after,
                         outcome: AttemptOutcome::TransientError,
-                    };
+                    });
                 }
-                Err(StepError::Execute(e)) => return self.step_failed(d, &e),
+                Err(StepError::Execute(e)) => return Ok(self.step_failed(d, &e)),
             }
         }
-        match assemble_output(&action, &progress.results) {
+        Ok(match assemble_output(&action, &progress.results) {
             Some(output) => Attempt::Delivered(output),
-            None => Attempt::Fail(engine_error_json(
-                "internal_error",
+            None => Attempt::Fail(ErrorBody::new(
+                ErrorCode::Internal,
                 "the step results do not match the action's plan",
-                false,
             )),
-        }
+        })
     }
 
-    async fn save_progress(&self, d: &Delivery, progress: &Progress) -> Option<Attempt> {
+    /// `Some` ends the attempt: it cannot go on safely.
+    async fn save_progress(
+        &self,
+        d: &Delivery,
+        progress: &Progress,
+    ) -> Option<Result<Attempt, LeaseLost>> {
         let value = match serde_json::to_value(progress) {
             Ok(v) => v,
             Err(e) => {
-                return Some(Attempt::Fail(engine_error_json(
-                    "internal_error",
+                return Some(Ok(Attempt::Fail(ErrorBody::new(
+                    ErrorCode::Internal,
                     format!("progress does not serialize: {e}"),
-                    false,
-                )));
+                ))));
             }
         };
         match self
@@ -502,134 +517,26 @@ impl Worker {
             .await
         {
             Ok(()) => None,
-            Err(StoreError::LeaseLost { .. }) => Some(Attempt::LeaseLost),
+            Err(StoreError::LeaseLost { .. }) => Some(Err(LeaseLost)),
             // The part went out but is not recorded: a retry may send it again (at least once).
-            Err(e) => Some(Attempt::Retry {
-                error: engine_error_json("store_error", e, true),
+            Err(e) => Some(Ok(Attempt::Retry {
+                error: ErrorBody::new(ErrorCode::StoreUnavailable, e.to_string()),
                 after: None,
                 outcome: AttemptOutcome::TransientError,
-            }),
+            })),
         }
     }
 
     fn step_failed(&self, d: &Delivery, e: &ExecuteError) -> Attempt {
-        let error = error_json(e);
+        let error = ErrorBody::from_execute(e);
         match classify_execute(e) {
             Outcome::Retry { after, .. } => Attempt::Retry {
                 error,
                 after,
                 outcome: AttemptOutcome::TransientError,
             },
-            Outcome::RefreshToken => {
-                // Consecutive rejections, counted in the error itself.
-                let before = d
-                    .last_error
-                    .as_ref()
-                    .and_then(|l| l.get("token_rejections"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
-                let mut error = error;
-                error["token_rejections"] = json!(before + 1);
-                if before + 1 > u64::from(self.backoff.config().token_retries) {
-                    Attempt::Fail(error)
-                } else {
-                    Attempt::Retry {
-                        error,
-                        after: None,
-                        outcome: AttemptOutcome::TokenRejected,
-                    }
-                }
-            }
+            Outcome::RefreshToken => self.acker.token_rejected(d, error),
             Outcome::Fail => Attempt::Fail(error),
-        }
-    }
-
-    async fn ack(&self, d: &Delivery, started_at: chrono::DateTime<Utc>, attempt: Attempt) {
-        let store = &self.deps.store;
-        let owner = &self.config.owner;
-        let now = self.deps.clock.now();
-        let record = |outcome, error: Option<&Value>| AttemptRecord {
-            started_at,
-            finished_at: now,
-            outcome,
-            error: error.cloned(),
-        };
-        let number = u32::try_from(d.attempts).unwrap_or(0) + 1;
-        let (result, final_outcome, attempt_outcome) = match attempt {
-            Attempt::LeaseLost => {
-                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "lease_lost")
-                    .increment(1);
-                return;
-            }
-            Attempt::Delivered(output) => (
-                store
-                    .complete_delivery(d.id, owner, &output, &record(AttemptOutcome::Success, None))
-                    .await,
-                Some("delivered"),
-                AttemptOutcome::Success,
-            ),
-            Attempt::Fail(error) => (
-                store
-                    .fail_delivery(
-                        d.id,
-                        owner,
-                        &error,
-                        &record(AttemptOutcome::PermanentError, Some(&error)),
-                    )
-                    .await,
-                Some("failed"),
-                AttemptOutcome::PermanentError,
-            ),
-            Attempt::Retry {
-                mut error,
-                after,
-                outcome,
-            } => {
-                let age = (now - d.created_at).to_std().unwrap_or_default();
-                if self.backoff.exhausted(number, age) {
-                    error["gave_up"] =
-                        json!(format!("after {number} attempts over {}s", age.as_secs()));
-                    (
-                        store
-                            .fail_delivery(d.id, owner, &error, &record(outcome, Some(&error)))
-                            .await,
-                        Some("failed"),
-                        outcome,
-                    )
-                } else {
-                    let delay = self.backoff.delay(number, after);
-                    let at = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                    let res = store
-                        .schedule_retry(d.id, owner, at, &error, &record(outcome, Some(&error)))
-                        .await;
-                    if res.is_ok() {
-                        // A little late rather than early: the claim compares with the wall clock.
-                        self.wake_at(Instant::now() + delay + Duration::from_millis(2));
-                        tracing::info!(delay_ms = delay.as_millis() as u64, error = %error, "delivery will be retried");
-                    }
-                    (res, None, outcome)
-                }
-            }
-        };
-        match result {
-            Ok(()) => {
-                metrics::counter!("dtc_delivery_attempts_total", "outcome" => attempt_outcome.as_str())
-                    .increment(1);
-                if let Some(outcome) = final_outcome {
-                    metrics::counter!("dtc_deliveries_total", "outcome" => outcome).increment(1);
-                    tracing::info!(outcome, attempts = number, "delivery finished");
-                }
-            }
-            Err(StoreError::LeaseLost { .. }) => {
-                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "lease_lost")
-                    .increment(1);
-                tracing::warn!("ack refused: the lease expired and another owner has the delivery");
-            }
-            Err(e) => {
-                metrics::counter!("dtc_delivery_attempts_total", "outcome" => "ack_failed")
-                    .increment(1);
-                tracing::error!(error = %e, "ack failed; the delivery is retried when its lease expires");
-            }
         }
     }
 }
@@ -637,24 +544,23 @@ impl Worker {
 /// A connection that cannot be used: gone or unreadable for good, or the database is down.
 fn connection_failure(e: ConnectionError) -> Attempt {
     match e {
-        ConnectionError::NotFound { .. } => Attempt::Fail(engine_error_json(
-            "connection_not_found",
+        ConnectionError::NotFound { .. } => Attempt::Fail(ErrorBody::new(
+            ErrorCode::ConnectionNotFound,
             "the connection was deleted",
-            false,
         )),
         ConnectionError::Store(e) => Attempt::Retry {
-            error: engine_error_json("store_error", e, true),
+            error: ErrorBody::new(ErrorCode::StoreUnavailable, e.to_string()),
             after: None,
             outcome: AttemptOutcome::TransientError,
         },
         // Secrets sealed with a key this instance does not hold yet (`dtc admin rotate-key`
         // ran while it was up): keep the delivery until it restarts with the new key.
         ConnectionError::Crypto(e) => Attempt::Retry {
-            error: engine_error_json("connection_key_unknown", e, true),
+            error: ErrorBody::new(ErrorCode::ConnectionKeyUnknown, e.to_string()),
             after: Some(Duration::from_secs(60)),
             outcome: AttemptOutcome::TransientError,
         },
-        e => Attempt::Fail(engine_error_json("connection_unusable", e, false)),
+        e => Attempt::Fail(ErrorBody::new(ErrorCode::ConnectionUnusable, e.to_string())),
     }
 }
 

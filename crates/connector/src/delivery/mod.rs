@@ -34,17 +34,16 @@
 //! The sync path shares the same `limiter` (so sync and async sends count against one quota)
 //! and uses a lease owner other than the engine's.
 
+mod ack;
 mod backoff;
 mod classify;
 mod engine;
 mod limiter;
 mod run;
 
+pub use ack::{Acked, Acker, Attempt};
 pub use backoff::{Backoff, BackoffConfig};
-pub use classify::{
-    Outcome, classify, classify_execute, dingtalk_error_json, engine_error_json, error_json,
-    input_error_json, outcome_of,
-};
+pub use classify::{Outcome, classify, classify_execute, outcome_of};
 pub use engine::{
     DeliveryEngine, EngineConfig, EngineDeps, EngineHandle, Notifier, ShutdownReport,
 };

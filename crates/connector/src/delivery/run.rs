@@ -71,6 +71,20 @@ pub struct LimitedRunError {
     pub key: RateKey,
 }
 
+/// In process, only DingTalk's transient failures are retried: a step held back by the limiter
+/// already waited until its deadline.
+impl dingtalk::Retryable for StepError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, StepError::Execute(ExecuteError::DingTalk { error, .. }) if error.is_retryable())
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            StepError::Execute(ExecuteError::DingTalk { error, .. }) => error.retry_after(),
+            _ => None,
+        }
+    }
+}
+
 /// How [`execute_within_limits`] runs one request.
 #[derive(Clone, Copy)]
 pub struct WithinLimits<'a> {
@@ -86,7 +100,8 @@ pub struct WithinLimits<'a> {
 /// [`crate::actions::execute`] within the rate limits, for the synchronous API path: each
 /// DingTalk call waits for its slot until `deadline` (past it, [`Limited::RetryAfter`]: answer
 /// 429 with `Retry-After`), and a step that fails transiently is retried on its own by `retry`
-/// — never the steps before it, so a split message does not repeat its first parts.
+/// (the one in-process loop, [`dingtalk::RetryPolicy::run`]) — never the steps before it, so a
+/// split message does not repeat its first parts.
 /// `request_id` seeds the webhook `msgUuid`s, so a retried webhook send cannot post twice.
 pub async fn execute_within_limits(
     action: &ValidatedAction,
@@ -109,29 +124,30 @@ pub async fn execute_within_limits(
     let mut completed_parts = 0;
     for step in action.steps() {
         let key = scope.key_for(step);
-        let mut attempt = 1;
-        loop {
-            match run_step(limiter, &key, step, target, http, &mut ctx, deadline).await {
-                Ok(r) => {
-                    completed_parts += usize::from(step.is_send());
-                    results.push(r);
-                    break;
+        // Each try works on a copy of the context; the successful one's copy is kept.
+        let key_ref = &key;
+        let ran = retry
+            .run(|| {
+                let mut tried = ctx.clone();
+                async move {
+                    let r =
+                        run_step(limiter, key_ref, step, target, http, &mut tried, deadline).await;
+                    r.map(|r| (r, tried))
                 }
-                Err(StepError::Execute(ExecuteError::DingTalk { error, .. }))
-                    if error.is_retryable() && attempt < retry.max_attempts =>
-                {
-                    let delay = retry.delay(attempt, error.retry_after());
-                    tracing::info!(action = action.action(), attempt, error = %error, "retrying step");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    return Err(LimitedRunError {
-                        error,
-                        completed_parts,
-                        key,
-                    });
-                }
+            })
+            .await;
+        match ran {
+            Ok((r, after)) => {
+                ctx = after;
+                completed_parts += usize::from(step.is_send());
+                results.push(r);
+            }
+            Err(error) => {
+                return Err(LimitedRunError {
+                    error,
+                    completed_parts,
+                    key,
+                });
             }
         }
     }

@@ -39,6 +39,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use sql::SqlStore;
 pub use types::*;
 
+use crate::error::ErrorBody;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint was hit, e.g. a connection name already in use.
@@ -177,7 +179,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: Uuid,
         owner: &str,
         next_attempt_at: DateTime<Utc>,
-        error: &serde_json::Value,
+        error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()>;
     /// in_flight → failed (the dead-letter list). Fenced.
@@ -185,7 +187,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         id: Uuid,
         owner: &str,
-        error: &serde_json::Value,
+        error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()>;
     /// Extends a live lease held by `owner` (a slow send); fenced.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::db::{Pool, Row, Tx, query, sql, sql_per_dialect};
 use super::types::{self, *};
 use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
+use crate::error::ErrorBody;
 
 /// How long a SQLite statement waits for another writer's lock before failing with
 /// "database is locked".
@@ -90,6 +91,7 @@ impl SqlStore {
             next_attempt_at,
         } = ack;
         let now = self.now();
+        let error = error.map(json);
         let mut tx = self.pool.begin_write().await?;
         let row = query(sql!("delivery_ack"))
             .bind(id)
@@ -97,7 +99,7 @@ impl SqlStore {
             .bind(transition.to.as_str())
             .bind(transition.from.as_str())
             .bind(result)
-            .bind(error)
+            .bind(error.as_ref())
             .bind(next_attempt_at.map(types::trunc_micros))
             .bind(now)
             .fetch_optional(&mut tx)
@@ -419,12 +421,13 @@ impl Store for SqlStore {
         owner: &str,
         attempt: &AttemptRecord,
     ) -> StoreResult<i32> {
+        let error = attempt.error.as_ref().map(json);
         let mut tx = self.pool.begin_write().await?;
         let row = query(sql!("delivery_count_attempt"))
             .bind(id)
             .bind(owner)
             .bind(DeliveryStatus::InFlight.as_str())
-            .bind(attempt.error.as_ref())
+            .bind(error.as_ref())
             .bind(self.now())
             .fetch_optional(&mut tx)
             .await?;
@@ -457,7 +460,7 @@ impl Store for SqlStore {
         id: Uuid,
         owner: &str,
         next_attempt_at: DateTime<Utc>,
-        error: &Value,
+        error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         let ack = Ack {
@@ -473,7 +476,7 @@ impl Store for SqlStore {
         &self,
         id: Uuid,
         owner: &str,
-        error: &Value,
+        error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         let ack = Ack {
@@ -526,6 +529,7 @@ impl Store for SqlStore {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
         for r in rows {
+            let last_error = r.last_error.as_ref().map(json);
             query(sql!("delivery_insert_finished"))
                 .bind(r.id)
                 .bind(r.connection_id)
@@ -534,7 +538,7 @@ impl Store for SqlStore {
                 .bind(&r.input)
                 .bind(r.status.as_str())
                 .bind(types::trunc_micros(r.attempt.started_at))
-                .bind(r.last_error.as_ref())
+                .bind(last_error.as_ref())
                 .bind(r.result.as_ref())
                 .bind(now)
                 .execute(&mut tx)
@@ -616,16 +620,22 @@ async fn insert_attempt(
     number: i32,
     attempt: &AttemptRecord,
 ) -> StoreResult<()> {
+    let error = attempt.error.as_ref().map(json);
     query(sql!("attempt_insert"))
         .bind(id)
         .bind(number)
         .bind(types::trunc_micros(attempt.started_at))
         .bind(types::trunc_micros(attempt.finished_at))
         .bind(attempt.outcome.as_str())
-        .bind(attempt.error.as_ref())
+        .bind(error.as_ref())
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// An error record as a JSON column.
+fn json(e: &ErrorBody) -> Value {
+    serde_json::to_value(e).expect("an error record serializes")
 }
 
 fn lease_lost(id: Uuid, owner: &str) -> StoreError {
@@ -687,7 +697,7 @@ fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
         next_attempt_at: row.time("next_attempt_at")?,
         lease_owner: row.opt_text("lease_owner")?,
         lease_expires_at: row.opt_time("lease_expires_at")?,
-        last_error: row.opt_json("last_error")?,
+        last_error: row.opt_json("last_error")?.map(ErrorBody::from_stored),
         result: row.opt_json("result")?,
         idempotency_key: row.opt_text("idempotency_key")?,
         request_hash: row.opt_text("request_hash")?,
@@ -704,6 +714,6 @@ fn attempt_from_row(row: &Row) -> StoreResult<DeliveryAttempt> {
         started_at: row.time("started_at")?,
         finished_at: row.time("finished_at")?,
         outcome: AttemptOutcome::parse(&row.text("outcome")?)?,
-        error: row.opt_json("error")?,
+        error: row.opt_json("error")?.map(ErrorBody::from_stored),
     })
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::error::ErrorBody;
 
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -142,7 +143,7 @@ pub(crate) const RETRY_FAILED: Transition = Transition {
 pub(crate) struct Ack<'a> {
     pub transition: Transition,
     pub result: Option<&'a serde_json::Value>,
-    pub error: Option<&'a serde_json::Value>,
+    pub error: Option<&'a ErrorBody>,
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
@@ -213,7 +214,7 @@ pub struct FinishedDelivery {
     /// `Delivered` or `Failed`.
     pub status: DeliveryStatus,
     pub result: Option<serde_json::Value>,
-    pub last_error: Option<serde_json::Value>,
+    pub last_error: Option<ErrorBody>,
     pub attempt: AttemptRecord,
 }
 
@@ -238,7 +239,8 @@ pub struct Delivery {
     pub next_attempt_at: DateTime<Utc>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
-    pub last_error: Option<serde_json::Value>,
+    /// The last failure, in the API's error shape.
+    pub last_error: Option<ErrorBody>,
     pub result: Option<serde_json::Value>,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
@@ -276,8 +278,8 @@ pub struct AttemptRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub outcome: AttemptOutcome,
-    /// DingTalk's evidence: `{"http_status","code","message","request_id"}`.
-    pub error: Option<serde_json::Value>,
+    /// Why it failed, in the API's error shape.
+    pub error: Option<ErrorBody>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -287,7 +289,7 @@ pub struct DeliveryAttempt {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub outcome: AttemptOutcome,
-    pub error: Option<serde_json::Value>,
+    pub error: Option<ErrorBody>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -34,7 +34,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.api_token = Some(SecretString::from(TOKEN));
     settings.sync_attempts = 3;
     configure(&mut settings);
-    let database_url = settings.database_url.clone();
+    let database_url = settings.database_url();
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://{}", app.addr());
     let (tx, rx) = tokio::sync::oneshot::channel();
