@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::InputError;
-use super::inputs::MediaKind;
 use super::outputs::*;
 use super::plan::*;
+use super::types::MediaKind;
 use crate::connections::ConnectionKind;
 
 /// Where an action is sent: an app robot or a custom (webhook) robot.
@@ -305,11 +305,13 @@ fn webhook_msg_type(spec: &WebhookSpec) -> &'static str {
     }
 }
 
+/// Standard base64, padding optional and trailing bits tolerated, as the catalog's schema states.
 pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
     )
     .decode(s.as_bytes())
     .map_err(|e| format!("is not base64: {e}"))
@@ -371,68 +373,5 @@ async fn download(
 /// The action's output from the results of all its steps, in order; `None` when `results` do
 /// not match the plan (a step missing).
 pub fn assemble_output(action: &ValidatedAction, results: &[StepResult]) -> Option<Value> {
-    let uploaded = results.iter().find_map(|r| match r {
-        StepResult::Uploaded(u) => Some(u),
-        _ => None,
-    });
-    let value = match action.name() {
-        ActionName::UploadMedia => to_value(uploaded?),
-        ActionName::QueryReadStatus => results.iter().find_map(|r| match r {
-            StepResult::ReadStatus(o) => Some(to_value(o)),
-            _ => None,
-        })?,
-        ActionName::RecallMessages => results.iter().find_map(|r| match r {
-            StepResult::Recalled(o) => Some(to_value(o)),
-            _ => None,
-        })?,
-        ActionName::SendToUsers => results.iter().find_map(|r| match r {
-            StepResult::SentToUsers(o) => Some(to_value(o)),
-            _ => None,
-        })?,
-        ActionName::WebhookSend => {
-            let sent: Vec<&String> = results
-                .iter()
-                .filter_map(|r| match r {
-                    StepResult::WebhookSent { msg_type } => Some(msg_type),
-                    _ => None,
-                })
-                .collect();
-            if sent.len() != action.parts() {
-                return None;
-            }
-            to_value(&WebhookSendOutput {
-                msg_type: sent.first()?.to_string(),
-                parts: (sent.len() > 1).then_some(sent.len()),
-            })
-        }
-        ActionName::SendText
-        | ActionName::SendMarkdown
-        | ActionName::SendLink
-        | ActionName::SendImage
-        | ActionName::SendFile
-        | ActionName::SendActionCard => {
-            let parts: Vec<SentPart> = results
-                .iter()
-                .filter_map(|r| match r {
-                    StepResult::Sent(p) => Some(p.clone()),
-                    _ => None,
-                })
-                .collect();
-            if parts.len() != action.parts() {
-                return None;
-            }
-            let first = parts.first()?.clone();
-            to_value(&SendOutput {
-                process_query_key: first.process_query_key,
-                msg_key: first.msg_key,
-                media_id: uploaded.map(|u| u.media_id.clone()),
-                parts: (parts.len() > 1).then_some(parts),
-            })
-        }
-    };
-    Some(value)
-}
-
-fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).expect("output types serialize to JSON")
+    action.name().def().assemble(action.steps(), results)
 }

@@ -1,21 +1,29 @@
 //! The action catalog: what a connection can do (the seed's six chatbot actions and the ones
-//! beyond them), each with an input type that validates requests before any network call and
-//! generates the catalog's JSON Schema, a plan of steps that can be stored and replayed, and the
-//! code that runs the steps against DingTalk.
+//! beyond them). Each action is one module implementing [`Action`]: its input type (whose JSON
+//! Schema, from schemars, is the catalog's input schema), the rules the schema cannot state,
+//! its plan of steps, and its output. Adding an action is one module and one line in
+//! [`catalog!`].
 //!
-//! Flow: [`validate`] (action name + JSON input → [`ValidatedAction`] or [`InputError`]), then
+//! Flow: [`validate`] (action name + JSON input → [`ValidatedAction`] or [`InputError`]): the
+//! input is checked against the action's JSON Schema (every error names its field, from the
+//! validator's typed error kinds), deserialized into the input type, and planned; then
 //! [`execute`] (→ the action's JSON output or [`ExecuteError`]). It holds no storage and no
 //! HTTP routes; it must not log or return a secret (it never sees one but the target's).
 
+mod compose;
 mod execute;
-pub mod inputs;
-pub mod outputs;
 mod plan;
+mod schema;
 pub mod split;
-mod validate;
+pub mod types;
+
+pub mod outputs;
+
+use std::sync::LazyLock;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 pub use execute::{
@@ -24,7 +32,6 @@ pub use execute::{
 pub use plan::{
     ActionName, FileSource, MediaRef, Mentions, MessageSpec, Step, ValidatedAction, WebhookSpec,
 };
-pub use validate::validate;
 
 use crate::connections::ConnectionKind;
 
@@ -73,9 +80,27 @@ impl InputError {
     }
 }
 
-/// One entry of the catalog.
-#[derive(Debug, Clone, Serialize)]
-pub struct ActionSpec {
+/// One action: everything about it in one module.
+pub trait Action: 'static {
+    /// The name in routes and the catalog, e.g. `send_text`.
+    const NAME: &'static str;
+    /// The seed's name for it, e.g. "Send a text message by chatbot".
+    const TITLE: &'static str;
+    const DESCRIPTION: &'static str;
+    /// The connection kind it runs on.
+    const KIND: ConnectionKind = ConnectionKind::AppRobot;
+    /// The input, with the seed's parameter names; its JSON Schema is the catalog's.
+    type Input: DeserializeOwned + JsonSchema;
+    /// The answer once DingTalk accepted every step.
+    type Output: Serialize + JsonSchema;
+    /// The rules the schema cannot state, then the steps to run, in order.
+    fn plan(input: Self::Input) -> Result<Vec<Step>, InputError>;
+    /// The output from the results of every planned step; `None` if they do not match the plan.
+    fn output(steps: &[Step], results: &[StepResult]) -> Option<Self::Output>;
+}
+
+/// An action of the catalog, with its schemas and compiled validator.
+pub struct ActionDef {
     pub name: &'static str,
     pub title: &'static str,
     pub description: &'static str,
@@ -84,180 +109,127 @@ pub struct ActionSpec {
     pub input_schema: Value,
     /// JSON Schema (2020-12) of the output, self-contained (no `$ref`).
     pub output_schema: Value,
+    validator: jsonschema::Validator,
+    plan: fn(Value) -> Result<Vec<Step>, InputError>,
+    output: fn(&[Step], &[StepResult]) -> Option<Value>,
 }
 
-/// A self-contained schema: sub-schemas inlined so it can be embedded anywhere in an OpenAPI
-/// 3.1 document (a `#/$defs/…` reference would resolve against the document's root there).
-fn schema_of<T: JsonSchema>() -> Value {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
-        .into_generator()
-        .into_root_schema_for::<T>();
-    let mut value = schema.to_value();
-    if let Some(obj) = value.as_object_mut() {
-        obj.remove("$schema");
+impl ActionDef {
+    fn of<A: Action>() -> ActionDef {
+        let input_schema = schema::of::<A::Input>();
+        let validator = jsonschema::draft202012::new(&input_schema)
+            .unwrap_or_else(|e| panic!("{}: the input schema does not compile: {e}", A::NAME));
+        ActionDef {
+            name: A::NAME,
+            title: A::TITLE,
+            description: A::DESCRIPTION,
+            connection_kind: A::KIND,
+            input_schema,
+            output_schema: schema::of::<A::Output>(),
+            validator,
+            plan: |input| {
+                let input: A::Input = schema::deserialize(input)?;
+                A::plan(input)
+            },
+            output: |steps, results| {
+                A::output(steps, results)
+                    .map(|o| serde_json::to_value(o).expect("output types serialize to JSON"))
+            },
+        }
     }
-    value
+
+    /// Check `input` against the schema, then plan it.
+    pub fn validate(&'static self, input: Value) -> Result<ValidatedAction, InputError> {
+        let combination = match schema::check(&self.input_schema, &self.validator, &input) {
+            Ok(()) => None,
+            Err(schema::Refusal::Field(e)) => return Err(e),
+            Err(schema::Refusal::Combination(e)) => Some(e),
+        };
+        let steps = (self.plan)(input)?;
+        // The plan's own checks found nothing; the schema's rule still stands.
+        if let Some(e) = combination {
+            return Err(e);
+        }
+        Ok(ValidatedAction::new(ActionName::of(self), steps))
+    }
+
+    pub(crate) fn assemble(&self, steps: &[Step], results: &[StepResult]) -> Option<Value> {
+        (self.output)(steps, results)
+    }
 }
 
-/// The entry for `name`, if there is such an action.
-pub fn spec(name: &str) -> Option<ActionSpec> {
-    let action = ActionName::parse(name)?;
-    use inputs as i;
-    use outputs as o;
-    let (title, description, input, output) = match action {
-        ActionName::SendText => (
-            "Send a text message by chatbot",
-            "Sends a text message to a group chat through the app robot (sampleText). Content \
-             over DingTalk's 15000-byte limit is split into numbered parts unless split is false.",
-            schema_of::<i::SendText>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::SendMarkdown => (
-            "Send a Markdown message by chatbot",
-            "Sends a Markdown message to a group chat through the app robot (sampleMarkdown). \
-             Content over the limit is split into parts whose subjects end in (i/n).",
-            schema_of::<i::SendMarkdown>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::SendLink => (
-            "Send a link message by chatbot",
-            "Sends a link card with a preview image to a group chat (sampleLink).",
-            schema_of::<i::SendLink>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::SendImage => (
-            "Send an image message by chatbot",
-            "Sends an image to a group chat (sampleImageMsg), by URL or media id, or uploading \
-             a file first.",
-            schema_of::<i::SendImage>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::SendFile => (
-            "Send a file message by chatbot",
-            "Sends a file to a group chat (sampleFile): an uploaded media id, or a file (base64) \
-             or URL that is uploaded first.",
-            schema_of::<i::SendFile>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::SendActionCard => (
-            "Send an ActionCard message by chatbot",
-            "Sends an ActionCard to a group chat: one redirect button (sampleActionCard) or 2 to \
-             5 buttons (sampleActionCard2..6).",
-            schema_of::<i::SendActionCard>(),
-            schema_of::<o::SendOutput>(),
-        ),
-        ActionName::UploadMedia => (
-            "Upload a media file",
-            "Uploads an image, voice, video or file to DingTalk and returns its media_id.",
-            schema_of::<i::UploadMedia>(),
-            schema_of::<o::UploadOutput>(),
-        ),
-        ActionName::QueryReadStatus => (
-            "Query who read a group message",
-            "Lists who has read a group message sent by the app robot, one page at a time.",
-            schema_of::<i::QueryReadStatus>(),
-            schema_of::<o::ReadStatusOutput>(),
-        ),
-        ActionName::RecallMessages => (
-            "Recall group messages",
-            "Recalls up to 20 group messages sent by the app robot.",
-            schema_of::<i::RecallMessages>(),
-            schema_of::<o::RecallOutput>(),
-        ),
-        ActionName::SendToUsers => (
-            "Send a message to users 1:1",
-            "Sends one message 1:1 to up to 20 users through the app robot.",
-            schema_of::<i::SendToUsers>(),
-            schema_of::<o::SendToUsersOutput>(),
-        ),
-        ActionName::WebhookSend => (
-            "Send a message by webhook robot",
-            "Sends a message through a custom (webhook) robot, optionally @-mentioning people. \
-             Text and Markdown over the 20000-byte body limit are split into parts.",
-            schema_of::<i::WebhookSend>(),
-            schema_of::<o::WebhookSendOutput>(),
-        ),
+impl std::fmt::Debug for ActionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionDef")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// The catalog entry as the API shows it.
+impl Serialize for ActionDef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            name: &'a str,
+            title: &'a str,
+            description: &'a str,
+            connection_kind: ConnectionKind,
+            input_schema: &'a Value,
+            output_schema: &'a Value,
+        }
+        Shown {
+            name: self.name,
+            title: self.title,
+            description: self.description,
+            connection_kind: self.connection_kind,
+            input_schema: &self.input_schema,
+            output_schema: &self.output_schema,
+        }
+        .serialize(s)
+    }
+}
+
+/// Declares the action modules and registers each: one line per action.
+macro_rules! catalog {
+    ($($module:ident :: $action:ident),+ $(,)?) => {
+        $(mod $module;)+
+        /// Every action, in a stable order.
+        static CATALOG: LazyLock<Vec<ActionDef>> =
+            LazyLock::new(|| vec![$(ActionDef::of::<$module::$action>()),+]);
     };
-    Some(ActionSpec {
-        name: action.as_str(),
-        title,
-        description,
-        connection_kind: action.connection_kind(),
-        input_schema: input,
-        output_schema: output,
-    })
+}
+
+catalog! {
+    send_text::SendText,
+    send_markdown::SendMarkdown,
+    send_link::SendLink,
+    send_image::SendImage,
+    send_file::SendFile,
+    send_action_card::SendActionCard,
+    upload_media::UploadMedia,
+    query_read_status::QueryReadStatus,
+    recall_messages::RecallMessages,
+    send_to_users::SendToUsers,
+    webhook_send::WebhookSend,
 }
 
 /// Every action, in a stable order.
-pub fn catalog() -> Vec<ActionSpec> {
-    ActionName::ALL
-        .iter()
-        .filter_map(|a| spec(a.as_str()))
-        .collect()
+pub fn catalog() -> &'static [ActionDef] {
+    &CATALOG
+}
+
+/// The entry for `name`, if there is such an action.
+pub fn spec(name: &str) -> Option<&'static ActionDef> {
+    CATALOG.iter().find(|d| d.name == name)
+}
+
+/// Check `input` for `action` and plan its steps.
+pub fn validate(action: &str, input: Value) -> Result<ValidatedAction, InputError> {
+    spec(action)
+        .ok_or_else(|| InputError::UnknownAction(action.to_owned()))?
+        .validate(input)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_catalog_lists_every_action_with_self_contained_schemas() {
-        let catalog = catalog();
-        assert_eq!(catalog.len(), ActionName::ALL.len());
-        for spec in &catalog {
-            for schema in [&spec.input_schema, &spec.output_schema] {
-                let text = schema.to_string();
-                assert!(!text.contains("$ref"), "{}: {text}", spec.name);
-                assert!(!text.contains("$schema"), "{}", spec.name);
-                assert_eq!(schema["type"], "object", "{}", spec.name);
-            }
-            assert_eq!(
-                spec.input_schema["additionalProperties"], false,
-                "{} refuses unknown fields",
-                spec.name
-            );
-        }
-    }
-
-    #[test]
-    fn schemas_carry_the_seed_names_and_descriptions() {
-        let s = spec("send_link").unwrap();
-        let required: Vec<&str> = s.input_schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(
-            required,
-            [
-                "group_chat_id",
-                "subject",
-                "content",
-                "image_url",
-                "redirect_url"
-            ]
-        );
-        assert!(
-            s.input_schema["properties"]["redirect_url"]["description"]
-                .as_str()
-                .unwrap()
-                .contains("dingtalk://")
-        );
-        let file = spec("send_file").unwrap();
-        let types = file.input_schema.to_string();
-        for t in ["xlsx", "pdf", "zip", "rar", "doc", "docx"] {
-            assert!(types.contains(&format!("\"{t}\"")), "{t}");
-        }
-        assert_eq!(
-            spec("webhook_send").unwrap().connection_kind,
-            ConnectionKind::WebhookRobot
-        );
-        assert_eq!(
-            spec("send_text").unwrap().connection_kind,
-            ConnectionKind::AppRobot
-        );
-        assert!(spec("send_fax").is_none());
-    }
-}
+mod tests;

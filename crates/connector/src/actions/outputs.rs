@@ -5,6 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::{Step, StepResult};
+
 /// One message DingTalk accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SentPart {
@@ -85,4 +87,36 @@ pub struct WebhookSendOutput {
     /// How many messages were sent, when the content was split into more than one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<usize>,
+}
+
+impl SendOutput {
+    /// The output of a group send: every planned part accepted, and the upload before them if
+    /// there was one.
+    pub fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self> {
+        let parts: Vec<SentPart> = results
+            .iter()
+            .filter_map(|r| match r {
+                StepResult::Sent(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        if parts.len() != steps.iter().filter(|s| s.is_send()).count() {
+            return None;
+        }
+        let first = parts.first()?.clone();
+        Some(SendOutput {
+            process_query_key: first.process_query_key,
+            msg_key: first.msg_key,
+            media_id: uploaded(results).map(|u| u.media_id.clone()),
+            parts: (parts.len() > 1).then_some(parts),
+        })
+    }
+}
+
+/// The upload among the results, if one ran.
+pub fn uploaded(results: &[StepResult]) -> Option<&UploadOutput> {
+    results.iter().find_map(|r| match r {
+        StepResult::Uploaded(u) => Some(u),
+        _ => None,
+    })
 }

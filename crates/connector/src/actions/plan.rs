@@ -4,68 +4,63 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::InputError;
-use super::inputs::{ButtonInput, FeedLinkInput, Layout, MediaKind};
+use super::types::{ButtonInput, FeedLinkInput, Layout, MediaKind};
+use super::{ActionDef, InputError};
 use crate::connections::ConnectionKind;
 
-/// Every action of the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionName {
-    SendText,
-    SendMarkdown,
-    SendLink,
-    SendImage,
-    SendFile,
-    SendActionCard,
-    UploadMedia,
-    QueryReadStatus,
-    RecallMessages,
-    SendToUsers,
-    WebhookSend,
-}
+/// An action of the catalog, by name. Stored (in a delivery's planned input) as its name;
+/// reading back a name the catalog does not know is an error.
+#[derive(Clone, Copy)]
+pub struct ActionName(&'static ActionDef);
 
 impl ActionName {
-    pub const ALL: &'static [ActionName] = &[
-        ActionName::SendText,
-        ActionName::SendMarkdown,
-        ActionName::SendLink,
-        ActionName::SendImage,
-        ActionName::SendFile,
-        ActionName::SendActionCard,
-        ActionName::UploadMedia,
-        ActionName::QueryReadStatus,
-        ActionName::RecallMessages,
-        ActionName::SendToUsers,
-        ActionName::WebhookSend,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionName::SendText => "send_text",
-            ActionName::SendMarkdown => "send_markdown",
-            ActionName::SendLink => "send_link",
-            ActionName::SendImage => "send_image",
-            ActionName::SendFile => "send_file",
-            ActionName::SendActionCard => "send_action_card",
-            ActionName::UploadMedia => "upload_media",
-            ActionName::QueryReadStatus => "query_read_status",
-            ActionName::RecallMessages => "recall_messages",
-            ActionName::SendToUsers => "send_to_users",
-            ActionName::WebhookSend => "webhook_send",
-        }
+    pub(crate) fn of(def: &'static ActionDef) -> Self {
+        ActionName(def)
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|a| a.as_str() == name)
+        super::spec(name).map(ActionName)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0.name
+    }
+
+    pub fn def(self) -> &'static ActionDef {
+        self.0
     }
 
     /// The kind of connection the action runs on.
     pub fn connection_kind(self) -> ConnectionKind {
-        match self {
-            ActionName::WebhookSend => ConnectionKind::WebhookRobot,
-            _ => ConnectionKind::AppRobot,
-        }
+        self.0.connection_kind
+    }
+}
+
+impl PartialEq for ActionName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for ActionName {}
+
+impl std::fmt::Debug for ActionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ActionName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ActionName::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown action `{name}`")))
     }
 }
 
@@ -359,11 +354,15 @@ impl Step {
 /// An action whose input passed validation, planned as steps run in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidatedAction {
-    pub(crate) action: ActionName,
-    pub(crate) steps: Vec<Step>,
+    action: ActionName,
+    steps: Vec<Step>,
 }
 
 impl ValidatedAction {
+    pub(crate) fn new(action: ActionName, steps: Vec<Step>) -> Self {
+        ValidatedAction { action, steps }
+    }
+
     pub fn action(&self) -> &str {
         self.action.as_str()
     }

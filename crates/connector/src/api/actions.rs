@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::deliveries::group_key;
 use super::error::{ApiError, ErrorBody, ErrorCode, parse_json};
-use crate::actions::{self, ActionSpec, ExecuteError, InputError};
+use crate::actions::{self, ActionDef, ExecuteError, InputError};
 use crate::delivery::{
     Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
     execute_within_limits,
@@ -30,11 +30,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/connections/{id_or_name}/actions/{action}", post(run))
 }
 
-async fn list() -> Json<Vec<ActionSpec>> {
+async fn list() -> Json<&'static [ActionDef]> {
     Json(actions::catalog())
 }
 
-async fn show(Path(action): Path<String>) -> Result<Json<ActionSpec>, ApiError> {
+async fn show(Path(action): Path<String>) -> Result<Json<&'static ActionDef>, ApiError> {
     actions::spec(&action)
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no action `{action}`; see GET /v1/actions")))

@@ -1,0 +1,494 @@
+//! What several actions share: typed checks that refuse bad input with the *input's* field
+//! name (`buttons[1].url`, `file.content_base64`), never DingTalk's, and the builders of
+//! messages, ActionCards and split content.
+
+use super::InputError;
+use super::plan::*;
+use super::split::{Label, SplitError, split_to_fit};
+use super::types::*;
+use dingtalk::robot::MAX_MSG_PARAM_BYTES;
+
+/// serde's default for the `split` flags.
+pub(super) fn yes() -> bool {
+    true
+}
+
+pub(super) fn non_empty(field: &str, v: &str) -> Result<(), InputError> {
+    if v.trim().is_empty() {
+        Err(InputError::field(field, "must not be empty"))
+    } else {
+        Ok(())
+    }
+}
+
+/// An opaque DingTalk token (key, id): non-empty, no whitespace.
+pub(super) fn token(field: &str, v: &str) -> Result<(), InputError> {
+    non_empty(field, v)?;
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InputError::field(field, "must not contain whitespace"));
+    }
+    Ok(())
+}
+
+pub(super) fn group(v: &str) -> Result<String, InputError> {
+    const F: &str = "group_chat_id";
+    non_empty(F, v)?;
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(InputError::field(
+            F,
+            "is not a group chat id: it contains whitespace",
+        ));
+    }
+    if v.chars().count() > MAX_GROUP_ID_CHARS {
+        return Err(InputError::field(
+            F,
+            format!("is not a group chat id: longer than {MAX_GROUP_ID_CHARS} characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+pub(super) fn link(field: &str, v: &str) -> Result<String, InputError> {
+    dingtalk::robot::check_link(field, v).map_err(|e| InputError::field(field, e.message()))?;
+    Ok(v.trim().to_owned())
+}
+
+pub(super) fn picture(field: &str, v: &str) -> Result<String, InputError> {
+    dingtalk::robot::check_picture(field, v).map_err(|e| InputError::field(field, e.message()))?;
+    Ok(v.trim().to_owned())
+}
+
+/// A URL the server itself downloads: http(s) only.
+pub(super) fn download_url(field: &str, v: &str) -> Result<url::Url, InputError> {
+    non_empty(field, v)?;
+    match url::Url::parse(v.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+        Ok(u) => Err(InputError::field(
+            field,
+            format!(
+                "scheme `{}` is not allowed; the server downloads http(s):// URLs only",
+                u.scheme()
+            ),
+        )),
+        Err(e) => Err(InputError::field(field, format!("is not a URL: {e}"))),
+    }
+}
+
+/// A field that must be given (and non-empty); `ctx` says under which condition.
+pub(super) fn required<'a>(
+    field: &str,
+    v: Option<&'a String>,
+    ctx: &str,
+) -> Result<&'a str, InputError> {
+    match v {
+        None => Err(InputError::field(field, format!("is required{ctx}"))),
+        Some(s) => {
+            non_empty(field, s)?;
+            Ok(s.as_str())
+        }
+    }
+}
+
+pub(super) fn extension(name: &str) -> Option<String> {
+    std::path::Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+pub(super) const MB: usize = 1024 * 1024;
+
+/// Decode an inline file and check it against `kind`'s formats and size.
+pub(super) fn inline_file(
+    f: &InlineFile,
+    kind: MediaKind,
+) -> Result<(String, FileSource), InputError> {
+    non_empty("file.name", &f.name)?;
+    check_format("file.name", &f.name, kind)?;
+    // Tools wrap base64 at 76 columns and some drop the padding: accept both.
+    let cleaned: String = f
+        .content_base64
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = super::execute::decode_base64(&cleaned)
+        .map_err(|e| InputError::field("file.content_base64", e))?;
+    if bytes.is_empty() {
+        return Err(InputError::field(
+            "file.content_base64",
+            "decodes to an empty file",
+        ));
+    }
+    let max = kind.to_dingtalk().max_bytes();
+    if bytes.len() > max {
+        return Err(InputError::field(
+            "file.content_base64",
+            format!(
+                "is {} bytes decoded; DingTalk takes at most {} MB for {}",
+                bytes.len(),
+                max / MB,
+                kind.as_str()
+            ),
+        ));
+    }
+    Ok((
+        f.name.trim().to_owned(),
+        FileSource::Inline {
+            bytes_base64: cleaned,
+        },
+    ))
+}
+
+pub(super) fn check_format(field: &str, name: &str, kind: MediaKind) -> Result<(), InputError> {
+    let formats = kind.to_dingtalk().formats();
+    match extension(name) {
+        Some(ext) if formats.contains(&ext.as_str()) => Ok(()),
+        other => Err(InputError::field(
+            field,
+            format!(
+                "a {} must be one of {} (got {})",
+                kind.as_str(),
+                formats.join(", "),
+                other.map_or("no extension".into(), |e| format!("`.{e}`"))
+            ),
+        )),
+    }
+}
+
+/// The last path segment of a URL, percent-decoded, as a file name.
+pub(super) fn url_file_name(u: &url::Url) -> Option<String> {
+    let last = u.path_segments()?.next_back()?;
+    let name = percent_encoding::percent_decode_str(last)
+        .decode_utf8_lossy()
+        .into_owned();
+    (!name.trim().is_empty()).then_some(name)
+}
+
+pub(super) fn exactly_one(options: &[(&str, bool)]) -> Result<(), InputError> {
+    let given: Vec<&str> = options
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(n, _)| *n)
+        .collect();
+    let names = options
+        .iter()
+        .map(|(n, _)| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match given.len() {
+        1 => Ok(()),
+        0 => Err(InputError::field(
+            options[0].0,
+            format!("is required: give one of {names}"),
+        )),
+        _ => Err(InputError::field(
+            given[1],
+            format!(
+                "give only one of {names}, not `{}` and `{}`",
+                given[0], given[1]
+            ),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size and splitting
+
+/// Encoded length of `content` as a JSON string, without the quotes: what DingTalk counts.
+pub(super) fn encoded_len(content: &str) -> usize {
+    serde_json::to_string(content).map_or(content.len(), |s| s.len() - 2)
+}
+
+/// Plan `content` as one message or, if it is over the limit and `split` allows, as numbered
+/// parts. `fits` measures the message built from a slice and its label.
+pub(super) fn plan_parts<'a>(
+    content: &'a str,
+    split: bool,
+    limit: usize,
+    fits: &mut dyn FnMut(&str, Label) -> Result<bool, InputError>,
+) -> Result<Vec<(&'a str, Label)>, InputError> {
+    if fits(content, None)? {
+        return Ok(vec![(content, None)]);
+    }
+    let n = encoded_len(content);
+    if !split {
+        return Err(InputError::field(
+            "content",
+            format!("content is {n} bytes; DingTalk allows {limit} — set split:true or shorten it"),
+        ));
+    }
+    match split_to_fit(content, fits)? {
+        Ok(parts) => {
+            let count = parts.len();
+            Ok(parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (p, (count > 1).then_some((i + 1, count))))
+                .collect())
+        }
+        Err(SplitError::TooManyParts) => Err(InputError::field(
+            "content",
+            format!(
+                "content is {n} bytes; split at DingTalk's {limit}-byte limit it would take more \
+                 than {} messages — shorten it or send it as a file",
+                super::split::MAX_PARTS
+            ),
+        )),
+        Err(SplitError::CannotFit) => Err(InputError::field(
+            "subject",
+            format!("is too long to leave room for content within DingTalk's {limit} bytes"),
+        )),
+    }
+}
+
+pub(super) fn labelled_text(slice: &str, label: Label) -> String {
+    match label {
+        Some((i, n)) => format!("({i}/{n}) {slice}"),
+        None => slice.to_owned(),
+    }
+}
+
+pub(super) fn labelled_title(subject: &str, label: Label) -> String {
+    match label {
+        Some((i, n)) => format!("{subject} ({i}/{n})"),
+        None => subject.to_owned(),
+    }
+}
+
+pub(super) fn app_fits(m: &dingtalk::Message) -> bool {
+    m.msg_param_value().to_string().len() <= MAX_MSG_PARAM_BYTES
+}
+
+/// Map the client's (camelCase) field names back to the input's.
+pub(super) fn input_field(dingtalk_field: &str) -> String {
+    let plain = match dingtalk_field {
+        "title" => "subject",
+        "text" | "msgParam" | "body" => "content",
+        "picUrl" | "photoURL" => "image_url",
+        "messageUrl" | "singleURL" => "redirect_url",
+        "singleTitle" => "button_text",
+        "mediaId" => "media_id",
+        "fileName" => "file_name",
+        "fileType" => "file_type",
+        "at" => "at_mobiles",
+        "btns" => "buttons",
+        other => other,
+    };
+    plain
+        .replace("btns[", "buttons[")
+        .replace("].actionURL", "].url")
+        .replace("].messageURL", "].url")
+}
+
+pub(super) fn from_client(e: dingtalk::Error) -> InputError {
+    let field = e.field().map_or_else(|| "input".to_owned(), input_field);
+    InputError::field(field, e.message())
+}
+
+/// Check a whole app-robot message (DingTalk's rules and the msgParam limit).
+pub(super) fn check_app_message(spec: &MessageSpec) -> Result<(), InputError> {
+    // An uploaded media id is not known yet; a typical one stands in for the size check.
+    let m = spec.to_message(Some("@lAzPDe7s0000000000000000000000"))?;
+    m.validate().map_err(from_client)?;
+    let size = m.msg_param_value().to_string().len();
+    if size > MAX_MSG_PARAM_BYTES {
+        return Err(InputError::field(
+            "content",
+            format!(
+                "the message is {size} bytes encoded; DingTalk allows {MAX_MSG_PARAM_BYTES} — shorten it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared message builders
+
+/// The fields a message type may use, as given (app and webhook sends share them).
+#[derive(Default)]
+pub(super) struct Fields<'a> {
+    /// ` for msg_type X` (or empty), appended to "is required".
+    pub(super) ctx: String,
+    pub(super) content: Option<&'a String>,
+    pub(super) subject: Option<&'a String>,
+    pub(super) image_url: Option<&'a String>,
+    pub(super) redirect_url: Option<&'a String>,
+    pub(super) button_text: Option<&'a String>,
+    pub(super) buttons: Option<&'a Vec<ButtonInput>>,
+    pub(super) button_layout: Option<Layout>,
+}
+
+pub(super) enum Card {
+    Single {
+        title: String,
+        text: String,
+        single_title: String,
+        single_url: String,
+    },
+    Multi {
+        title: String,
+        text: String,
+        buttons: Vec<ButtonInput>,
+        layout: Layout,
+    },
+}
+
+impl<'a> Fields<'a> {
+    pub(super) fn req(&self, name: &str, v: Option<&'a String>) -> Result<&'a str, InputError> {
+        required(name, v, &self.ctx)
+    }
+
+    pub(super) fn card(&self) -> Result<Card, InputError> {
+        let title = self.req("subject", self.subject)?.to_owned();
+        let text = self.req("content", self.content)?.to_owned();
+        match self.buttons {
+            Some(buttons) => {
+                for (name, v) in [
+                    ("button_text", self.button_text),
+                    ("redirect_url", self.redirect_url),
+                ] {
+                    if v.is_some() {
+                        return Err(InputError::field(
+                            name,
+                            "give either `buttons` or `button_text` + `redirect_url`, not both",
+                        ));
+                    }
+                }
+                let layout = self.button_layout.unwrap_or_default();
+                let ok = match layout {
+                    Layout::Vertical => (2..=5).contains(&buttons.len()),
+                    Layout::Horizontal => buttons.len() == 2,
+                };
+                if !ok {
+                    let want = match layout {
+                        Layout::Vertical => "2 to 5 buttons when vertical",
+                        Layout::Horizontal => "exactly 2 buttons when horizontal",
+                    };
+                    let hint = if buttons.len() == 1 {
+                        "; for one button use `button_text` + `redirect_url`"
+                    } else {
+                        ""
+                    };
+                    return Err(InputError::field(
+                        "buttons",
+                        format!("has {} buttons; DingTalk takes {want}{hint}", buttons.len()),
+                    ));
+                }
+                let mut out = Vec::with_capacity(buttons.len());
+                for (i, b) in buttons.iter().enumerate() {
+                    non_empty(&format!("buttons[{i}].title"), &b.title)?;
+                    let url = link(&format!("buttons[{i}].url"), &b.url)?;
+                    out.push(ButtonInput {
+                        title: b.title.clone(),
+                        url,
+                    });
+                }
+                Ok(Card::Multi {
+                    title,
+                    text,
+                    buttons: out,
+                    layout,
+                })
+            }
+            None => {
+                if self.button_layout.is_some() {
+                    return Err(InputError::field(
+                        "button_layout",
+                        "is only used with `buttons`",
+                    ));
+                }
+                let ctx = format!("{} (or give `buttons`)", self.ctx);
+                let single_title = required("button_text", self.button_text, &ctx)?.to_owned();
+                let url = required("redirect_url", self.redirect_url, &ctx)?;
+                Ok(Card::Single {
+                    title,
+                    text,
+                    single_title,
+                    single_url: link("redirect_url", url)?,
+                })
+            }
+        }
+    }
+
+    pub(super) fn app_card(&self) -> Result<MessageSpec, InputError> {
+        Ok(match self.card()? {
+            Card::Single {
+                title,
+                text,
+                single_title,
+                single_url,
+            } => MessageSpec::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            },
+            Card::Multi {
+                title,
+                text,
+                buttons,
+                layout,
+            } => MessageSpec::ActionCardButtons {
+                title,
+                text,
+                buttons,
+                layout,
+            },
+        })
+    }
+
+    pub(super) fn app_link(&self) -> Result<MessageSpec, InputError> {
+        Ok(MessageSpec::Link {
+            title: self.req("subject", self.subject)?.to_owned(),
+            text: self.req("content", self.content)?.to_owned(),
+            pic_url: picture("image_url", self.req("image_url", self.image_url)?)?,
+            message_url: link("redirect_url", self.req("redirect_url", self.redirect_url)?)?,
+        })
+    }
+}
+
+/// Fields given that `msg_type` does not use are refused rather than silently dropped.
+pub(super) fn refuse_unused(
+    msg_type: &str,
+    given: &[(&str, bool)],
+    used: &[&str],
+) -> Result<(), InputError> {
+    for (name, present) in given {
+        if *present && !used.contains(name) {
+            return Err(InputError::field(
+                *name,
+                format!("is not used by msg_type {msg_type}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn group_text_steps(
+    group: &str,
+    content: &str,
+    split: bool,
+    subject: Option<&str>,
+) -> Result<Vec<Step>, InputError> {
+    let build = |slice: &str, label: Label| match subject {
+        None => MessageSpec::Text {
+            content: labelled_text(slice, label),
+        },
+        Some(subject) => MessageSpec::Markdown {
+            title: labelled_title(subject, label),
+            text: slice.to_owned(),
+        },
+    };
+    let mut fits = |slice: &str, label: Label| -> Result<bool, InputError> {
+        Ok(app_fits(&build(slice, label).to_message(None)?))
+    };
+    let parts = plan_parts(content, split, MAX_MSG_PARAM_BYTES, &mut fits)?;
+    Ok(parts
+        .into_iter()
+        .map(|(slice, label)| Step::GroupSend {
+            group_chat_id: group.to_owned(),
+            message: build(slice, label),
+        })
+        .collect())
+}

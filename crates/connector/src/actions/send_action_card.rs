@@ -1,0 +1,82 @@
+//! `send_action_card`: the seed's "Send an ActionCard message by chatbot": one redirect button
+//! (`sampleActionCard`) or 2 to 5 buttons (`sampleActionCard2..6`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::compose::{Fields, check_app_message, group};
+use super::outputs::SendOutput;
+use super::types::{
+    ButtonInput, Layout, add_rule, card_buttons_rule, group_chat_id_schema, link_schema,
+    text_schema,
+};
+use super::{Action, InputError, Step, StepResult};
+
+pub struct SendActionCard;
+
+/// Send an ActionCard message to a group chat through the app robot: one button
+/// (`button_text` + `redirect_url`) or several (`buttons`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = rules)]
+pub struct Input {
+    /// The group's openConversationId (`cid…==`).
+    #[schemars(schema_with = "group_chat_id_schema")]
+    pub group_chat_id: String,
+    /// Message subject.
+    #[schemars(schema_with = "text_schema")]
+    pub subject: String,
+    /// Message content (Markdown).
+    #[schemars(schema_with = "text_schema")]
+    pub content: String,
+    /// Text displayed on the single redirect button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub button_text: Option<String>,
+    /// Link opened by the single button: http(s) or `dingtalk://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "link_schema")]
+    pub redirect_url: Option<String>,
+    /// Several buttons instead of one: 2 to 5 when vertical, exactly 2 when horizontal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Vec<ButtonInput>>,
+    /// Layout of `buttons` (default `vertical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_layout: Option<Layout>,
+}
+
+fn rules(schema: &mut schemars::Schema) {
+    add_rule(schema, card_buttons_rule());
+}
+
+impl Action for SendActionCard {
+    const NAME: &'static str = "send_action_card";
+    const TITLE: &'static str = "Send an ActionCard message by chatbot";
+    const DESCRIPTION: &'static str = "Sends an ActionCard to a group chat: one redirect button \
+        (sampleActionCard) or 2 to 5 buttons (sampleActionCard2..6).";
+    type Input = Input;
+    type Output = SendOutput;
+
+    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
+        let g = group(&i.group_chat_id)?;
+        let f = Fields {
+            subject: Some(&i.subject),
+            content: Some(&i.content),
+            button_text: i.button_text.as_ref(),
+            redirect_url: i.redirect_url.as_ref(),
+            buttons: i.buttons.as_ref(),
+            button_layout: i.button_layout,
+            ..Fields::default()
+        };
+        let message = f.app_card()?;
+        check_app_message(&message)?;
+        Ok(vec![Step::GroupSend {
+            group_chat_id: g,
+            message,
+        }])
+    }
+
+    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
+        SendOutput::from_results(steps, results)
+    }
+}

@@ -1,0 +1,62 @@
+//! `send_link`: the seed's "Send a link message by chatbot" (`sampleLink`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::compose::{Fields, check_app_message, group};
+use super::outputs::SendOutput;
+use super::types::{group_chat_id_schema, link_schema, picture_schema, text_schema};
+use super::{Action, InputError, Step, StepResult};
+
+pub struct SendLink;
+
+/// Send a link message to a group chat through the app robot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// The group's openConversationId (`cid…==`).
+    #[schemars(schema_with = "group_chat_id_schema")]
+    pub group_chat_id: String,
+    /// Message subject.
+    #[schemars(schema_with = "text_schema")]
+    pub subject: String,
+    /// Message content.
+    #[schemars(schema_with = "text_schema")]
+    pub content: String,
+    /// Link to the preview image (http(s) URL or media id `@…`).
+    #[schemars(schema_with = "picture_schema")]
+    pub image_url: String,
+    /// Redirection link opened after clicking the message: http(s) or `dingtalk://`.
+    #[schemars(schema_with = "link_schema")]
+    pub redirect_url: String,
+}
+
+impl Action for SendLink {
+    const NAME: &'static str = "send_link";
+    const TITLE: &'static str = "Send a link message by chatbot";
+    const DESCRIPTION: &'static str =
+        "Sends a link card with a preview image to a group chat (sampleLink).";
+    type Input = Input;
+    type Output = SendOutput;
+
+    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
+        let g = group(&i.group_chat_id)?;
+        let f = Fields {
+            subject: Some(&i.subject),
+            content: Some(&i.content),
+            image_url: Some(&i.image_url),
+            redirect_url: Some(&i.redirect_url),
+            ..Fields::default()
+        };
+        let message = f.app_link()?;
+        check_app_message(&message)?;
+        Ok(vec![Step::GroupSend {
+            group_chat_id: g,
+            message,
+        }])
+    }
+
+    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
+        SendOutput::from_results(steps, results)
+    }
+}

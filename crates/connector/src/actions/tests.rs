@@ -1,0 +1,512 @@
+//! The catalog and validation, as a spec.
+
+use super::compose::input_field;
+use super::*;
+use dingtalk::robot::MAX_MSG_PARAM_BYTES;
+use serde_json::{Value, json};
+use types::MediaKind;
+
+const G: &str = "cidSandboxOps0000000000==";
+
+fn err(action: &str, input: Value) -> (String, String) {
+    match validate(action, input) {
+        Err(InputError::Invalid { field, reason }) => (field, reason),
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+fn sends(v: &ValidatedAction) -> Vec<&MessageSpec> {
+    v.steps()
+        .iter()
+        .filter_map(|s| match s {
+            Step::GroupSend { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn missing_field_is_named_and_required() {
+    let (field, reason) = err("send_text", json!({ "group_chat_id": G }));
+    assert_eq!(
+        (field.as_str(), reason.as_str()),
+        ("content", "is required")
+    );
+}
+
+#[test]
+fn unknown_field_is_named() {
+    let (field, reason) = err(
+        "send_text",
+        json!({ "group_chat_id": G, "content": "x", "contnet": "y" }),
+    );
+    assert_eq!(field, "contnet");
+    assert!(reason.contains("content"), "{reason}");
+}
+
+#[test]
+fn nested_fields_are_named_with_their_path() {
+    let card = |buttons: Value| json!({ "group_chat_id": G, "subject": "s", "content": "c", "buttons": buttons });
+    let (field, reason) = err(
+        "send_action_card",
+        card(json!([{ "title": "a", "url": "https://a" }, { "title": "b", "url": 5 }])),
+    );
+    assert_eq!(field, "buttons[1].url");
+    assert!(reason.contains("string"), "{reason}");
+    let (field, _) = err(
+        "send_action_card",
+        card(json!([{ "title": "a", "url": "https://a" }, { "title": "b" }])),
+    );
+    assert_eq!(field, "buttons[1].url");
+    let (field, _) = err(
+        "send_action_card",
+        card(
+            json!([{ "title": "a", "url": "https://a" }, { "title": "b", "url": "https://b", "x": 1 }]),
+        ),
+    );
+    assert_eq!(field, "buttons[1].x");
+    let (field, _) = err(
+        "send_action_card",
+        card(json!([{ "title": "a", "url": "https://a" }, { "title": "b", "url": "ftp://b" }])),
+    );
+    assert_eq!(field, "buttons[1].url");
+    let (field, reason) = err(
+        "send_image",
+        json!({ "group_chat_id": G, "file": { "name": "a.png", "content_base64": "%%%" } }),
+    );
+    assert_eq!(field, "file.content_base64");
+    assert!(reason.contains("base64"), "{reason}");
+}
+
+#[test]
+fn bad_enum_names_the_allowed_values() {
+    let (field, reason) = err(
+        "send_file",
+        json!({ "group_chat_id": G, "media_id": "@x", "file_name": "a", "file_type": "txt" }),
+    );
+    assert_eq!(field, "file_type");
+    assert!(reason.contains("`txt`") && reason.contains("xlsx, pdf, zip, rar, doc, docx"));
+}
+
+#[test]
+fn a_short_text_is_one_unlabelled_part() {
+    let v = validate("send_text", json!({ "group_chat_id": G, "content": "hi" })).unwrap();
+    assert_eq!(v.parts(), 1);
+    assert_eq!(v.group_chat_id(), Some(G));
+    assert_eq!(v.action(), "send_text");
+    assert_eq!(
+        sends(&v),
+        vec![&MessageSpec::Text {
+            content: "hi".into()
+        }]
+    );
+}
+
+#[test]
+fn long_text_is_planned_as_numbered_parts_that_rejoin() {
+    let para = "监控告警：磁盘使用率超过阈值 \"quoted\" \\ ".repeat(40);
+    let content = vec![para; 20].join("\n\n");
+    let v = validate(
+        "send_text",
+        json!({ "group_chat_id": G, "content": content }),
+    )
+    .unwrap();
+    let n = v.parts();
+    assert!(n >= 2, "{n} parts");
+    let mut rejoined = String::new();
+    for (i, m) in sends(&v).into_iter().enumerate() {
+        let MessageSpec::Text { content } = m else {
+            panic!("{m:?}")
+        };
+        let prefix = format!("({}/{n}) ", i + 1);
+        rejoined.push_str(content.strip_prefix(&prefix).expect("numbered"));
+        let encoded = json!({ "content": content }).to_string();
+        assert!(encoded.len() <= MAX_MSG_PARAM_BYTES);
+    }
+    assert_eq!(rejoined, content);
+}
+
+#[test]
+fn long_markdown_numbers_its_subjects() {
+    let content = "- line of a long report\n".repeat(1000);
+    let v = validate(
+        "send_markdown",
+        json!({ "group_chat_id": G, "subject": "Report", "content": content }),
+    )
+    .unwrap();
+    let n = v.parts();
+    assert!(n >= 2);
+    let mut rejoined = String::new();
+    for (i, m) in sends(&v).into_iter().enumerate() {
+        let MessageSpec::Markdown { title, text } = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(title, &format!("Report ({}/{n})", i + 1));
+        assert!(text.ends_with('\n'), "cut at a line break");
+        rejoined.push_str(text);
+    }
+    assert_eq!(rejoined, content);
+}
+
+#[test]
+fn split_false_over_the_limit_says_what_to_do() {
+    let (field, reason) = err(
+        "send_text",
+        json!({ "group_chat_id": G, "content": "x".repeat(20_000), "split": false }),
+    );
+    assert_eq!(field, "content");
+    assert_eq!(
+        reason,
+        "content is 20000 bytes; DingTalk allows 15000 — set split:true or shorten it"
+    );
+}
+
+#[test]
+fn a_validated_action_round_trips_through_json() {
+    let v = validate(
+        "send_file",
+        json!({ "group_chat_id": G, "file": { "name": "q3.xlsx", "content_base64": "UEsDBA==" } }),
+    )
+    .unwrap();
+    let stored = serde_json::to_string(&v).unwrap();
+    let back: ValidatedAction = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, v);
+    assert!(matches!(
+        &back.steps()[0],
+        Step::Upload { media_type: MediaKind::File, file_name, .. } if file_name == "q3.xlsx"
+    ));
+    assert_eq!(back.parts(), 1);
+}
+
+#[test]
+fn file_type_defaults_from_the_file_name() {
+    let v = validate(
+        "send_file",
+        json!({ "group_chat_id": G, "file_url": "https://example.com/files/Q3%20report.PDF" }),
+    )
+    .unwrap();
+    assert_eq!(
+        sends(&v),
+        vec![&MessageSpec::File {
+            media: MediaRef::Uploaded,
+            file_name: "Q3 report.PDF".into(),
+            file_type: "pdf".into(),
+        }]
+    );
+    let (field, _) = err(
+        "send_file",
+        json!({ "group_chat_id": G, "file": { "name": "notes.txt", "content_base64": "aGk=" } }),
+    );
+    assert_eq!(field, "file.name");
+}
+
+#[test]
+fn mentions_only_in_text_and_markdown() {
+    let (field, reason) = err(
+        "webhook_send",
+        json!({ "msg_type": "link", "subject": "s", "content": "c",
+                "redirect_url": "https://x", "at_all": true }),
+    );
+    assert_eq!(field, "at_all");
+    assert!(reason.contains("text and markdown"));
+}
+
+#[test]
+fn fields_another_msg_type_uses_are_refused() {
+    let (field, reason) = err(
+        "send_to_users",
+        json!({ "user_ids": ["u1"], "msg_type": "text", "content": "c", "subject": "s" }),
+    );
+    assert_eq!(field, "subject");
+    assert_eq!(reason, "is not used by msg_type text");
+}
+
+#[test]
+fn client_field_names_map_back_to_input_names() {
+    assert_eq!(input_field("btns[2].actionURL"), "buttons[2].url");
+    assert_eq!(input_field("links[0].messageURL"), "links[0].url");
+    assert_eq!(input_field("singleURL"), "redirect_url");
+    assert_eq!(input_field("msgParam"), "content");
+}
+
+#[test]
+fn the_catalog_lists_every_action_with_self_contained_schemas() {
+    let catalog = catalog();
+    assert_eq!(catalog.len(), 11);
+    for spec in catalog {
+        for schema in [&spec.input_schema, &spec.output_schema] {
+            let text = schema.to_string();
+            assert!(!text.contains("$ref"), "{}: {text}", spec.name);
+            assert!(!text.contains("$schema"), "{}", spec.name);
+            assert_eq!(schema["type"], "object", "{}", spec.name);
+        }
+        assert_eq!(
+            spec.input_schema["additionalProperties"], false,
+            "{} refuses unknown fields",
+            spec.name
+        );
+    }
+}
+
+#[test]
+fn schemas_carry_the_seed_names_and_descriptions() {
+    let s = spec("send_link").unwrap();
+    let required: Vec<&str> = s.input_schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        required,
+        [
+            "group_chat_id",
+            "subject",
+            "content",
+            "image_url",
+            "redirect_url"
+        ]
+    );
+    assert!(
+        s.input_schema["properties"]["redirect_url"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("dingtalk://")
+    );
+    let file = spec("send_file").unwrap();
+    let types = file.input_schema.to_string();
+    for t in ["xlsx", "pdf", "zip", "rar", "doc", "docx"] {
+        assert!(types.contains(&format!("\"{t}\"")), "{t}");
+    }
+    assert_eq!(
+        spec("webhook_send").unwrap().connection_kind,
+        ConnectionKind::WebhookRobot
+    );
+    assert_eq!(
+        spec("send_text").unwrap().connection_kind,
+        ConnectionKind::AppRobot
+    );
+    assert!(spec("send_fax").is_none());
+}
+
+/// Every form of every action's input, valid.
+fn valid_inputs() -> Vec<(&'static str, Value)> {
+    let file = json!({ "name": "q3.xlsx", "content_base64": "UEsDBA==" });
+    let png = json!({ "name": "chart.png", "content_base64": "iVBORw0KGgo=" });
+    let buttons = json!([{ "title": "A", "url": "https://a.example" }, { "title": "B", "url": "dingtalk://dingtalkclient/page/link?url=x" }]);
+    vec![
+        ("send_text", json!({ "group_chat_id": G, "content": "hi" })),
+        (
+            "send_text",
+            json!({ "group_chat_id": G, "content": "hi", "split": false }),
+        ),
+        (
+            "send_markdown",
+            json!({ "group_chat_id": G, "subject": "s", "content": "# c" }),
+        ),
+        (
+            "send_link",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+            "image_url": "@lAzPDe7s", "redirect_url": "http://127.0.0.1:65535/x?y=1" }),
+        ),
+        (
+            "send_image",
+            json!({ "group_chat_id": G, "image_url": "https://e.com/p.png" }),
+        ),
+        ("send_image", json!({ "group_chat_id": G, "file": png })),
+        (
+            "send_file",
+            json!({ "group_chat_id": G, "media_id": "@x", "file_name": "a", "file_type": "pdf" }),
+        ),
+        ("send_file", json!({ "group_chat_id": G, "file": file })),
+        (
+            "send_file",
+            json!({ "group_chat_id": G, "file": { "name": "notes", "content_base64": "aGk=" }, "file_type": "doc" }),
+        ),
+        (
+            "send_file",
+            json!({ "group_chat_id": G, "file_url": "https://e.com/r/Q3.PDF" }),
+        ),
+        (
+            "send_file",
+            json!({ "group_chat_id": G, "file_url": "https://e.com/r/x", "file_name": "r.zip" }),
+        ),
+        (
+            "send_action_card",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+            "button_text": "Go", "redirect_url": "https://e.com" }),
+        ),
+        (
+            "send_action_card",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+            "buttons": buttons, "button_layout": "horizontal" }),
+        ),
+        (
+            "upload_media",
+            json!({ "media_type": "file", "file": file }),
+        ),
+        (
+            "upload_media",
+            json!({ "media_type": "image", "file_url": "https://e.com/a.png" }),
+        ),
+        (
+            "upload_media",
+            json!({ "media_type": "voice", "file_url": "https://e.com/x", "file_name": "v.mp3" }),
+        ),
+        (
+            "query_read_status",
+            json!({ "group_chat_id": G, "process_query_key": "k==", "max_results": 200 }),
+        ),
+        (
+            "recall_messages",
+            json!({ "group_chat_id": G, "process_query_keys": ["a", "b"] }),
+        ),
+        (
+            "send_to_users",
+            json!({ "user_ids": ["u1"], "msg_type": "image", "image_url": "@m" }),
+        ),
+        (
+            "send_to_users",
+            json!({ "user_ids": ["u1"], "msg_type": "action_card", "subject": "s",
+            "content": "c", "buttons": buttons }),
+        ),
+        (
+            "webhook_send",
+            json!({ "msg_type": "text", "content": "c", "at_mobiles": ["13800000000"], "at_all": true }),
+        ),
+        (
+            "webhook_send",
+            json!({ "msg_type": "link", "subject": "s", "content": "c",
+            "redirect_url": "https://e.com", "at_all": false, "at_mobiles": [] }),
+        ),
+        (
+            "webhook_send",
+            json!({ "msg_type": "feed_card", "links": [{ "title": "t",
+            "url": "https://e.com", "image_url": "https://e.com/p.png" }] }),
+        ),
+    ]
+}
+
+#[test]
+fn the_schema_accepts_every_form_the_plan_accepts() {
+    for (action, input) in valid_inputs() {
+        let def = spec(action).unwrap();
+        assert!(
+            schema::check(&def.input_schema, &def.validator, &input).is_ok(),
+            "{action}: the schema refuses {input}"
+        );
+        validate(action, input.clone()).unwrap_or_else(|e| panic!("{action}: {e} for {input}"));
+    }
+}
+
+#[test]
+fn fields_that_do_not_go_together_are_refused_in_the_plans_words() {
+    let png = json!({ "name": "chart.png", "content_base64": "iVBORw0KGgo=" });
+    let cases = [
+        (
+            "send_image",
+            json!({ "group_chat_id": G }),
+            "image_url",
+            "is required: give one of",
+        ),
+        (
+            "send_image",
+            json!({ "group_chat_id": G, "image_url": "https://e.com/p.png", "file": png }),
+            "file",
+            "give only one of",
+        ),
+        (
+            "send_action_card",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+            "button_text": "Go", "redirect_url": "https://e.com",
+            "buttons": [{ "title": "A", "url": "https://a" }, { "title": "B", "url": "https://b" }] }),
+            "button_text",
+            "not both",
+        ),
+        (
+            "send_action_card",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+            "buttons": [{ "title": "A", "url": "https://a" }] }),
+            "buttons",
+            "for one button use",
+        ),
+        (
+            "upload_media",
+            json!({ "media_type": "file", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" },
+            "file_name": "b.pdf" }),
+            "file_name",
+            "only used with `file_url`",
+        ),
+        (
+            "upload_media",
+            json!({ "media_type": "image", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" } }),
+            "file.name",
+            "must be one of",
+        ),
+        (
+            "send_to_users",
+            json!({ "user_ids": ["u"], "msg_type": "text", "content": "c", "subject": "s" }),
+            "subject",
+            "is not used by msg_type text",
+        ),
+        (
+            "send_to_users",
+            json!({ "user_ids": ["u"], "msg_type": "link", "content": "c" }),
+            "subject",
+            "is required for msg_type link",
+        ),
+        (
+            "webhook_send",
+            json!({ "msg_type": "link", "subject": "s", "content": "c",
+            "redirect_url": "https://x", "at_all": true }),
+            "at_all",
+            "text and markdown",
+        ),
+    ];
+    for (action, input, field, reason) in cases {
+        let (got_field, got_reason) = err(action, input.clone());
+        assert_eq!(got_field, field, "{action} {input}: {got_reason}");
+        assert!(
+            got_reason.contains(reason),
+            "{action} {input}: {got_reason}"
+        );
+    }
+}
+
+#[test]
+fn field_rules_are_refused_from_the_schema_with_their_path() {
+    let cases = [
+        (
+            json!({ "group_chat_id": "cid with space", "content": "c" }),
+            "group_chat_id",
+            "whitespace",
+        ),
+        (
+            json!({ "group_chat_id": G, "content": "   " }),
+            "content",
+            "must not be empty",
+        ),
+        (
+            json!({ "group_chat_id": G, "content": 5 }),
+            "content",
+            "must be a string, not a number",
+        ),
+        (
+            json!({ "group_chat_id": G, "content": "c", "split": "no" }),
+            "split",
+            "must be a boolean",
+        ),
+    ];
+    for (input, field, reason) in cases {
+        let (got_field, got_reason) = err("send_text", input.clone());
+        assert_eq!(got_field, field, "{input}: {got_reason}");
+        assert!(got_reason.contains(reason), "{input}: {got_reason}");
+    }
+    let (field, reason) = err(
+        "send_action_card",
+        json!({ "group_chat_id": G, "subject": "s", "content": "c",
+                "buttons": [{ "title": "a", "url": "https://a" }, { "title": "b", "url": "ftp://b" }] }),
+    );
+    assert_eq!(field, "buttons[1].url");
+    assert!(reason.contains("http(s):// or dingtalk://"), "{reason}");
+}

@@ -1,0 +1,353 @@
+//! `webhook_send`: a message through a custom (webhook) robot, optionally @-mentioning people;
+//! text and Markdown over the 20000-byte body limit are split into parts.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::compose::{
+    Card, Fields, from_client, labelled_text, labelled_title, link, non_empty, picture,
+    plan_parts, refuse_unused, token,
+};
+use super::outputs::WebhookSendOutput;
+use super::split::Label;
+use super::types::{
+    ButtonInput, FeedLinkInput, Layout, MsgTypeFields, add_rule, link_schema, msg_type_rule,
+    picture_schema, text_schema,
+};
+use super::{Action, InputError, Mentions, Step, StepResult, WebhookSpec};
+use crate::connections::ConnectionKind;
+use dingtalk::webhook::{MAX_AT, MAX_WEBHOOK_BODY_BYTES};
+
+pub struct WebhookSend;
+
+/// Message types a webhook robot can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookMsgType {
+    /// `content`; mentions allowed.
+    Text,
+    /// `subject`, `content`; mentions allowed.
+    Markdown,
+    /// `subject`, `content`, `redirect_url`, optional `image_url`
+    Link,
+    /// `subject`, `content`, and `button_text` + `redirect_url` or `buttons` (+ `button_layout`)
+    ActionCard,
+    /// `links`
+    FeedCard,
+}
+
+impl WebhookMsgType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookMsgType::Text => "text",
+            WebhookMsgType::Markdown => "markdown",
+            WebhookMsgType::Link => "link",
+            WebhookMsgType::ActionCard => "action_card",
+            WebhookMsgType::FeedCard => "feed_card",
+        }
+    }
+}
+
+const MSG_TYPES: &[MsgTypeFields] = &[
+    MsgTypeFields {
+        msg_type: "text",
+        required: &["content"],
+        used: &["content", "at_mobiles", "at_user_ids", "at_all"],
+    },
+    MsgTypeFields {
+        msg_type: "markdown",
+        required: &["subject", "content"],
+        used: &["subject", "content", "at_mobiles", "at_user_ids", "at_all"],
+    },
+    MsgTypeFields {
+        msg_type: "link",
+        required: &["subject", "content", "redirect_url"],
+        used: &["subject", "content", "image_url", "redirect_url"],
+    },
+    MsgTypeFields {
+        msg_type: "action_card",
+        required: &["subject", "content"],
+        used: &["subject", "content", "redirect_url", "button_text", "buttons", "button_layout"],
+    },
+    MsgTypeFields { msg_type: "feed_card", required: &["links"], used: &["links"] },
+];
+
+/// Send a message through a custom (webhook) robot, optionally @-mentioning people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = rules)]
+pub struct Input {
+    /// The message type; decides which of the other fields are used.
+    pub msg_type: WebhookMsgType,
+    /// Message content (text, markdown, link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub content: Option<String>,
+    /// Message subject (markdown, link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub subject: Option<String>,
+    /// Link opened by the message or its single button (link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "link_schema")]
+    pub redirect_url: Option<String>,
+    /// Preview picture (link, optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "picture_schema")]
+    pub image_url: Option<String>,
+    /// Text of the single button (action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub button_text: Option<String>,
+    /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Vec<ButtonInput>>,
+    /// Layout of `buttons` (default `vertical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_layout: Option<Layout>,
+    /// Feed card entries (feed_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<FeedLinkInput>>,
+    /// Mobile numbers to @-mention (text, markdown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_mobiles: Vec<String>,
+    /// userIds to @-mention (text, markdown).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at_user_ids: Vec<String>,
+    /// @-mention everyone (text, markdown).
+    #[serde(default)]
+    pub at_all: bool,
+    /// Split text/markdown over the 20000-byte body limit into numbered parts sent in order;
+    /// with `false` an oversize message is refused.
+    #[serde(default = "super::compose::yes")]
+    pub split: bool,
+}
+
+fn rules(schema: &mut schemars::Schema) {
+    let optional = [
+        "content",
+        "subject",
+        "image_url",
+        "redirect_url",
+        "button_text",
+        "buttons",
+        "button_layout",
+        "links",
+        "at_mobiles",
+        "at_user_ids",
+        "at_all",
+    ];
+    let empty_ok = [
+        ("at_mobiles", serde_json::json!({ "maxItems": 0 })),
+        ("at_user_ids", serde_json::json!({ "maxItems": 0 })),
+        ("at_all", serde_json::json!({ "const": false })),
+    ];
+    let mentions = super::types::tokens_rule(0, MAX_AT);
+    add_rule(
+        schema,
+        serde_json::json!({ "properties": {
+            "at_mobiles": mentions,
+            "at_user_ids": mentions,
+            "links": { "minItems": 1 },
+        } }),
+    );
+    add_rule(schema, msg_type_rule(MSG_TYPES, &optional, &empty_ok));
+}
+
+impl Action for WebhookSend {
+    const NAME: &'static str = "webhook_send";
+    const TITLE: &'static str = "Send a message by webhook robot";
+    const DESCRIPTION: &'static str = "Sends a message through a custom (webhook) robot, \
+        optionally @-mentioning people. Text and Markdown over the 20000-byte body limit are \
+        split into parts.";
+    const KIND: ConnectionKind = ConnectionKind::WebhookRobot;
+    type Input = Input;
+    type Output = WebhookSendOutput;
+
+    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
+        let name = i.msg_type.as_str();
+        let given = [
+            ("content", i.content.is_some()),
+            ("subject", i.subject.is_some()),
+            ("image_url", i.image_url.is_some()),
+            ("redirect_url", i.redirect_url.is_some()),
+            ("button_text", i.button_text.is_some()),
+            ("buttons", i.buttons.is_some()),
+            ("button_layout", i.button_layout.is_some()),
+            ("links", i.links.is_some()),
+            ("at_mobiles", !i.at_mobiles.is_empty()),
+            ("at_user_ids", !i.at_user_ids.is_empty()),
+            ("at_all", i.at_all),
+        ];
+        let used = MsgTypeFields::find(MSG_TYPES, name).used;
+        if !matches!(i.msg_type, WebhookMsgType::Text | WebhookMsgType::Markdown) {
+            for (field, present) in &given[8..] {
+                if *present {
+                    return Err(InputError::field(
+                        *field,
+                        format!("@mentions work only in text and markdown, not {name}"),
+                    ));
+                }
+            }
+        }
+        refuse_unused(name, &given, used)?;
+        for (list, field) in [
+            (&i.at_mobiles, "at_mobiles"),
+            (&i.at_user_ids, "at_user_ids"),
+        ] {
+            for (k, v) in list.iter().enumerate() {
+                token(&format!("{field}[{k}]"), v)?;
+            }
+        }
+        let people = i.at_mobiles.len() + i.at_user_ids.len();
+        if people > MAX_AT {
+            return Err(InputError::field(
+                "at_mobiles",
+                format!("with at_user_ids mentions {people} people; DingTalk takes at most {MAX_AT}"),
+            ));
+        }
+        let mentions = Mentions {
+            at_mobiles: i.at_mobiles.clone(),
+            at_user_ids: i.at_user_ids.clone(),
+            at_all: i.at_all,
+        };
+        let f = Fields {
+            ctx: format!(" for msg_type {name}"),
+            content: i.content.as_ref(),
+            subject: i.subject.as_ref(),
+            image_url: i.image_url.as_ref(),
+            redirect_url: i.redirect_url.as_ref(),
+            button_text: i.button_text.as_ref(),
+            buttons: i.buttons.as_ref(),
+            button_layout: i.button_layout,
+        };
+        // Measures the real body, mentions included; they ride on the first part only so people
+        // are notified once.
+        let body_fits = |spec: &WebhookSpec, m: &Mentions| -> Result<bool, InputError> {
+            match spec.to_message(m).to_body() {
+                Ok(_) => Ok(true),
+                Err(e) if e.field() == Some("body") => Ok(false),
+                Err(e) => Err(from_client(e)),
+            }
+        };
+        let none = Mentions::default();
+        let text_like = |subject: Option<&str>| -> Result<Vec<Step>, InputError> {
+            let content = f.req("content", f.content)?;
+            let build = |slice: &str, label: Label| match subject {
+                None => WebhookSpec::Text {
+                    content: labelled_text(slice, label),
+                },
+                Some(s) => WebhookSpec::Markdown {
+                    title: labelled_title(s, label),
+                    text: slice.to_owned(),
+                },
+            };
+            let first = |label: Label| matches!(label, None | Some((1, _)));
+            let mut fits = |slice: &str, label: Label| {
+                let m = if first(label) { &mentions } else { &none };
+                body_fits(&build(slice, label), m)
+            };
+            let parts = plan_parts(content, i.split, MAX_WEBHOOK_BODY_BYTES, &mut fits)?;
+            Ok(parts
+                .into_iter()
+                .map(|(slice, label)| Step::Webhook {
+                    message: build(slice, label),
+                    mentions: if first(label) {
+                        mentions.clone()
+                    } else {
+                        Mentions::default()
+                    },
+                })
+                .collect())
+        };
+        let single = |spec: WebhookSpec| -> Result<Vec<Step>, InputError> {
+            if !body_fits(&spec, &none)? {
+                return Err(InputError::field(
+                    "content",
+                    format!(
+                        "the message is over DingTalk's {MAX_WEBHOOK_BODY_BYTES}-byte webhook body limit — shorten it"
+                    ),
+                ));
+            }
+            Ok(vec![Step::Webhook {
+                message: spec,
+                mentions: Mentions::default(),
+            }])
+        };
+        match i.msg_type {
+            WebhookMsgType::Text => text_like(None),
+            WebhookMsgType::Markdown => {
+                let subject = f.req("subject", f.subject)?;
+                text_like(Some(subject))
+            }
+            WebhookMsgType::Link => single(WebhookSpec::Link {
+                title: f.req("subject", f.subject)?.to_owned(),
+                text: f.req("content", f.content)?.to_owned(),
+                message_url: link("redirect_url", f.req("redirect_url", f.redirect_url)?)?,
+                pic_url: match f.image_url {
+                    Some(p) => Some(picture("image_url", p)?),
+                    None => None,
+                },
+            }),
+            WebhookMsgType::ActionCard => single(match f.card()? {
+                Card::Single {
+                    title,
+                    text,
+                    single_title,
+                    single_url,
+                } => WebhookSpec::ActionCard {
+                    title,
+                    text,
+                    single_title,
+                    single_url,
+                },
+                Card::Multi {
+                    title,
+                    text,
+                    buttons,
+                    layout,
+                } => WebhookSpec::ActionCardButtons {
+                    title,
+                    text,
+                    buttons,
+                    horizontal: layout == Layout::Horizontal,
+                },
+            }),
+            WebhookMsgType::FeedCard => {
+                let links = i.links.as_ref().ok_or_else(|| {
+                    InputError::field("links", format!("is required for msg_type {name}"))
+                })?;
+                if links.is_empty() {
+                    return Err(InputError::field("links", "must have at least one link"));
+                }
+                let mut out = Vec::with_capacity(links.len());
+                for (k, l) in links.iter().enumerate() {
+                    non_empty(&format!("links[{k}].title"), &l.title)?;
+                    out.push(FeedLinkInput {
+                        title: l.title.clone(),
+                        url: link(&format!("links[{k}].url"), &l.url)?,
+                        image_url: picture(&format!("links[{k}].image_url"), &l.image_url)?,
+                    });
+                }
+                single(WebhookSpec::FeedCard { links: out })
+            }
+        }
+    }
+
+    fn output(steps: &[Step], results: &[StepResult]) -> Option<WebhookSendOutput> {
+        let sent: Vec<&String> = results
+            .iter()
+            .filter_map(|r| match r {
+                StepResult::WebhookSent { msg_type } => Some(msg_type),
+                _ => None,
+            })
+            .collect();
+        if sent.len() != steps.iter().filter(|s| s.is_send()).count() {
+            return None;
+        }
+        Some(WebhookSendOutput {
+            msg_type: sent.first()?.to_string(),
+            parts: (sent.len() > 1).then_some(sent.len()),
+        })
+    }
+}
