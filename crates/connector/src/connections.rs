@@ -6,6 +6,7 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -54,7 +55,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConnectionError {
 }
 
 /// A connection as the API shows it: no secrets, only whether the optional one is set.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct Connection {
     pub id: Uuid,
     pub name: String,
@@ -64,7 +65,8 @@ pub struct Connection {
     pub app_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub robot_code: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Absent when there are none (its schema says so through `default`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
     /// `None`: [`DEFAULT_QPS_QUOTA`].
     pub qps_quota: Option<u32>,
@@ -127,24 +129,89 @@ pub enum ConnectionSecrets {
     },
 }
 
-/// `POST /v1/connections`.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/connections`: the seed's New Connection dialog (Name, AppKey, AppSecret,
+/// RobotCode, Description), or a webhook robot (access token, signing secret, keywords).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = new_connection_rules)]
 pub struct NewConnection {
+    /// How the connection is addressed: letters, digits, `-`, `_`, `.`; not a UUID.
     pub name: String,
     /// Defaults to `app_robot`, the seed's only kind.
     #[serde(default = "default_kind")]
     pub kind: ConnectionKind,
     #[serde(default)]
     pub description: String,
+    /// The app's AppKey (Client ID) — app robots.
     pub app_key: Option<String>,
+    /// The app's AppSecret (Client Secret) — app robots; write-only.
+    #[schemars(with = "Option<String>")]
     pub app_secret: Option<SecretString>,
+    /// The robot's RobotCode, usually the AppKey — app robots.
     pub robot_code: Option<String>,
+    /// The webhook robot's `access_token` — webhook robots; write-only.
+    #[schemars(with = "Option<String>")]
     pub access_token: Option<SecretString>,
+    /// The `SEC…` signing secret, if the robot's security setting is "signature" — webhook
+    /// robots; write-only.
+    #[schemars(with = "Option<String>")]
     pub secret: Option<SecretString>,
+    /// Words one of which every message must contain, if the robot's security setting is
+    /// "custom keywords" — webhook robots.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// This app's QPS quota per API (1 to 60); default 20, DingTalk's standard edition.
     pub qps_quota: Option<u32>,
+}
+
+/// The rules of [`Draft::validate`], stated for the JSON Schema.
+fn field_rules() -> serde_json::Value {
+    let token = serde_json::json!({ "type": "string", "minLength": 1, "pattern": r"^\S+$" });
+    serde_json::json!({ "properties": {
+        "name": {
+            "minLength": 1,
+            "maxLength": MAX_NAME_CHARS,
+            "pattern": r"^[A-Za-z0-9._-]+$",
+            "not": { "pattern": r"^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$",
+                     "description": "must not be a UUID" }
+        },
+        "description": { "maxLength": MAX_DESCRIPTION_CHARS },
+        "app_key": token, "app_secret": token, "robot_code": token, "access_token": token,
+        "secret": { "pattern": r"^SEC\S*$" },
+        "keywords": { "maxItems": MAX_KEYWORDS, "items": { "minLength": 1, "pattern": r"\S" } },
+        "qps_quota": { "minimum": 1, "maximum": MAX_QPS_QUOTA }
+    } })
+}
+
+fn forbidden(fields: &[&str], kind: ConnectionKind) -> serde_json::Value {
+    let any: Vec<_> = fields
+        .iter()
+        .map(|f| serde_json::json!({ "required": [f] }))
+        .collect();
+    serde_json::json!({ "anyOf": any, "description": format!("is not used by {kind} connections") })
+}
+
+fn new_connection_rules(schema: &mut schemars::Schema) {
+    crate::actions::types::add_rule(schema, field_rules());
+    crate::actions::types::add_rule(
+        schema,
+        serde_json::json!({
+            "if": { "required": ["kind"], "properties": { "kind": { "const": "webhook_robot" } } },
+            "then": {
+                "required": ["access_token"],
+                "not": forbidden(&["app_key", "app_secret", "robot_code"], ConnectionKind::WebhookRobot)
+            },
+            "else": {
+                "required": ["app_key", "app_secret", "robot_code"],
+                "not": forbidden(&["access_token", "secret"], ConnectionKind::AppRobot),
+                "properties": { "keywords": { "maxItems": 0 } }
+            }
+        }),
+    );
+}
+
+fn patch_rules(schema: &mut schemars::Schema) {
+    crate::actions::types::add_rule(schema, field_rules());
 }
 
 fn default_kind() -> ConnectionKind {
@@ -153,20 +220,28 @@ fn default_kind() -> ConnectionKind {
 
 /// `PATCH /v1/connections/{id_or_name}`: absent fields stay as they are; `"secret": null` and
 /// `"qps_quota": null` clear those optional values.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = patch_rules)]
 pub struct ConnectionPatch {
     pub name: Option<String>,
     /// Accepted only if it equals the current kind: a connection's kind cannot change.
     pub kind: Option<ConnectionKind>,
     pub description: Option<String>,
     pub app_key: Option<String>,
+    /// Replaced only when given; write-only.
+    #[schemars(with = "Option<String>")]
     pub app_secret: Option<SecretString>,
     pub robot_code: Option<String>,
+    /// Replaced only when given; write-only.
+    #[schemars(with = "Option<String>")]
     pub access_token: Option<SecretString>,
+    /// `null` removes the signing secret; write-only.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
     pub secret: Option<Option<SecretString>>,
     pub keywords: Option<Vec<String>>,
+    /// `null` returns to the default quota.
     #[serde(default, deserialize_with = "present")]
     pub qps_quota: Option<Option<u32>>,
 }

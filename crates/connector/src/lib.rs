@@ -12,6 +12,8 @@ pub mod app;
 pub mod connections;
 pub mod delivery;
 pub mod error;
+pub mod probe;
+pub mod schema;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::spawn_app;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::process::Command;
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn openapi_lists_every_route_and_action() {
 }
 
 #[tokio::test]
-async fn a_real_openapi_validator_accepts_the_document() {
+async fn a_real_openapi_validator_accepts_both_documents() {
     let python = match testkit::python_venv(
         "openapi-validator",
         &["openapi-spec-validator==0.7.1"],
@@ -80,26 +80,80 @@ async fn a_real_openapi_validator_accepts_the_document() {
         Err(why) => return testkit::missing(why),
     };
     let app = spawn_app().await;
-    let text = app
-        .http
-        .get(format!("{}/v1/openapi.json", app.base))
-        .send()
-        .await
+    for doc in ["openapi.json", "swagger.json"] {
+        let text = app
+            .http
+            .get(format!("{}/v1/{doc}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let file = app.dir.path().join(doc);
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(&python)
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&file)
+            .output()
+            .expect("validator runs");
+        assert!(
+            out.status.success(),
+            "openapi-spec-validator rejected {doc}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_swagger_2_rendition_has_every_operation_with_its_body_and_answer() {
+    let app = spawn_app().await;
+    let get = |doc: &'static str| {
+        let url = format!("{}/v1/{doc}", app.base);
+        let http = app.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let (v3, v2) = (get("openapi.json").await, get("swagger.json").await);
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(v2["securityDefinitions"]["bearer"]["in"], "header");
+    for (path, item) in v3["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let op2 = &v2["paths"][path][method];
+            assert_eq!(op2["operationId"], op["operationId"], "{method} {path}");
+            if op.get("requestBody").is_some() {
+                let body = op2["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["in"] == "body")
+                    .unwrap_or_else(|| panic!("{method} {path}: no body parameter"));
+                assert!(body["schema"].is_object());
+            }
+        }
+    }
+    let send = &v2["paths"]["/v1/connections/{id_or_name}/actions/send_text"]["post"];
+    let body = &send["parameters"]
+        .as_array()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let file = app.dir.path().join("openapi.json");
-    std::fs::write(&file, text).unwrap();
-    let out = Command::new(&python)
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&file)
-        .output()
-        .expect("validator runs");
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator rejected the document:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        .iter()
+        .find(|p| p["in"] == "body")
+        .unwrap()["schema"];
+    assert_eq!(body["required"], json!(["group_chat_id", "content"]));
+    assert_eq!(
+        send["responses"]["200"]["schema"]["required"],
+        json!(["process_query_key", "msg_key"])
     );
+    let text = v2.to_string();
+    for not_in_2 in ["oneOf", "anyOf", "\"if\"", "#/components/", "\"const\""] {
+        assert!(!text.contains(not_in_2), "{not_in_2} is not Swagger 2.0");
+    }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use connector::store::{
-    DeliveryMode, ManualClock, NewDelivery, RateSlot, Store, StoreError, connect_with_clock,
+    DeliveryMode, GroupKey, ManualClock, NewDelivery, RateSlot, Store, StoreError,
+    connect_with_clock,
 };
 use serde_json::json;
 use testkit::{Db, TestDb, on_both_databases};
@@ -53,7 +54,9 @@ async fn progress_is_saved_only_under_the_lease_and_survives_a_hand_over(env: &E
         id,
         connection_id: Uuid::new_v4(),
         action: "send_text".into(),
-        group_key: "c/g".into(),
+        group_key: GroupKey::Connection {
+            connection_id: Uuid::new_v4(),
+        },
         input: json!({}),
         mode: DeliveryMode::Async,
         idempotency_key: None,

@@ -13,8 +13,8 @@ use connector::error::{DingTalkDetail, ErrorBody, ErrorCode};
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryFilter, DeliveryMode,
-    DeliveryStatus, FinishedDelivery, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
-    connect_with_clock,
+    DeliveryStatus, FinishedDelivery, GroupKey, Inserted, Lease, ManualClock, NewDelivery, Store,
+    StoreError, connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -120,7 +120,7 @@ fn new_delivery(connection_id: Uuid, group: &str) -> NewDelivery {
         id: Uuid::new_v4(),
         connection_id,
         action: "send_text".into(),
-        group_key: format!("{connection_id}/{group}"),
+        group_key: group_of(connection_id, group),
         input: json!({"group_chat_id": group, "content": "hello"}),
         mode: DeliveryMode::Async,
         idempotency_key: None,
@@ -133,6 +133,13 @@ async fn insert(env: &Env, new: NewDelivery) -> Delivery {
     match env.store.insert_delivery(&new).await.unwrap() {
         Inserted::New(d) => d,
         other => panic!("expected a new delivery, got {other:?}"),
+    }
+}
+
+fn group_of(connection_id: Uuid, group: &str) -> GroupKey {
+    GroupKey::Group {
+        connection_id,
+        group_chat_id: group.into(),
     }
 }
 
@@ -842,7 +849,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         id: Uuid::new_v4(),
         connection_id: conn,
         action: "send_text".into(),
-        group_key: format!("{conn}/cidA"),
+        group_key: group_of(conn, "cidA"),
         input: json!({"content": "hi"}),
         status: DeliveryStatus::Delivered,
         result: Some(json!({"process_query_key": "k"})),
@@ -921,7 +928,7 @@ async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_
         .map(|i| new_delivery(conn, &format!("cid{}", i % 8)))
         .collect();
     let accepted = env.store.insert_deliveries(&batch).await.unwrap();
-    let seq_of: HashMap<Uuid, (String, i64)> = accepted
+    let seq_of: HashMap<Uuid, (GroupKey, i64)> = accepted
         .iter()
         .map(|i| {
             (
@@ -976,11 +983,11 @@ async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_
         assert!(seen.insert(*id), "delivery {id} claimed twice");
     }
     assert_eq!(seen.len(), 120, "every delivery was claimed");
-    let mut last: HashMap<&str, i64> = HashMap::new();
+    let mut last: HashMap<&GroupKey, i64> = HashMap::new();
     for id in &log {
         let (group, seq) = &seq_of[id];
-        if let Some(prev) = last.insert(group.as_str(), *seq) {
-            assert!(prev < *seq, "group {group}: {seq} claimed after {prev}");
+        if let Some(prev) = last.insert(group, *seq) {
+            assert!(prev < *seq, "group {group:?}: {seq} claimed after {prev}");
         }
     }
     assert_eq!(last.len(), 8);
@@ -1045,7 +1052,7 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
     );
     assert_eq!(
         list(DeliveryFilter {
-            group_key: Some(format!("{c2}/cidA")),
+            group_key: Some(group_of(c2, "cidA")),
             ..Default::default()
         })
         .await,

@@ -239,6 +239,15 @@ impl AppClient {
             .await
     }
 
+    /// Asks DingTalk for a token with these credentials now, bypassing the cache: whether they
+    /// are accepted (a connection test).
+    pub async fn check_credentials(&self) -> Result<(), Error> {
+        self.client
+            .get_access_token(&self.creds.app_key, &self.creds.app_secret)
+            .await
+            .map(|_| ())
+    }
+
     /// Run `op` with a token; if DingTalk rejects the token, refresh it once and run `op` again.
     pub async fn with_token<T, F, Fut>(&self, op: F) -> Result<T, Error>
     where

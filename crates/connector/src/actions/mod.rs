@@ -13,7 +13,6 @@
 mod compose;
 mod execute;
 mod plan;
-mod schema;
 pub mod split;
 pub mod types;
 
@@ -34,6 +33,7 @@ pub use plan::{
 };
 
 use crate::connections::ConnectionKind;
+use crate::schema;
 
 /// Why an input was refused. Field names are the input's (`buttons[1].url`), never DingTalk's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]

@@ -395,4 +395,59 @@ impl ValidatedAction {
     pub fn connection_kind(&self) -> ConnectionKind {
         self.action.connection_kind()
     }
+
+    /// A webhook robot with keywords drops every message without one (errcode 310000): check
+    /// each part before anything is sent, the way DingTalk does — in the message's text, not
+    /// its links.
+    pub fn check_keywords(&self, keywords: &[String]) -> Result<(), InputError> {
+        if keywords.is_empty() {
+            return Ok(());
+        }
+        fn texts(v: &serde_json::Value, out: &mut String) {
+            use serde_json::Value;
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        if !k.to_ascii_lowercase().ends_with("url") {
+                            texts(v, out);
+                        }
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|v| texts(v, out)),
+                Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                _ => {}
+            }
+        }
+        let parts = self.steps.iter().filter_map(|step| match step {
+            Step::Webhook { message, mentions } => Some(message.to_message(mentions)),
+            _ => None,
+        });
+        for (i, msg) in parts.enumerate() {
+            let body: serde_json::Value = msg
+                .to_body()
+                .ok()
+                .and_then(|b| serde_json::from_str(&b).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let mut text = String::new();
+            texts(&body[msg.msgtype()], &mut text);
+            if !keywords.iter().any(|k| text.contains(k.as_str())) {
+                let which = if self.parts() > 1 {
+                    format!(" (part {} of {})", i + 1, self.parts())
+                } else {
+                    String::new()
+                };
+                return Err(InputError::field(
+                    "content",
+                    format!(
+                        "contains none of the webhook robot's keywords ({}){which}; DingTalk would drop it",
+                        keywords.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }

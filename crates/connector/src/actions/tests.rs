@@ -2,6 +2,7 @@
 
 use super::compose::input_field;
 use super::*;
+use crate::schema;
 use dingtalk::robot::MAX_MSG_PARAM_BYTES;
 use serde_json::{Value, json};
 use types::MediaKind;

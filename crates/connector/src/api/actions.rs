@@ -1,43 +1,127 @@
-//! `/v1/actions` (the catalog) and `POST /v1/connections/{id_or_name}/actions/{action}`.
+//! `/v1/actions` (the catalog) and `POST /v1/connections/{id_or_name}/actions/{action}`: one
+//! documented operation per action, its request and response schemas from the catalog.
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::time::Instant;
 use uuid::Uuid;
 
 use super::AppState;
-use super::deliveries::group_key;
-use super::error::{ApiError, ErrorBody, ErrorCode, parse_json};
+use super::connections::ConnectionRef;
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use super::extract::{body_error, is_json, parse_value, require_json};
 use crate::actions::{self, ActionDef, ExecuteError, InputError};
+use crate::connections::ConnectionKind;
 use crate::delivery::{
     Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
     execute_within_limits,
 };
 use crate::store::{
-    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, Inserted, Lease, NewDelivery,
+    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, GroupKey, Inserted, Lease, NewDelivery,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/actions", get(list))
-        .route("/v1/actions/{action}", get(show))
-        .route("/v1/connections/{id_or_name}/actions/{action}", post(run))
+pub fn routes() -> ApiRouter<AppState> {
+    let mut router = ApiRouter::new()
+        .api_route(
+            "/v1/actions",
+            get_with(list, |op| {
+                op.id("listActions")
+                    .summary("The action catalog, with each action's JSON Schemas")
+                    .tag("actions")
+            }),
+        )
+        .api_route(
+            "/v1/actions/{action}",
+            get_with(show, |op| {
+                op.id("getAction")
+                    .summary("One action of the catalog")
+                    .tag("actions")
+            }),
+        )
+        .api_route(
+            "/v1/connections/{id_or_name}/actions/{action}",
+            post_with(run_named, |op| {
+                op.id("runAction")
+                    .summary("Run any action by name (see the per-action operations for inputs)")
+                    .tag("actions")
+                    .hidden(false)
+            }),
+        );
+    for def in actions::catalog() {
+        let path = format!("/v1/connections/{{id_or_name}}/actions/{}", def.name);
+        router = router.api_route(
+            &path,
+            post_with(
+                move |s: State<AppState>, c: Path<ConnectionRef>, h: HeaderMap, req: Request| {
+                    run(s, c.0.id_or_name, def, h, req)
+                },
+                move |op| super::openapi::action_operation(op, def),
+            ),
+        );
+    }
+    router
 }
 
-async fn list() -> Json<&'static [ActionDef]> {
-    Json(actions::catalog())
+/// A catalog entry as the API shows it.
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogEntry {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub connection_kind: ConnectionKind,
+    /// JSON Schema (2020-12) of the input.
+    pub input_schema: Value,
+    /// JSON Schema (2020-12) of the output.
+    pub output_schema: Value,
 }
 
-async fn show(Path(action): Path<String>) -> Result<Json<&'static ActionDef>, ApiError> {
-    actions::spec(&action)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no action `{action}`; see GET /v1/actions")))
+impl From<&ActionDef> for CatalogEntry {
+    fn from(d: &ActionDef) -> Self {
+        CatalogEntry {
+            name: d.name,
+            title: d.title,
+            description: d.description,
+            connection_kind: d.connection_kind,
+            input_schema: d.input_schema.clone(),
+            output_schema: d.output_schema.clone(),
+        }
+    }
+}
+
+/// The `{action}` of a catalog route.
+#[derive(Deserialize, JsonSchema)]
+pub struct ActionRef {
+    /// The action's name, e.g. `send_text`.
+    pub action: String,
+}
+
+/// `{id_or_name}` and `{action}` of the generic action route.
+#[derive(Deserialize, JsonSchema)]
+pub struct RunRef {
+    pub id_or_name: String,
+    pub action: String,
+}
+
+async fn list() -> Json<Vec<CatalogEntry>> {
+    Json(actions::catalog().iter().map(CatalogEntry::from).collect())
+}
+
+fn unknown_action(name: &str) -> ApiError {
+    ApiError::not_found(format!("no action `{name}`; see GET /v1/actions"))
+}
+
+async fn show(Path(a): Path<ActionRef>) -> Result<Json<CatalogEntry>, ApiError> {
+    actions::spec(&a.action)
+        .map(|d| Json(CatalogEntry::from(d)))
+        .ok_or_else(|| unknown_action(&a.action))
 }
 
 impl From<InputError> for ApiError {
@@ -52,45 +136,40 @@ impl From<InputError> for ApiError {
 async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
     let is_multipart = req
         .headers()
-        .get(CONTENT_TYPE)
+        .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     if !is_multipart {
+        if !is_json(req.headers()) {
+            return Err(require_json(req.headers())
+                .err()
+                .unwrap_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::UnsupportedMediaType,
+                        "send JSON or multipart/form-data",
+                    )
+                })
+                .with_field("Content-Type"));
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        "the body is over 32 MB; upload large files with multipart",
-                    )
-                } else {
-                    ApiError::invalid("body", e.body_text())
-                }
-            })?;
-        if bytes.is_empty() {
-            return Err(ApiError::invalid(
-                "body",
-                "is empty; send the action input as JSON",
-            ));
-        }
-        return parse_json(&bytes);
+            .map_err(body_error)?;
+        return parse_value(&bytes);
     }
+    let bad_form =
+        |name: &str| ApiError::invalid(name.to_owned(), "is not a readable multipart part");
     let mut form = Multipart::from_request(req, state)
         .await
-        .map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        .map_err(|_| bad_form("body"))?;
     let mut input = Map::new();
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid("body", e.body_text()))?
-    {
+    while let Some(field) = form.next_field().await.map_err(|_| bad_form("body"))? {
         let name = field.name().unwrap_or_default().to_owned();
         if let Some(file_name) = field.file_name().map(str::to_owned) {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::invalid(name.clone(), e.body_text()))?;
+            let bytes = field.bytes().await.map_err(|_| bad_form(&name))?;
             input.insert(
                 name,
                 serde_json::json!({
@@ -99,12 +178,11 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
                 }),
             );
         } else {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ApiError::invalid(name.clone(), e.body_text()))?;
+            let text = field.text().await.map_err(|_| bad_form(&name))?;
             if name == "input" {
-                let Value::Object(obj) = parse_json::<Value>(text.as_bytes())? else {
+                let Value::Object(obj) =
+                    parse_value(text.as_bytes()).map_err(|e| e.with_field("input"))?
+                else {
                     return Err(ApiError::invalid("input", "must be a JSON object"));
                 };
                 input.extend(obj);
@@ -204,22 +282,33 @@ fn accepted(d: &Delivery) -> Response {
         .into_response()
 }
 
-async fn run(
-    State(s): State<AppState>,
-    Path((id_or_name, action)): Path<(String, String)>,
+/// The generic route: an unknown action is 404; a known one runs as its own route would.
+async fn run_named(
+    s: State<AppState>,
+    Path(r): Path<RunRef>,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let def = actions::spec(&r.action).ok_or_else(|| unknown_action(&r.action))?;
+    run(s, r.id_or_name, def, headers, req).await
+}
+
+async fn run(
+    State(s): State<AppState>,
+    id_or_name: String,
+    def: &'static ActionDef,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let action = def.name.to_owned();
     let opts = run_options(&headers)?;
-    let spec = actions::spec(&action)
-        .ok_or_else(|| ApiError::not_found(format!("no action `{action}`; see GET /v1/actions")))?;
     let conn = s.connection(&id_or_name).await?;
-    if spec.connection_kind != conn.kind {
+    if def.connection_kind != conn.kind {
         return Err(ApiError::invalid(
             "action",
             format!(
                 "`{action}` is for {} connections; `{}` is a {} connection",
-                spec.connection_kind.as_str(),
+                def.connection_kind.as_str(),
                 conn.name,
                 conn.kind.as_str()
             ),
@@ -236,7 +325,7 @@ async fn run(
     {
         return replay(&existing, &hash, &opts);
     }
-    let validated = match actions::validate(&action, input) {
+    let validated = match def.validate(input) {
         Ok(v) => v,
         Err(e) => {
             metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")
@@ -244,14 +333,14 @@ async fn run(
             return Err(e.into());
         }
     };
-    check_keywords(&validated, &conn.keywords)?;
+    validated.check_keywords(&conn.keywords)?;
     let id = Uuid::new_v4();
     let ordered = validated.parts() > 0;
     let new = NewDelivery {
         id,
         connection_id: conn.id,
         action: action.clone(),
-        group_key: group_key(conn.id, validated.group_chat_id(), ordered, id),
+        group_key: GroupKey::of(conn.id, validated.group_chat_id(), ordered, id),
         input: serde_json::to_value(&validated).map_err(ApiError::internal)?,
         mode: if opts.respond_async {
             DeliveryMode::Async
@@ -346,62 +435,6 @@ async fn finish_sync(
         );
     }
     result.map(|out| Json(out).into_response())
-}
-
-/// A webhook robot with keywords drops every message without one (errcode 310000): check each
-/// part before anything is sent, the way DingTalk does — in the message's text, not its links.
-fn check_keywords(
-    validated: &actions::ValidatedAction,
-    keywords: &[String],
-) -> Result<(), ApiError> {
-    if keywords.is_empty() {
-        return Ok(());
-    }
-    fn texts(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                for (k, v) in m {
-                    if !k.to_ascii_lowercase().ends_with("url") {
-                        texts(v, out);
-                    }
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|v| texts(v, out)),
-            Value::String(s) => {
-                out.push_str(s);
-                out.push('\n');
-            }
-            _ => {}
-        }
-    }
-    let parts = validated.steps().iter().filter_map(|step| match step {
-        actions::Step::Webhook { message, mentions } => Some(message.to_message(mentions)),
-        _ => None,
-    });
-    for (i, msg) in parts.enumerate() {
-        let body: Value = msg
-            .to_body()
-            .ok()
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or(Value::Null);
-        let mut text = String::new();
-        texts(&body[msg.msgtype()], &mut text);
-        if !keywords.iter().any(|k| text.contains(k.as_str())) {
-            let which = if validated.parts() > 1 {
-                format!(" (part {} of {})", i + 1, validated.parts())
-            } else {
-                String::new()
-            };
-            return Err(ApiError::invalid(
-                "content",
-                format!(
-                    "contains none of the webhook robot's keywords ({}){which}; DingTalk would drop it",
-                    keywords.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// How long a sync request may hold its group before the queue takes it back.

@@ -1,24 +1,60 @@
 //! `/v1/connections`: create, list, read, update, delete, test.
 
-use axum::body::Bytes;
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use aide::transform::TransformOperation;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use super::AppState;
-use super::error::{ApiError, parse_json};
-use crate::connections::{Connection, ConnectionPatch, ConnectionSecrets, NewConnection};
+use super::error::ApiError;
+use super::extract::AppJson;
+use crate::connections::{Connection, ConnectionPatch, NewConnection};
+use crate::probe::TestResult;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/connections", get(list).post(create))
-        .route(
-            "/v1/connections/{id_or_name}",
-            get(show).patch(update).delete(remove),
+/// The `{id_or_name}` of a connection route.
+#[derive(Deserialize, JsonSchema)]
+pub struct ConnectionRef {
+    /// The connection's id (a UUID) or name.
+    pub id_or_name: String,
+}
+
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/v1/connections",
+            get_with(list, |op| doc(op, "listConnections", "List connections"))
+                .post_with(create, |op| {
+                    doc(op, "createConnection", "Create a connection (the seed's New Connection dialog)")
+                        .description("409 if the name is taken. Secrets are write-only: sealed at rest, never returned.")
+                        .response::<201, Json<Connection>>()
+                }),
         )
-        .route("/v1/connections/{id_or_name}/test", post(test))
+        .api_route(
+            "/v1/connections/{id_or_name}",
+            get_with(show, |op| doc(op, "getConnection", "Read a connection"))
+                .patch_with(update, |op| {
+                    doc(op, "updateConnection", "Change a connection")
+                        .description("Absent fields stay as they are; secrets are replaced only when given.")
+                })
+                .delete_with(remove, |op| {
+                    doc(op, "deleteConnection", "Delete a connection").response::<204, ()>()
+                }),
+        )
+        .api_route(
+            "/v1/connections/{id_or_name}/test",
+            post_with(test, |op| {
+                doc(op, "testConnection", "Test a connection's credentials with DingTalk")
+                    .description("App robots: fetch an access token. Webhook robots: a probe that posts nothing.")
+            }),
+        )
+}
+
+fn doc<'a>(op: TransformOperation<'a>, id: &str, summary: &str) -> TransformOperation<'a> {
+    op.id(id).summary(summary).tag("connections")
 }
 
 async fn list(State(s): State<AppState>) -> Result<Json<Vec<Connection>>, ApiError> {
@@ -27,9 +63,8 @@ async fn list(State(s): State<AppState>) -> Result<Json<Vec<Connection>>, ApiErr
 
 async fn create(
     State(s): State<AppState>,
-    body: Bytes,
+    AppJson(new): AppJson<NewConnection>,
 ) -> Result<(StatusCode, Json<Connection>), ApiError> {
-    let new: NewConnection = parse_json(&body)?;
     let conn = s.connections.create(new).await?;
     tracing::info!(connection = %conn.name, kind = conn.kind.as_str(), "connection created");
     Ok((StatusCode::CREATED, Json(conn)))
@@ -37,18 +72,17 @@ async fn create(
 
 async fn show(
     State(s): State<AppState>,
-    Path(id_or_name): Path<String>,
+    Path(c): Path<ConnectionRef>,
 ) -> Result<Json<Connection>, ApiError> {
-    Ok(Json(s.connections.get(&id_or_name).await?))
+    Ok(Json(s.connections.get(&c.id_or_name).await?))
 }
 
 async fn update(
     State(s): State<AppState>,
-    Path(id_or_name): Path<String>,
-    body: Bytes,
+    Path(c): Path<ConnectionRef>,
+    AppJson(patch): AppJson<ConnectionPatch>,
 ) -> Result<Json<Connection>, ApiError> {
-    let patch: ConnectionPatch = parse_json(&body)?;
-    let conn = s.connections.update(&id_or_name, patch).await?;
+    let conn = s.connections.update(&c.id_or_name, patch).await?;
     s.connection_changed(conn.id);
     tracing::info!(connection = %conn.name, "connection updated");
     Ok(Json(conn))
@@ -56,93 +90,20 @@ async fn update(
 
 async fn remove(
     State(s): State<AppState>,
-    Path(id_or_name): Path<String>,
+    Path(c): Path<ConnectionRef>,
 ) -> Result<StatusCode, ApiError> {
-    let conn = s.connections.get(&id_or_name).await?;
+    let conn = s.connections.get(&c.id_or_name).await?;
     s.connections.delete(&conn.id.to_string()).await?;
     s.connection_changed(conn.id);
     tracing::info!(connection = %conn.name, "connection deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct TestResult {
-    ok: bool,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dingtalk: Option<super::error::DingTalkDetail>,
-}
-
 async fn test(
     State(s): State<AppState>,
-    Path(id_or_name): Path<String>,
+    Path(c): Path<ConnectionRef>,
 ) -> Result<Json<TestResult>, ApiError> {
-    let conn = s.connections.get(&id_or_name).await?;
-    let result = match s.connections.secrets(&conn)? {
-        ConnectionSecrets::AppRobot { app_secret } => {
-            use secrecy::ExposeSecret;
-            let app_key = dingtalk::AppKey::new(conn.app_key.clone().unwrap_or_default());
-            let secret = dingtalk::AppSecret::new(app_secret.expose_secret());
-            match s.dingtalk.get_access_token(&app_key, &secret).await {
-                Ok(_) => TestResult {
-                    ok: true,
-                    message: format!(
-                        "DingTalk accepted AppKey {app_key} and its AppSecret (an access token was issued)"
-                    ),
-                    dingtalk: None,
-                },
-                Err(e) => TestResult {
-                    ok: false,
-                    message: explain_test_failure(&e),
-                    dingtalk: ApiError::from_dingtalk(&e).body.dingtalk,
-                },
-            }
-        }
-        ConnectionSecrets::WebhookRobot { .. } => probe_webhook(&s, &conn).await?,
-    };
-    Ok(Json(result))
-}
-
-fn explain_test_failure(e: &dingtalk::Error) -> String {
-    use dingtalk::ErrorClass::*;
-    match e.class() {
-        CredentialsRejected | TokenRejected => format!(
-            "DingTalk rejected the AppKey/AppSecret ({}): check the Client ID and Client Secret under Application information",
-            e.code().unwrap_or("no code")
-        ),
-        Throttled | Transient => format!("DingTalk could not be reached or is busy: {e}"),
-        InvalidInput | Rejected => format!("DingTalk refused the token request: {e}"),
-    }
-}
-
-/// A webhook robot has no token endpoint. Probe it with a body that has no `msgtype`: DingTalk
-/// checks the token and signature before the body (UNCONFIRMED, but the simulator and every
-/// report agree), so "token is not exist" or a security error means the credentials are wrong,
-/// and a complaint about the body means they were accepted — and nothing was posted.
-async fn probe_webhook(s: &AppState, conn: &Connection) -> Result<TestResult, ApiError> {
-    let target = s.target_for(conn)?;
-    let crate::actions::Target::Webhook(robot) = target else {
-        return Err(ApiError::internal(
-            "webhook connection without a webhook target",
-        ));
-    };
-    Ok(match robot.probe().await {
-        Ok(()) => TestResult {
-            ok: true,
-            message: "DingTalk accepted the webhook token (and signature); no message was sent"
-                .into(),
-            dingtalk: None,
-        },
-        Err(e) => TestResult {
-            ok: false,
-            message: match e.class() {
-                dingtalk::ErrorClass::CredentialsRejected => format!(
-                    "DingTalk does not know this webhook access_token ({})",
-                    e.code().unwrap_or("no code")
-                ),
-                _ => format!("DingTalk refused the probe: {e}"),
-            },
-            dingtalk: ApiError::from_dingtalk(&e).body.dingtalk,
-        },
-    })
+    let conn = s.connections.get(&c.id_or_name).await?;
+    let target = s.target_for(&conn)?;
+    Ok(Json(crate::probe::test(&target).await))
 }

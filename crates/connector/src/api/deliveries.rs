@@ -1,39 +1,62 @@
 //! `/v1/deliveries`: the delivery log (status, attempts, last error, DingTalk result) and the
 //! dead-letter list (`?status=failed`), with `POST /v1/deliveries/{id}/retry`.
 
-use axum::extract::{Path, Query, State};
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
-use crate::store::{Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, StoreError};
+use super::extract::AppQuery;
+use crate::store::{
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, GroupKey, StoreError,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/deliveries", get(list))
-        .route("/v1/deliveries/{id}", get(show))
-        .route("/v1/deliveries/{id}/retry", post(retry))
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/v1/deliveries",
+            get_with(list, |op| {
+                op.id("listDeliveries")
+                    .summary("The delivery log, newest first (the dead letters: ?status=failed)")
+                    .tag("deliveries")
+            }),
+        )
+        .api_route(
+            "/v1/deliveries/{id}",
+            get_with(show, |op| {
+                op.id("getDelivery")
+                    .summary("A delivery with its attempts")
+                    .tag("deliveries")
+            }),
+        )
+        .api_route(
+            "/v1/deliveries/{id}/retry",
+            post_with(retry, |op| {
+                op.id("retryDelivery")
+                    .summary("Queue a failed delivery again")
+                    .tag("deliveries")
+                    .response::<202, Json<DeliveryView>>()
+            }),
+        )
 }
 
-/// The ordering key of a delivery: one per connection and group chat; actions without a group
-/// (1:1 sends, webhook robots, whose group is fixed) share one per connection; uploads,
-/// queries and recalls need no order and get their own.
-pub fn group_key(connection_id: Uuid, group: Option<&str>, ordered: bool, id: Uuid) -> String {
-    match (group, ordered) {
-        (Some(g), true) => format!("{connection_id}/{g}"),
-        (None, true) => format!("{connection_id}/-"),
-        (_, false) => format!("{connection_id}/unordered/{id}"),
-    }
+/// The `{id}` of a delivery route.
+#[derive(Deserialize, JsonSchema)]
+struct DeliveryRef {
+    /// The delivery's id (a UUID).
+    id: String,
 }
 
 /// A delivery as the API shows it (without the stored input, which may hold a whole file).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct DeliveryView {
     pub id: Uuid,
     pub status: DeliveryStatus,
@@ -58,12 +81,7 @@ pub struct DeliveryView {
 
 impl From<Delivery> for DeliveryView {
     fn from(d: Delivery) -> Self {
-        let group = d
-            .group_key
-            .split_once('/')
-            .map(|(_, g)| g)
-            .filter(|g| *g != "-" && !g.starts_with("unordered/"))
-            .map(str::to_owned);
+        let group = d.group_key.group_chat_id().map(str::to_owned);
         DeliveryView {
             id: d.id,
             status: d.status,
@@ -83,19 +101,31 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Filters of the delivery log; they combine with AND.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    status: Option<String>,
+    /// Only deliveries in this status.
+    status: Option<DeliveryStatus>,
+    /// Only this connection's (id or name).
     connection: Option<String>,
+    /// Only this group chat's; needs `connection`.
     group_chat_id: Option<String>,
+    /// Created at or after this time (RFC 3339).
+    #[schemars(with = "Option<DateTime<Utc>>")]
     created_after: Option<String>,
+    /// Created before this time (RFC 3339).
+    #[schemars(with = "Option<DateTime<Utc>>")]
     created_before: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = 1, max = 1000))]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<i64>,
 }
 
-#[derive(Serialize)]
+/// One page of the delivery log.
+#[derive(Serialize, JsonSchema)]
 struct ListPage {
     deliveries: Vec<DeliveryView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,27 +140,18 @@ fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
 
 async fn list(
     State(s): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<Json<ListPage>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|v| {
-            DeliveryStatus::parse(v).map_err(|_| {
-                ApiError::invalid(
-                    "status",
-                    "must be one of queued, in_flight, delivered, retrying, failed",
-                )
-            })
-        })
-        .transpose()?;
+    let status = q.status;
     let connection_id = match &q.connection {
         Some(c) => Some(s.connections.get(c).await?.id),
         None => None,
     };
     let group_key = match (&q.group_chat_id, connection_id) {
-        (Some(g), Some(c)) => Some(format!("{c}/{g}")),
+        (Some(g), Some(c)) => Some(GroupKey::Group {
+            connection_id: c,
+            group_chat_id: g.clone(),
+        }),
         (Some(_), None) => {
             return Err(ApiError::invalid(
                 "connection",
@@ -139,10 +160,7 @@ async fn list(
         }
         _ => None,
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be 1 to 1000"));
-    }
+    let limit = q.limit.unwrap_or(crate::store::DEFAULT_PAGE);
     let filter = DeliveryFilter {
         status,
         connection_id,
@@ -181,9 +199,9 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
 
 async fn show(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(d): Path<DeliveryRef>,
 ) -> Result<Json<DeliveryView>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&d.id)?;
     let detail = s
         .store
         .get_delivery(id)
@@ -197,9 +215,9 @@ async fn show(
 
 async fn retry(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(d): Path<DeliveryRef>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&d.id)?;
     match s.store.retry_failed(id).await {
         Ok(d) => {
             tracing::info!(delivery_id = %id, "failed delivery queued again");

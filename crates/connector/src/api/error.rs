@@ -58,6 +58,12 @@ impl ApiError {
         }
     }
 
+    /// The same error blamed on `field` (a header, a parameter).
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.body.field = Some(field.into());
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.body.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -79,11 +85,43 @@ impl From<ConnectionError> for ApiError {
     }
 }
 
+/// The error answer's shape: `{"error": {...}}`.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+/// Every route may answer an error: documented as the default response, in the one shape.
+impl aide::OperationOutput for ApiError {
+    type Inner = ErrorEnvelope;
+
+    fn operation_response(
+        ctx: &mut aide::generate::GenContext,
+        op: &mut aide::openapi::Operation,
+    ) -> Option<aide::openapi::Response> {
+        let mut response = axum::Json::<ErrorEnvelope>::operation_response(ctx, op)?;
+        response.description =
+            "An error; `error.code` says which (its HTTP status follows from it), `error.field` \
+             names the field at fault. 429 and 503 answers may carry `Retry-After`."
+                .into();
+        Some(response)
+    }
+
+    fn inferred_responses(
+        ctx: &mut aide::generate::GenContext,
+        op: &mut aide::openapi::Operation,
+    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+        Self::operation_response(ctx, op)
+            .map(|r| vec![(None, r)])
+            .unwrap_or_default()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (
             self.status(),
-            axum::Json(serde_json::json!({ "error": self.body })),
+            axum::Json(ErrorEnvelope { error: *self.body }),
         )
             .into_response();
         if let Some(after) = self.retry_after {
@@ -94,57 +132,4 @@ impl IntoResponse for ApiError {
         }
         resp
     }
-}
-
-/// Turn a JSON body error into one naming the field: `missing field `x``, `unknown field `x``,
-/// or a type error at a path (found with `serde_path_to_error`).
-pub fn json_field_error(path: &str, err: &serde_json::Error) -> ApiError {
-    if err.is_syntax() || err.is_eof() {
-        return ApiError::invalid("body", format!("is not valid JSON: {err}"));
-    }
-    let msg = err.to_string();
-    let quoted = |prefix: &str| -> Option<String> {
-        let start = msg.find(prefix)? + prefix.len();
-        let rest = &msg[start..];
-        let end = rest.find('`')?;
-        Some(rest[..end].to_owned())
-    };
-    let join = |name: String| {
-        if path.is_empty() || path == "." {
-            name
-        } else {
-            format!("{path}.{name}")
-        }
-    };
-    if let Some(name) = quoted("missing field `") {
-        return ApiError::invalid(join(name), "is required");
-    }
-    if let Some(name) = quoted("unknown field `") {
-        return ApiError::invalid(join(name), "is not a known field");
-    }
-    let field = if path.is_empty() || path == "." {
-        "body".to_owned()
-    } else {
-        path.to_owned()
-    };
-    // serde quotes the offending value; for a secret field that would echo the secret.
-    let leaf = field.rsplit('.').next().unwrap_or(&field);
-    if matches!(
-        leaf,
-        "app_secret" | "access_token" | "secret" | "master_key"
-    ) {
-        return ApiError::invalid(field, "is invalid: expected a string");
-    }
-    // Drop serde's " at line 1 column 9" suffix: the field already says where.
-    let reason = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-    ApiError::invalid(field, format!("is invalid: {reason}"))
-}
-
-/// Deserialize a JSON body, naming the offending field on failure.
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        json_field_error(&path, e.inner())
-    })
 }

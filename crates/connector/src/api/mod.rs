@@ -7,9 +7,11 @@ pub mod auth;
 pub mod connections;
 pub mod deliveries;
 pub mod error;
+pub mod extract;
 pub mod openapi;
 pub mod system;
 
+use aide::axum::ApiRouter;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
@@ -148,20 +150,23 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, and its OpenAPI document derived from it.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .merge(connections::router())
-        .merge(actions::router())
-        .merge(deliveries::router())
+    let v1 = ApiRouter::new()
+        .merge(connections::routes())
+        .merge(actions::routes())
+        .merge(deliveries::routes())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .merge(system::router())
-        .merge(openapi::router())
+    let mut api = aide::openapi::OpenApi::default();
+    let app = ApiRouter::new()
+        .merge(system::routes())
         .merge(v1)
+        .finish_api_with(&mut api, openapi::describe);
+    let docs = Arc::new(openapi::finish(api));
+    app.merge(openapi::routes(docs))
         .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())

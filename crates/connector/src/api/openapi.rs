@@ -1,363 +1,373 @@
-//! `GET /v1/openapi.json`: an OpenAPI 3.1 document of every route, with one operation per
-//! action whose request and response schemas come from the action catalog, so ROMA Connect,
-//! Power Automate or n8n can import dtc as a custom connector.
+//! The API's documents, derived from the code: aide collects every route with its handler's
+//! extractors and answer types (schemars schemas); the actions' operations take their request
+//! and response schemas from the catalog. Served as OpenAPI 3.1 at `/v1/openapi.json` (ROMA
+//! Connect, n8n) and as Swagger 2.0 at `/v1/swagger.json` — Power Automate and Logic Apps
+//! custom connectors import only 2.0.
 
+use std::sync::Arc;
+
+use aide::openapi::OpenApi;
+use aide::transform::{TransformOpenApi, TransformOperation};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::AppState;
-use crate::actions;
+use crate::actions::ActionDef;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/openapi.json", get(|| async { Json(document()) }))
+/// Both renditions, made once at start.
+pub struct Documents {
+    pub openapi: Value,
+    pub swagger: Value,
 }
 
-/// Move a schema's `$defs` into `components.schemas` under `prefix`, rewriting its `$ref`s, so
-/// references resolve from the document root.
-fn hoist(mut schema: Value, prefix: &str, components: &mut Map<String, Value>) -> Value {
-    fn rewrite(v: &mut Value, prefix: &str) {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::String(r)) = map.get_mut("$ref") {
-                    for from in ["#/$defs/", "#/definitions/"] {
-                        if let Some(name) = r.strip_prefix(from) {
-                            *r = format!("#/components/schemas/{prefix}{name}");
-                            break;
-                        }
+/// Routes that need no bearer token.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/metrics",
+    "/v1/openapi.json",
+    "/v1/swagger.json",
+];
+
+/// What the document says about the API as a whole.
+pub fn describe(api: TransformOpenApi<'_>) -> TransformOpenApi<'_> {
+    api.title("dtc — the DingTalk connector")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(
+            "Send DingTalk chatbot messages (text, markdown, link, image, file, ActionCard) to \
+             group chats through stored connections. Every error answers \
+             `{\"error\":{\"code\",\"message\",\"field\"?,\"retryable\",\"dingtalk\"?}}`.",
+        )
+        .security_scheme(
+            "bearer",
+            aide::openapi::SecurityScheme::Http {
+                scheme: "bearer".into(),
+                bearer_format: Some("dtc API token".into()),
+                description: Some("Authorization: Bearer <DTC_API_TOKEN>".into()),
+                extensions: Default::default(),
+            },
+        )
+}
+
+/// The finished documents: every operation but the public ones requires the bearer token, and
+/// any may answer an error in the one shape (a refused token, a body over the limit, a bug).
+pub fn finish(api: OpenApi) -> Documents {
+    let mut openapi = serde_json::to_value(&api).expect("the OpenAPI document serializes");
+    let error = json!({
+        "description": "An error; `error.code` says which (its HTTP status follows from it).",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } }
+    });
+    if let Some(paths) = openapi["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let public = PUBLIC.contains(&path.as_str());
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|i| i.values_mut())
+                .filter(|v| v.is_object())
+            {
+                if !public {
+                    op["security"] = json!([{ "bearer": [] }]);
+                }
+                if op["responses"].get("default").is_none() {
+                    op["responses"]["default"] = error.clone();
+                }
+            }
+        }
+    }
+    let swagger = swagger2(&openapi);
+    Documents { openapi, swagger }
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>(docs: Arc<Documents>) -> Router<S> {
+    let openapi = docs.clone();
+    Router::new()
+        .route(
+            "/v1/openapi.json",
+            get(move || async move { Json(openapi.openapi.clone()) }),
+        )
+        .route(
+            "/v1/swagger.json",
+            get(move || async move { Json(docs.swagger.clone()) }),
+        )
+}
+
+/// The operation of one action: its input as the request body, its output as the 200 answer,
+/// the 202 of `Prefer: respond-async`, and the headers it reads.
+pub fn action_operation<'a>(op: TransformOperation<'a>, def: &ActionDef) -> TransformOperation<'a> {
+    let op = op
+        .id(def.name)
+        .summary(def.title)
+        .description(def.description)
+        .tag("actions");
+    op.with(|mut op| {
+        let o = op.inner_mut();
+        o.request_body = Some(from(json!({
+            "required": true,
+            "content": { "application/json": { "schema": def.input_schema } }
+        })));
+        for header in [
+            json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Repeating a request with the same key returns the first result instead of sending again.",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$" }
+            }),
+            json!({
+                "name": "Prefer", "in": "header", "required": false,
+                "description": "`respond-async`: answer 202 once the delivery is durably queued.",
+                "schema": { "type": "string", "enum": ["respond-async"] }
+            }),
+        ] {
+            o.parameters.push(aide::openapi::ReferenceOr::Item(from(header)));
+        }
+        let responses = o.responses.get_or_insert_with(Default::default);
+        responses.responses.insert(
+            aide::openapi::StatusCode::Code(200),
+            aide::openapi::ReferenceOr::Item(from(json!({
+                "description": "DingTalk accepted the message(s): the action's output.",
+                "content": { "application/json": { "schema": def.output_schema } }
+            }))),
+        );
+        responses.responses.insert(
+            aide::openapi::StatusCode::Code(202),
+            aide::openapi::ReferenceOr::Item(from(json!({
+                "description": "With `Prefer: respond-async`: durably queued; poll GET /v1/deliveries/{id}.",
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["delivery_id", "status"],
+                    "properties": {
+                        "delivery_id": { "type": "string", "format": "uuid" },
+                        "status": { "type": "string", "enum": ["queued", "in_flight", "delivered", "retrying", "failed"] }
+                    }
+                } } }
+            }))),
+        );
+        op
+    })
+}
+
+fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("a static OpenAPI fragment deserializes")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Swagger 2.0
+
+/// The OpenAPI 3.1 document as Swagger 2.0: request bodies become `in: body` parameters,
+/// components become definitions, and schemas are cut to what 2.0 can say (no `oneOf`/`anyOf`/
+/// `if`/`not`; a nullable type becomes its non-null type).
+pub fn swagger2(doc: &Value) -> Value {
+    let mut paths = Map::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let mut out = Map::new();
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if op.is_object() {
+                out.insert(method.clone(), operation2(op));
+            }
+        }
+        paths.insert(path.clone(), Value::Object(out));
+    }
+    let definitions: Map<String, Value> = doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), schema2(v)))
+        .collect();
+    let mut info = doc["info"].clone();
+    if let Some(i) = info.as_object_mut() {
+        i.remove("summary");
+    }
+    json!({
+        "swagger": "2.0",
+        "info": info,
+        "basePath": "/",
+        "schemes": ["http", "https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": { "bearer": {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "`Bearer <DTC_API_TOKEN>`"
+        } },
+        "paths": paths,
+        "definitions": definitions,
+    })
+}
+
+fn operation2(op: &Value) -> Value {
+    let mut out = Map::new();
+    for key in [
+        "operationId",
+        "summary",
+        "description",
+        "tags",
+        "security",
+        "deprecated",
+    ] {
+        if let Some(v) = op.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    let mut params: Vec<Value> = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(parameter2)
+        .collect();
+    if let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema") {
+        params.push(json!({
+            "name": "body", "in": "body",
+            "required": op["requestBody"]["required"].as_bool().unwrap_or(false),
+            "schema": schema2(schema),
+        }));
+    }
+    if !params.is_empty() {
+        out.insert("parameters".into(), Value::Array(params));
+    }
+    let mut responses = Map::new();
+    for (code, r) in op["responses"].as_object().into_iter().flatten() {
+        let mut r2 = json!({ "description": r["description"].as_str().unwrap_or("") });
+        if let Some(content) = r["content"].as_object()
+            && let Some((_, media)) = content.iter().next()
+            && let Some(schema) = media.get("schema")
+        {
+            r2["schema"] = schema2(schema);
+        }
+        responses.insert(code.clone(), r2);
+    }
+    out.insert("responses".into(), Value::Object(responses));
+    Value::Object(out)
+}
+
+/// A non-body parameter: its schema's keywords move onto the parameter itself.
+fn parameter2(p: &Value) -> Value {
+    let mut out = json!({
+        "name": p["name"], "in": p["in"],
+        "required": p["required"].as_bool().unwrap_or(p["in"] == "path"),
+    });
+    if let Some(d) = p.get("description") {
+        out["description"] = d.clone();
+    }
+    let schema = schema2(&p["schema"]);
+    for (k, v) in schema.as_object().into_iter().flatten() {
+        if matches!(
+            k.as_str(),
+            "type"
+                | "format"
+                | "enum"
+                | "minimum"
+                | "maximum"
+                | "minLength"
+                | "maxLength"
+                | "pattern"
+                | "default"
+                | "items"
+        ) {
+            out[k] = v.clone();
+        }
+    }
+    if out.get("type").is_none() {
+        out["type"] = json!("string");
+    }
+    out
+}
+
+/// A JSON Schema (2020-12) as a Swagger 2.0 schema.
+fn schema2(s: &Value) -> Value {
+    let Value::Object(map) = s else {
+        // `true` and friends: any value.
+        return json!({});
+    };
+    // `anyOf: [X, {type: null}]` is how a nullable X is spelled: keep X.
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(options)) = map.get(key) {
+            let non_null: Vec<&Value> = options.iter().filter(|o| o["type"] != "null").collect();
+            if non_null.len() == 1 && options.len() == 2 && !map.contains_key("properties") {
+                let mut inner = schema2(non_null[0]);
+                inner["x-nullable"] = json!(true);
+                if let Some(d) = map.get("description") {
+                    inner["description"] = d.clone();
+                }
+                return inner;
+            }
+        }
+    }
+    let mut out = Map::new();
+    for (k, v) in map {
+        match k.as_str() {
+            "$ref" => {
+                let r = v.as_str().unwrap_or_default();
+                out.insert(
+                    k.clone(),
+                    json!(r.replace("#/components/schemas/", "#/definitions/")),
+                );
+            }
+            "type" => match v {
+                Value::Array(types) => {
+                    let kept: Vec<&Value> = types.iter().filter(|t| *t != "null").collect();
+                    if let Some(t) = kept.first() {
+                        out.insert("type".into(), (*t).clone());
+                    }
+                    if kept.len() < types.len() {
+                        out.insert("x-nullable".into(), json!(true));
                     }
                 }
-                map.values_mut().for_each(|c| rewrite(c, prefix));
+                Value::String(t) if t == "null" => {}
+                other => {
+                    out.insert(k.clone(), other.clone());
+                }
+            },
+            "properties" => {
+                let props: Map<String, Value> = v
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, p)| (n.clone(), schema2(p)))
+                    .collect();
+                out.insert(k.clone(), Value::Object(props));
             }
-            Value::Array(items) => items.iter_mut().for_each(|c| rewrite(c, prefix)),
+            "items" | "additionalProperties" if v.is_object() => {
+                out.insert(k.clone(), schema2(v));
+            }
+            "additionalProperties" => {
+                out.insert(k.clone(), v.clone());
+            }
+            "const" => {
+                out.insert("enum".into(), json!([v]));
+            }
+            "examples" => {
+                if let Some(first) = v.as_array().and_then(|a| a.first()) {
+                    out.insert("example".into(), first.clone());
+                }
+            }
+            // 2.0 has no null: a null default says nothing it can keep.
+            "default" if v.is_null() => {}
+            "exclusiveMinimum" | "exclusiveMaximum" if v.is_number() => {
+                let bound = if k == "exclusiveMinimum" {
+                    "minimum"
+                } else {
+                    "maximum"
+                };
+                out.insert(bound.into(), v.clone());
+                out.insert(k.clone(), json!(true));
+            }
+            "description" | "title" | "format" | "enum" | "default" | "required" | "minimum"
+            | "maximum" | "minLength" | "maxLength" | "pattern" | "minItems" | "maxItems"
+            | "uniqueItems" | "readOnly" | "example" => {
+                out.insert(k.clone(), v.clone());
+            }
+            // 2.0 cannot say these (`oneOf`, `anyOf`, `allOf` of rules, `if`/`then`, `not`,
+            // `$defs`, `contentEncoding`): the server still checks them.
             _ => {}
         }
     }
-    if let Value::Object(map) = &mut schema {
-        map.remove("$schema");
-        for key in ["$defs", "definitions"] {
-            if let Some(Value::Object(defs)) = map.remove(key) {
-                for (name, mut def) in defs {
-                    rewrite(&mut def, prefix);
-                    components.insert(format!("{prefix}{name}"), def);
-                }
-            }
-        }
+    // An enum of one type without its type (schemars' unit enums) gets one for 2.0.
+    if !out.contains_key("type")
+        && !out.contains_key("$ref")
+        && let Some(Value::Array(values)) = out.get("enum")
+        && values.iter().all(Value::is_string)
+    {
+        out.insert("type".into(), json!("string"));
     }
-    rewrite(&mut schema, prefix);
-    schema
-}
-
-fn pascal(name: &str) -> String {
-    name.split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-fn error_responses(extra: &[(&str, &str)]) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut add = |code: &str, desc: &str| {
-        m.insert(
-            code.to_owned(),
-            json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
-        );
-    };
-    add("400", "Invalid input; `error.field` names the field");
-    add("401", "Missing or invalid bearer token");
-    for (code, desc) in extra {
-        add(code, desc);
-    }
-    m
-}
-
-fn json_body(schema: Value) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": schema}}})
-}
-
-fn ok(desc: &str, schema: Value) -> Value {
-    json!({"description": desc, "content": {"application/json": {"schema": schema}}})
-}
-
-fn id_or_name() -> Value {
-    json!({"name": "id_or_name", "in": "path", "required": true, "description": "Connection id (UUID) or name", "schema": {"type": "string"}})
-}
-
-fn connection_schemas(schemas: &mut Map<String, Value>) {
-    let kind = json!({"type": "string", "enum": ["app_robot", "webhook_robot"]});
-    schemas.insert("Connection".into(), json!({
-        "type": "object",
-        "description": "A stored DingTalk connection. Secrets are write-only and never returned.",
-        "required": ["id", "name", "kind", "description", "created_at", "updated_at"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "name": {"type": "string"},
-            "kind": kind,
-            "description": {"type": "string"},
-            "app_key": {"type": ["string", "null"]},
-            "robot_code": {"type": ["string", "null"]},
-            "keywords": {"type": "array", "items": {"type": "string"}},
-            "qps_quota": {"type": ["integer", "null"]},
-            "has_secret": {"type": "boolean"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"}
-        }
-    }));
-    let writable = json!({
-        "name": {"type": "string", "description": "Unique name: letters, digits, - _ . (1-64)"},
-        "kind": kind,
-        "description": {"type": "string", "maxLength": 500},
-        "app_key": {"type": "string", "description": "AppKey (Client ID); app_robot"},
-        "app_secret": {"type": "string", "writeOnly": true, "description": "AppSecret (Client Secret); app_robot"},
-        "robot_code": {"type": "string", "description": "RobotCode; app_robot"},
-        "access_token": {"type": "string", "writeOnly": true, "description": "Webhook access_token; webhook_robot"},
-        "secret": {"type": ["string", "null"], "writeOnly": true, "description": "Webhook signing secret (SEC...); webhook_robot"},
-        "keywords": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
-        "qps_quota": {"type": ["integer", "null"], "minimum": 1, "maximum": 60}
-    });
-    schemas.insert("NewConnection".into(), json!({
-        "type": "object", "additionalProperties": false, "required": ["name"], "properties": writable.clone()
-    }));
-    schemas.insert(
-        "ConnectionPatch".into(),
-        json!({
-            "type": "object", "additionalProperties": false, "properties": writable
-        }),
-    );
-    schemas.insert("ConnectionTest".into(), json!({
-        "type": "object", "required": ["ok", "message"],
-        "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}, "dingtalk": {"$ref": "#/components/schemas/DingTalkDetail"}}
-    }));
-    schemas.insert(
-        "DingTalkDetail".into(),
-        json!({
-            "type": "object",
-            "properties": {
-                "http_status": {"type": ["integer", "null"]},
-                "code": {"type": ["string", "null"]},
-                "message": {"type": "string"},
-                "request_id": {"type": ["string", "null"]}
-            }
-        }),
-    );
-    schemas.insert(
-        "Error".into(),
-        json!({
-            "type": "object", "required": ["error"],
-            "properties": {"error": {
-                "type": "object", "required": ["code", "message", "retryable"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "field": {"type": "string"},
-                    "retryable": {"type": "boolean"},
-                    "dingtalk": {"$ref": "#/components/schemas/DingTalkDetail"}
-                }
-            }}
-        }),
-    );
-    schemas.insert("ActionSpec".into(), json!({
-        "type": "object", "required": ["name", "title", "description", "connection_kind", "input_schema", "output_schema"],
-        "properties": {
-            "name": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
-            "connection_kind": kind, "input_schema": {"type": "object"}, "output_schema": {"type": "object"}
-        }
-    }));
-}
-
-/// The whole document.
-pub fn document() -> Value {
-    let mut schemas = Map::new();
-    connection_schemas(&mut schemas);
-    let mut paths = Map::new();
-    paths.insert("/healthz".into(), json!({"get": {
-        "operationId": "healthz", "summary": "Liveness and database check", "security": [],
-        "responses": {"200": ok("Healthy", json!({"type": "object"})), "503": {"description": "Database unavailable"}}
-    }}));
-    paths.insert("/metrics".into(), json!({"get": {
-        "operationId": "metrics", "summary": "Prometheus metrics", "security": [],
-        "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
-    }}));
-    paths.insert(
-        "/v1/openapi.json".into(),
-        json!({"get": {
-            "operationId": "openapi", "summary": "This document", "security": [],
-            "responses": {"200": ok("OpenAPI document", json!({"type": "object"}))}
-        }}),
-    );
-    paths.insert("/v1/connections".into(), json!({
-        "get": {"operationId": "listConnections", "summary": "List connections",
-            "responses": Value::Object({let mut r = error_responses(&[]); r.insert("200".into(), ok("Connections", json!({"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}))); r})},
-        "post": {"operationId": "createConnection", "summary": "Create a connection",
-            "requestBody": json_body(json!({"$ref": "#/components/schemas/NewConnection"})),
-            "responses": Value::Object({let mut r = error_responses(&[("409", "A connection with this name exists")]); r.insert("201".into(), ok("Created", json!({"$ref": "#/components/schemas/Connection"}))); r})}
-    }));
-    paths.insert("/v1/connections/{id_or_name}".into(), json!({
-        "parameters": [id_or_name()],
-        "get": {"operationId": "getConnection", "summary": "Read a connection",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such connection")]); r.insert("200".into(), ok("Connection", json!({"$ref": "#/components/schemas/Connection"}))); r})},
-        "patch": {"operationId": "updateConnection", "summary": "Update a connection",
-            "requestBody": json_body(json!({"$ref": "#/components/schemas/ConnectionPatch"})),
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such connection"), ("409", "Name taken")]); r.insert("200".into(), ok("Updated", json!({"$ref": "#/components/schemas/Connection"}))); r})},
-        "delete": {"operationId": "deleteConnection", "summary": "Delete a connection",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such connection")]); r.insert("204".into(), json!({"description": "Deleted"})); r})}
-    }));
-    paths.insert("/v1/connections/{id_or_name}/test".into(), json!({
-        "parameters": [id_or_name()],
-        "post": {"operationId": "testConnection", "summary": "Check the stored credentials with DingTalk",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such connection")]); r.insert("200".into(), ok("Result", json!({"$ref": "#/components/schemas/ConnectionTest"}))); r})}
-    }));
-    paths.insert("/v1/actions".into(), json!({"get": {
-        "operationId": "listActions", "summary": "The action catalog with JSON Schemas",
-        "responses": Value::Object({let mut r = error_responses(&[]); r.insert("200".into(), ok("Actions", json!({"type": "array", "items": {"$ref": "#/components/schemas/ActionSpec"}}))); r})
-    }}));
-    paths.insert("/v1/actions/{action}".into(), json!({
-        "parameters": [{"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "get": {"operationId": "getAction", "summary": "One action of the catalog",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such action")]); r.insert("200".into(), ok("Action", json!({"$ref": "#/components/schemas/ActionSpec"}))); r})}
-    }));
-    let action_responses = |out: Value| {
-        let mut r = error_responses(&[
-            ("404", "No such connection or action"),
-            (
-                "422",
-                "DingTalk rejected the request or the credentials (error.dingtalk has its code)",
-            ),
-            (
-                "409",
-                "The first request with this Idempotency-Key is still running",
-            ),
-            (
-                "429",
-                "Over DingTalk's rate limit, or throttled by DingTalk; see Retry-After",
-            ),
-            ("502", "DingTalk unavailable after retries"),
-            ("503", "The shared rate limiter's database is unavailable"),
-        ]);
-        r.insert("200".into(), ok("DingTalk accepted it", out));
-        r.insert(
-            "202".into(),
-            ok(
-                "Queued durably (with Prefer: respond-async)",
-                json!({"$ref": "#/components/schemas/Accepted"}),
-            ),
-        );
-        Value::Object(r)
-    };
-    schemas.insert("Accepted".into(), json!({
-        "type": "object", "required": ["delivery_id", "status"],
-        "properties": {"delivery_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}
-    }));
-    schemas.insert("Delivery".into(), json!({
-        "type": "object",
-        "required": ["id", "status", "mode", "connection_id", "action", "attempts", "created_at", "updated_at"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["queued", "in_flight", "delivered", "retrying", "failed"]},
-            "mode": {"type": "string", "enum": ["sync", "async"]},
-            "connection_id": {"type": "string", "format": "uuid"},
-            "action": {"type": "string"},
-            "group_chat_id": {"type": "string"},
-            "attempts": {"type": "integer"},
-            "next_attempt_at": {"type": "string", "format": "date-time"},
-            "last_error": {"type": "object"},
-            "result": {"type": "object"},
-            "idempotency_key": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-            "attempt_log": {"type": "array", "items": {"type": "object"}}
-        }
-    }));
-    let delivery_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
-    let q = |name: &str, desc: &str| json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string"}});
-    paths.insert("/v1/deliveries".into(), json!({"get": {
-        "operationId": "listDeliveries", "summary": "The delivery log, newest first (failed ones are the dead-letter list)",
-        "parameters": [
-            q("status", "queued, in_flight, delivered, retrying or failed"),
-            q("connection", "Connection id or name"),
-            q("group_chat_id", "Group chat (needs connection)"),
-            q("created_after", "RFC 3339"),
-            q("created_before", "RFC 3339"),
-            {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            {"name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": {"type": "integer"}}
-        ],
-        "responses": Value::Object({let mut r = error_responses(&[]); r.insert("200".into(), ok("A page", json!({
-            "type": "object", "required": ["deliveries"],
-            "properties": {"deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}, "next_cursor": {"type": "integer"}}
-        }))); r})
-    }}));
-    paths.insert("/v1/deliveries/{id}".into(), json!({
-        "parameters": [delivery_id.clone()],
-        "get": {"operationId": "getDelivery", "summary": "One delivery with its attempts and last error",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such delivery")]); r.insert("200".into(), ok("The delivery", json!({"$ref": "#/components/schemas/Delivery"}))); r})}
-    }));
-    paths.insert("/v1/deliveries/{id}/retry".into(), json!({
-        "parameters": [delivery_id],
-        "post": {"operationId": "retryDelivery", "summary": "Queue a failed delivery again",
-            "responses": Value::Object({let mut r = error_responses(&[("404", "No such delivery"), ("409", "The delivery is not failed")]); r.insert("202".into(), ok("Queued again", json!({"$ref": "#/components/schemas/Delivery"}))); r})}
-    }));
-    let run_headers = json!([
-        {"name": "Prefer", "in": "header", "required": false, "description": "respond-async: answer 202 once durably queued", "schema": {"type": "string", "enum": ["respond-async"]}},
-        {"name": "Idempotency-Key", "in": "header", "required": false, "description": "A repeat with the same key and body returns the first result; another body gets 422", "schema": {"type": "string", "maxLength": 255}}
-    ]);
-    paths.insert("/v1/connections/{id_or_name}/actions/{action}".into(), json!({
-        "parameters": [id_or_name(), {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}, "description": "An action name from GET /v1/actions"}],
-        "post": {"operationId": "runAction", "summary": "Run any action (generic form of the per-action operations)",
-            "parameters": run_headers.clone(),
-            "requestBody": {"required": true, "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}, "input": {"type": "string", "description": "The JSON input"}}}}
-            }},
-            "responses": action_responses(json!({"type": "object"}))}
-    }));
-    for spec in actions::catalog() {
-        let base = pascal(spec.name);
-        let input = hoist(
-            spec.input_schema.clone(),
-            &format!("{base}Input"),
-            &mut schemas,
-        );
-        let output = hoist(
-            spec.output_schema.clone(),
-            &format!("{base}Output"),
-            &mut schemas,
-        );
-        schemas.insert(format!("{base}Input"), input);
-        schemas.insert(format!("{base}Output"), output);
-        paths.insert(
-            format!("/v1/connections/{{id_or_name}}/actions/{}", spec.name),
-            json!({
-                "parameters": [id_or_name()],
-                "post": {
-                    "operationId": spec.name,
-                    "parameters": run_headers.clone(),
-                    "summary": spec.title,
-                    "description": format!("{} (for {} connections)", spec.description, spec.connection_kind.as_str()),
-                    "tags": ["actions"],
-                    "requestBody": json_body(json!({"$ref": format!("#/components/schemas/{base}Input")})),
-                    "responses": action_responses(json!({"$ref": format!("#/components/schemas/{base}Output")}))
-                }
-            }),
-        );
-    }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "dtc — DingTalk connector",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Send DingTalk chatbot messages (text, markdown, link, image, file, ActionCard) to group chats through stored connections. Errors have one shape; DingTalk rejections are never reported as success."
-        },
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "DTC_API_TOKEN, or the token printed on first start"}},
-            "schemas": schemas
-        }
-    })
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -365,19 +375,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hoisted_refs_point_into_components() {
-        let mut comps = Map::new();
-        let s = hoist(
-            json!({"$schema": "x", "type": "object", "properties": {"b": {"$ref": "#/$defs/Button"}},
-                   "$defs": {"Button": {"type": "object", "properties": {"l": {"$ref": "#/$defs/Layout"}}}, "Layout": {"type": "string"}}}),
-            "P",
-            &mut comps,
-        );
-        assert_eq!(s["properties"]["b"]["$ref"], "#/components/schemas/PButton");
+    fn nullable_and_combining_keywords_become_what_swagger_2_says() {
+        let s = schema2(&json!({
+            "type": "object",
+            "required": ["a"],
+            "properties": {
+                "a": { "type": ["string", "null"], "pattern": "x" },
+                "b": { "anyOf": [{ "$ref": "#/components/schemas/B" }, { "type": "null" }] },
+                "c": { "const": "only" },
+                "d": { "type": "integer", "exclusiveMinimum": 0 }
+            },
+            "oneOf": [{ "required": ["a"] }],
+            "if": {}, "then": {}
+        }));
         assert_eq!(
-            comps["PButton"]["properties"]["l"]["$ref"],
-            "#/components/schemas/PLayout"
+            s,
+            json!({
+                "type": "object",
+                "required": ["a"],
+                "properties": {
+                    "a": { "type": "string", "x-nullable": true, "pattern": "x" },
+                    "b": { "$ref": "#/definitions/B", "x-nullable": true },
+                    "c": { "enum": ["only"], "type": "string" },
+                    "d": { "type": "integer", "minimum": 0, "exclusiveMinimum": true }
+                }
+            })
         );
-        assert!(s.get("$defs").is_none() && s.get("$schema").is_none());
     }
 }

@@ -9,7 +9,7 @@
 //! types. Both dialects run the same test suite (`tests/store_suite.rs`).
 //!
 //! Queue rules, the same for both dialects:
-//! - A delivery's `group_key` (e.g. `<connection_id>/<group_chat_id>`) orders it: only the oldest
+//! - A delivery's [`GroupKey`] (a connection's group chat, say) orders it: only the oldest
 //!   unfinished delivery of a group can be claimed, and only while no delivery of that group is in
 //!   flight under a live lease. Different groups proceed in parallel.
 //! - Claims take a lease (`lease_owner`, `lease_expires_at`); an expired lease is taken back by

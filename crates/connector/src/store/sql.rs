@@ -127,11 +127,12 @@ impl SqlStore {
             ),
             None => (DeliveryStatus::Queued, None, None),
         };
+        let group_key = new.group_key.to_text();
         let row = query(sql!("delivery_insert"))
             .bind(new.id)
             .bind(new.connection_id)
             .bind(&new.action)
-            .bind(&new.group_key)
+            .bind(&group_key)
             .bind(&new.input)
             .bind(status.as_str())
             .bind(new.mode.as_str())
@@ -373,10 +374,11 @@ impl Store for SqlStore {
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
         let page_size = filter.page_size();
+        let group_key = filter.group_key.as_ref().map(GroupKey::to_text);
         let rows = query(sql!("delivery_list"))
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
-            .bind(filter.group_key.as_deref())
+            .bind(group_key.as_deref())
             .bind(filter.created_from)
             .bind(filter.created_before)
             .bind(filter.before_seq)
@@ -530,11 +532,12 @@ impl Store for SqlStore {
         let mut tx = self.pool.begin_write().await?;
         for r in rows {
             let last_error = r.last_error.as_ref().map(json);
+            let group_key = r.group_key.to_text();
             query(sql!("delivery_insert_finished"))
                 .bind(r.id)
                 .bind(r.connection_id)
                 .bind(&r.action)
-                .bind(&r.group_key)
+                .bind(&group_key)
                 .bind(&r.input)
                 .bind(r.status.as_str())
                 .bind(types::trunc_micros(r.attempt.started_at))
@@ -689,7 +692,7 @@ fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
         seq: row.int("seq")?,
         connection_id: row.id("connection_id")?,
         action: row.text("action")?,
-        group_key: row.text("group_key")?,
+        group_key: GroupKey::parse(&row.text("group_key")?)?,
         input: row.json("input")?,
         status: DeliveryStatus::parse(&row.text("status")?)?,
         mode: DeliveryMode::parse(&row.text("mode")?)?,

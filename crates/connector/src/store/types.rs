@@ -13,7 +13,7 @@ use crate::error::ErrorBody;
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
@@ -147,6 +147,89 @@ pub(crate) struct Ack<'a> {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
+/// What orders a delivery: deliveries with the same key go out one at a time, in acceptance
+/// order; different keys proceed in parallel. Stored as text (`<connection>/<group>`,
+/// `<connection>/-`, `<connection>/unordered/<delivery>`); only this type writes and reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum GroupKey {
+    /// Messages to one group chat of a connection.
+    Group {
+        connection_id: Uuid,
+        group_chat_id: String,
+    },
+    /// A connection's sends that have no group (1:1 sends; a webhook robot's fixed group).
+    Connection { connection_id: Uuid },
+    /// Needs no order (uploads, queries, recalls): a key of its own.
+    Unordered {
+        connection_id: Uuid,
+        delivery_id: Uuid,
+    },
+}
+
+impl GroupKey {
+    /// The key of delivery `id` of an action addressing `group` that sends messages (`ordered`)
+    /// or not.
+    pub fn of(connection_id: Uuid, group: Option<&str>, ordered: bool, id: Uuid) -> Self {
+        match (group, ordered) {
+            (Some(g), true) => GroupKey::Group {
+                connection_id,
+                group_chat_id: g.to_owned(),
+            },
+            (None, true) => GroupKey::Connection { connection_id },
+            (_, false) => GroupKey::Unordered {
+                connection_id,
+                delivery_id: id,
+            },
+        }
+    }
+
+    pub fn group_chat_id(&self) -> Option<&str> {
+        match self {
+            GroupKey::Group { group_chat_id, .. } => Some(group_chat_id),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_text(&self) -> String {
+        match self {
+            GroupKey::Group {
+                connection_id,
+                group_chat_id,
+            } => format!("{connection_id}/{group_chat_id}"),
+            GroupKey::Connection { connection_id } => format!("{connection_id}/-"),
+            GroupKey::Unordered {
+                connection_id,
+                delivery_id,
+            } => format!("{connection_id}/unordered/{delivery_id}"),
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("group key {text:?}"));
+        let (conn, rest) = text.split_once('/').ok_or_else(corrupt)?;
+        let connection_id = Uuid::parse_str(conn).map_err(|_| corrupt())?;
+        Ok(match rest {
+            "-" => GroupKey::Connection { connection_id },
+            _ => match rest.strip_prefix("unordered/").map(Uuid::parse_str) {
+                Some(Ok(delivery_id)) => GroupKey::Unordered {
+                    connection_id,
+                    delivery_id,
+                },
+                _ => GroupKey::Group {
+                    connection_id,
+                    group_chat_id: rest.to_owned(),
+                },
+            },
+        })
+    }
+}
+
+impl Serialize for GroupKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
 /// The stored, non-secret fields of a connection plus its sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionFields {
@@ -192,7 +275,7 @@ pub struct NewDelivery {
     pub id: Uuid,
     pub connection_id: Uuid,
     pub action: String,
-    pub group_key: String,
+    pub group_key: GroupKey,
     /// The validated action input; must contain no secrets.
     pub input: serde_json::Value,
     pub mode: DeliveryMode,
@@ -209,7 +292,7 @@ pub struct FinishedDelivery {
     pub id: Uuid,
     pub connection_id: Uuid,
     pub action: String,
-    pub group_key: String,
+    pub group_key: GroupKey,
     pub input: serde_json::Value,
     /// `Delivered` or `Failed`.
     pub status: DeliveryStatus,
@@ -230,7 +313,7 @@ pub struct Delivery {
     pub seq: i64,
     pub connection_id: Uuid,
     pub action: String,
-    pub group_key: String,
+    pub group_key: GroupKey,
     pub input: serde_json::Value,
     pub status: DeliveryStatus,
     pub mode: DeliveryMode,
@@ -282,7 +365,7 @@ pub struct AttemptRecord {
     pub error: Option<ErrorBody>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DeliveryAttempt {
     pub delivery_id: Uuid,
     pub attempt: i32,
@@ -304,7 +387,7 @@ pub struct DeliveryDetail {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub connection_id: Option<Uuid>,
-    pub group_key: Option<String>,
+    pub group_key: Option<GroupKey>,
     /// Created at or after.
     pub created_from: Option<DateTime<Utc>>,
     /// Created strictly before.

@@ -14,8 +14,8 @@ use connector::delivery::{
 };
 use connector::secrets::{Keyring, MasterKey};
 use connector::store::{
-    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, NewDelivery, Store,
-    SystemClock, connect_with_clock,
+    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, GroupKey, NewDelivery,
+    Store, SystemClock, connect_with_clock,
 };
 use connector::targets::Targets;
 use dingtalk_sim::{Fixture, GroupFixture, Limits, SimHandle, Simulator};
@@ -301,7 +301,10 @@ pub fn new_delivery(conn: &Connection, action: &str, input: Value, group: &str) 
         id: Uuid::new_v4(),
         connection_id: conn.id,
         action: action.to_owned(),
-        group_key: format!("{}/{group}", conn.id),
+        group_key: GroupKey::Group {
+            connection_id: conn.id,
+            group_chat_id: group.to_owned(),
+        },
         input: serde_json::to_value(&validated).unwrap(),
         mode: DeliveryMode::Async,
         idempotency_key: None,

@@ -1,22 +1,23 @@
-//! An action's JSON Schema, and refusing input by it: the validator's typed error kinds become
-//! `{field, reason}` with the input's field path (`buttons[1].url`) — never by reading an error
-//! message's text.
+//! JSON Schemas of request types (schemars), and refusing input by them: the validator's typed
+//! error kinds (the `jsonschema` crate) become `{field, reason}` with the input's field path
+//! (`buttons[1].url`) — never by reading an error message's text. Used for action inputs and
+//! for every JSON body of the REST API.
 //!
-//! Rules that combine fields (`oneOf`, `not`, `if`/`then`) are also checked in each action's
-//! typed `plan`, which says *which* fields go together in its own words; an input the schema
-//! refuses that way is refused with the plan's message, or — should the plan miss it — with
-//! the schema's ([`Refusal::Combination`]).
+//! Rules that combine fields (`oneOf`, `not`, `if`/`then`) are also checked by the typed code
+//! behind them (an action's `plan`, a connection's validation), which says *which* fields go
+//! together in its own words; an input the schema refuses that way is refused with those
+//! words, or — should the code miss it — with the schema's ([`Refusal::Combination`]).
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::InputError;
+use crate::actions::InputError;
 
 /// A self-contained schema: sub-schemas inlined so it can be embedded anywhere in an OpenAPI
 /// document (a `#/$defs/…` reference would resolve against the document's root there).
-pub(super) fn of<T: JsonSchema>() -> Value {
+pub fn of<T: JsonSchema>() -> Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
         .into_generator()
@@ -29,7 +30,7 @@ pub(super) fn of<T: JsonSchema>() -> Value {
 }
 
 /// Why the schema refused an input.
-pub(super) enum Refusal {
+pub enum Refusal {
     /// A field's own rule (type, length, pattern, required, unknown field …): refuse now.
     Field(InputError),
     /// A rule combining fields: the action's typed plan says which in its own words; this is
@@ -38,7 +39,7 @@ pub(super) enum Refusal {
 }
 
 /// Checks `input` against an action's schema (`root`, compiled as `validator`).
-pub(super) fn check(
+pub fn check(
     root: &Value,
     validator: &jsonschema::Validator,
     input: &Value,
@@ -52,26 +53,113 @@ pub(super) fn check(
     let mut combining = None;
     for error in validator.iter_errors(input) {
         let at = error.instance_path.as_str();
-        if is_combining(error.schema_path.as_str()) || is_combining_kind(&error.kind) {
-            combining.get_or_insert_with(|| {
-                InputError::field(
-                    field(at, None),
-                    "does not match a combination of fields the action allows (see its input schema)",
-                )
-            });
+        let keyword = error.schema_path.as_str();
+        if is_combining(keyword) || is_combining_kind(&error.kind) {
+            combining.get_or_insert_with(|| combination(&error, root));
             continue;
         }
         return Err(Refusal::Field(leaf(
             &error.kind,
             at,
             &error.instance,
-            error.schema_path.as_str(),
+            keyword,
             root,
         )));
     }
     match combining {
         None => Ok(()),
         Some(e) => Err(Refusal::Combination(e)),
+    }
+}
+
+/// The properties a `required`-only schema (or an `anyOf` of them) names.
+fn required_names(schema: &Value) -> Vec<String> {
+    let own = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned);
+    let nested = ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+        .flatten()
+        .flat_map(required_names);
+    own.chain(nested).collect()
+}
+
+/// Words for a rule combining fields. A `not` says which field is not allowed (and why, from
+/// the rule's `description`); a `oneOf` which fields to choose from.
+fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputError {
+    use ValidationErrorKind as K;
+    let at = error.instance_path.as_str();
+    let backticked = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &error.kind {
+        K::Required { property } => InputError::field(field(at, property.as_str()), "is required"),
+        K::Not { schema } => {
+            let present = required_names(schema)
+                .into_iter()
+                .find(|n| error.instance.get(n).is_some());
+            let reason = schema
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("is not allowed with the other fields given");
+            InputError::field(field(at, present.as_deref()), reason)
+        }
+        K::OneOfNotValid { context } => {
+            let missing: Option<Vec<String>> = context
+                .iter()
+                .map(|branch| match branch.as_slice() {
+                    [e, ..] if branch.iter().all(|e| matches!(e.kind, K::Required { .. })) => {
+                        match &e.kind {
+                            K::Required { property } => property.as_str().map(str::to_owned),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                })
+                .collect();
+            match missing {
+                Some(names) if !names.is_empty() => InputError::field(
+                    field(at, Some(&names[0])),
+                    format!("is required: give one of {}", backticked(&names)),
+                ),
+                _ => InputError::field(
+                    field(at, None),
+                    "does not match any of the combinations of fields allowed (see the schema)",
+                ),
+            }
+        }
+        K::OneOfMultipleValid { .. } => {
+            let branches = root
+                .pointer(error.schema_path.as_str())
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let names: Vec<String> = branches
+                .iter()
+                .filter_map(|b| required_names(b).into_iter().next())
+                .collect();
+            let given: Vec<&String> = names
+                .iter()
+                .filter(|n| error.instance.get(n.as_str()).is_some())
+                .collect();
+            InputError::field(
+                field(at, given.get(1).map(|n| n.as_str())),
+                format!("give only one of {}", backticked(&names)),
+            )
+        }
+        _ => InputError::field(
+            field(at, None),
+            "does not match the combinations of fields allowed (see the schema)",
+        ),
     }
 }
 
@@ -212,7 +300,7 @@ fn leaf(
         // as written.
         K::Pattern { pattern } => (
             here,
-            super::types::pattern_reason(
+            crate::actions::types::pattern_reason(
                 root.pointer(keyword)
                     .and_then(Value::as_str)
                     .unwrap_or(pattern),
@@ -245,10 +333,51 @@ fn schema_at<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
 
 /// Deserialize an input the schema accepted. A failure here means the schema and the type
 /// disagree (a bug); the field is still named, by the path serde stopped at.
-pub(super) fn deserialize<T: DeserializeOwned>(input: Value) -> Result<T, InputError> {
+pub fn deserialize<T: DeserializeOwned>(input: Value) -> Result<T, InputError> {
     serde_path_to_error::deserialize(input).map_err(|e| {
         let path = e.path().to_string();
         let name = if path == "." { "input".into() } else { path };
         InputError::field(name, "does not fit the action's input type")
     })
+}
+
+/// A type's schema with its compiled validator, made once per type ([`checked`]).
+pub struct Checked {
+    pub schema: Value,
+    validator: jsonschema::Validator,
+}
+
+impl Checked {
+    fn new(schema: Value) -> Self {
+        let validator = jsonschema::draft202012::new(&schema)
+            .unwrap_or_else(|e| panic!("a request schema does not compile: {e}"));
+        Checked { schema, validator }
+    }
+
+    /// Checks `input` against the schema, then deserializes it; any refusal is answered.
+    pub fn parse<T: DeserializeOwned>(&self, input: Value) -> Result<T, InputError> {
+        match check(&self.schema, &self.validator, &input) {
+            Ok(()) => deserialize(input),
+            Err(Refusal::Field(e) | Refusal::Combination(e)) => Err(e),
+        }
+    }
+}
+
+/// The checked schema of `T`, compiled on first use.
+pub fn checked<T: JsonSchema + 'static>() -> std::sync::Arc<Checked> {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, RwLock};
+    static CACHE: LazyLock<RwLock<HashMap<TypeId, Arc<Checked>>>> = LazyLock::new(RwLock::default);
+    let id = TypeId::of::<T>();
+    if let Some(c) = CACHE.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return c.clone();
+    }
+    let made = Arc::new(Checked::new(of::<T>()));
+    CACHE
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(id)
+        .or_insert(made)
+        .clone()
 }

@@ -1,0 +1,152 @@
+//! `AppJson<T>`: the JSON body extractor of every route. It refuses a body that is not
+//! `application/json` (415), not JSON, or not valid by `T`'s JSON Schema — each with the one
+//! error shape, naming the field — before the handler runs; handlers get a typed value.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::{ApiError, ErrorCode};
+use crate::schema::checked;
+
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + JsonSchema + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let value = parse_value(&bytes)?;
+        checked::<T>()
+            .parse(value)
+            .map(AppJson)
+            .map_err(|e| crate::error::ErrorBody::from_input(&e).into())
+    }
+}
+
+impl<T: JsonSchema> aide::OperationInput for AppJson<T> {
+    fn operation_input(ctx: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
+        axum::Json::<T>::operation_input(ctx, op);
+    }
+}
+
+/// Whether the headers say the body is JSON (`application/json` or `application/…+json`).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    if is_json(headers) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        "the body must be JSON: send Content-Type: application/json",
+    )
+    .with_field("Content-Type"))
+}
+
+/// A body that could not be read: too large, or cut off.
+pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "the body is over the size limit; upload large files with multipart",
+        )
+    } else {
+        ApiError::invalid("body", "could not be read")
+    }
+}
+
+/// The body as one JSON value: nothing before or after it.
+pub fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "is empty; send JSON"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!(
+                "is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// `AppQuery<T>`: query parameters checked against `T`'s JSON Schema like a JSON body — each
+/// value read as the type the schema gives it (`limit=5` as an integer) — so every refusal
+/// names its parameter.
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for AppQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + JsonSchema + 'static,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::invalid("query", "is not a valid query string"))?;
+        let schema = checked::<T>();
+        let mut object = serde_json::Map::new();
+        for (name, text) in pairs {
+            if object.contains_key(&name) {
+                return Err(ApiError::invalid(name, "is given more than once"));
+            }
+            let kind = schema.schema["properties"][&name]["type"].clone();
+            object.insert(name, typed(text, &kind));
+        }
+        schema
+            .parse(Value::Object(object))
+            .map(AppQuery)
+            .map_err(|e| crate::error::ErrorBody::from_input(&e).into())
+    }
+}
+
+/// A query value as the JSON type its schema names (`type` may be a list, e.g. with `null`).
+fn typed(text: String, kind: &Value) -> Value {
+    let names: Vec<&str> = match kind {
+        Value::String(k) => vec![k.as_str()],
+        Value::Array(ks) => ks.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    if names.contains(&"integer")
+        && let Ok(n) = text.parse::<i64>()
+    {
+        return Value::from(n);
+    }
+    if names.contains(&"boolean")
+        && let Ok(b) = text.parse::<bool>()
+    {
+        return Value::from(b);
+    }
+    Value::String(text)
+}
+
+impl<T: JsonSchema> aide::OperationInput for AppQuery<T> {
+    fn operation_input(ctx: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
+        axum::extract::Query::<T>::operation_input(ctx, op);
+    }
+}
