@@ -33,6 +33,10 @@ pub enum ConnectionError {
     Invalid { field: &'static str, reason: String },
     #[error("a connection named {name:?} already exists")]
     Duplicate { name: String },
+    /// The field cannot be given to (or change) a connection of this kind: valid in itself,
+    /// but not for the connection as it is.
+    #[error("{field} {reason}")]
+    WrongKind { field: &'static str, reason: String },
     #[error("connection {id_or_name:?} not found")]
     NotFound { id_or_name: String },
     #[error(transparent)]
@@ -166,7 +170,8 @@ pub struct NewConnection {
 
 /// The rules of [`Draft::validate`], stated for the JSON Schema.
 fn field_rules() -> serde_json::Value {
-    let token = serde_json::json!({ "type": "string", "minLength": 1, "pattern": r"^\S+$" });
+    use crate::actions::types::{no_space, not_blank};
+    let token = serde_json::json!({ "type": "string", "minLength": 1, "pattern": no_space() });
     serde_json::json!({ "properties": {
         "name": {
             "minLength": 1,
@@ -177,8 +182,8 @@ fn field_rules() -> serde_json::Value {
         },
         "description": { "maxLength": MAX_DESCRIPTION_CHARS },
         "app_key": token, "app_secret": token, "robot_code": token, "access_token": token,
-        "secret": { "pattern": r"^SEC\S*$" },
-        "keywords": { "maxItems": MAX_KEYWORDS, "items": { "minLength": 1, "pattern": r"\S" } },
+        "secret": { "pattern": crate::actions::types::prefixed_token("SEC") },
+        "keywords": { "maxItems": MAX_KEYWORDS, "items": { "minLength": 1, "pattern": not_blank() } },
         "qps_quota": { "minimum": 1, "maximum": MAX_QPS_QUOTA }
     } })
 }
@@ -238,11 +243,12 @@ pub struct ConnectionPatch {
     pub access_token: Option<SecretString>,
     /// `null` removes the signing secret; write-only.
     #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<String>", extend("x-null" = "removes the signing secret"))]
     pub secret: Option<Option<SecretString>>,
     pub keywords: Option<Vec<String>>,
     /// `null` returns to the default quota.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(extend("x-null" = "returns to the default quota"))]
     pub qps_quota: Option<Option<u32>>,
 }
 
@@ -330,7 +336,11 @@ impl Draft {
                         format!("at most {MAX_KEYWORDS} keywords"),
                     ));
                 }
-                if self.keywords.iter().any(|k| k.trim().is_empty()) {
+                if self
+                    .keywords
+                    .iter()
+                    .any(|k| k.chars().all(crate::actions::types::is_blank))
+                {
                     return Err(invalid("keywords", "keywords must not be empty"));
                 }
                 forbid("app_key", self.app_key.is_some(), self.kind)?;
@@ -398,7 +408,7 @@ fn require_token(field: &'static str, value: Option<&str>) -> Result<(), Connect
 }
 
 fn no_whitespace(field: &'static str, value: &str) -> Result<(), ConnectionError> {
-    if value.chars().any(char::is_whitespace) {
+    if value.chars().any(crate::actions::types::is_blank) {
         return Err(invalid(field, "must not contain whitespace"));
     }
     Ok(())
@@ -406,7 +416,10 @@ fn no_whitespace(field: &'static str, value: &str) -> Result<(), ConnectionError
 
 fn forbid(field: &'static str, given: bool, kind: ConnectionKind) -> Result<(), ConnectionError> {
     if given {
-        return Err(invalid(field, format!("is not used by {kind} connections")));
+        return Err(ConnectionError::WrongKind {
+            field,
+            reason: format!("is not used by {kind} connections"),
+        });
     }
     Ok(())
 }
@@ -476,6 +489,9 @@ impl Connections {
     async fn find(&self, id_or_name: &str) -> Result<ConnectionRecord, ConnectionError> {
         let found = match Uuid::parse_str(id_or_name) {
             Ok(id) => self.store.get_connection(id).await?,
+            // No name holds a NUL (names are letters, digits, `-`, `_`, `.`), and PostgreSQL
+            // cannot compare text with one.
+            Err(_) if id_or_name.contains('\0') => None,
             Err(_) => self.store.get_connection_by_name(id_or_name).await?,
         };
         found.ok_or_else(|| ConnectionError::NotFound {
@@ -527,10 +543,10 @@ impl Connections {
     ) -> Result<Draft, ConnectionError> {
         let current = &record.fields;
         if patch.kind.is_some_and(|kind| kind != current.kind) {
-            return Err(invalid(
-                "kind",
-                "cannot be changed; create a new connection",
-            ));
+            return Err(ConnectionError::WrongKind {
+                field: "kind",
+                reason: "cannot be changed; create a new connection".into(),
+            });
         }
         let (app_secret, access_token, secret) = match open_secrets(record, keyring)? {
             ConnectionSecrets::AppRobot { app_secret } => (Some(app_secret), None, None),
@@ -711,7 +727,9 @@ mod tests {
 
     fn field_of(d: Draft) -> &'static str {
         match d.validate() {
-            Err(ConnectionError::Invalid { field, .. }) => field,
+            Err(
+                ConnectionError::Invalid { field, .. } | ConnectionError::WrongKind { field, .. },
+            ) => field,
             other => panic!("expected Invalid, got {other:?}"),
         }
     }

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The `Idempotency-Key` was used with another action or input.
     IdempotencyConflict,
+    /// The input is well-formed but what it refers to cannot be used (a `file_url` that cannot
+    /// be downloaded, or is too big or empty).
+    UnusableInput,
     /// DingTalk rejected the connection's credentials (AppKey/AppSecret, webhook token).
     CredentialsRejected,
     /// DingTalk refused the request for good (unknown group, robot not in it, bad message …).
@@ -64,9 +67,8 @@ impl ErrorCode {
             Conflict | InProgress => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            IdempotencyConflict | CredentialsRejected | DingtalkRejected | ConnectionUnusable => {
-                422
-            }
+            IdempotencyConflict | UnusableInput | CredentialsRejected | DingtalkRejected
+            | ConnectionUnusable => 422,
             DingtalkThrottled | RateLimited => 429,
             Internal => 500,
             DingtalkUnavailable => 502,
@@ -183,6 +185,10 @@ impl ErrorBody {
     pub fn from_input(e: &InputError) -> Self {
         match e {
             InputError::Invalid { field, reason } => Self::invalid(field.clone(), reason),
+            InputError::Unusable { field, reason } => {
+                Self::new(ErrorCode::UnusableInput, format!("`{field}` {reason}"))
+                    .with_field(field.clone())
+            }
             InputError::UnknownAction(name) => Self::new(
                 ErrorCode::NotFound,
                 format!("no action `{name}`; see GET /v1/actions"),

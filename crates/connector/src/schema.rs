@@ -15,11 +15,61 @@ use serde_json::Value;
 
 use crate::actions::InputError;
 
-/// A self-contained schema: sub-schemas inlined so it can be embedded anywhere in an OpenAPI
-/// document (a `#/$defs/…` reference would resolve against the document's root there).
+/// A self-contained schema of a request type: sub-schemas inlined so it can be embedded
+/// anywhere in an OpenAPI document (a `#/$defs/…` reference would resolve against the
+/// document's root there). An optional field is left out, not sent as `null`: `null` is refused
+/// unless the field's schema says what it means (`x-null`, e.g. "clears the value").
 pub fn of<T: JsonSchema>() -> Value {
+    let mut value = generate::<T>(schemars::generate::Contract::Deserialize);
+    no_null(&mut value);
+    no_nul_character(&mut value);
+    value
+}
+
+/// States on every string that it may not hold U+0000 (the API refuses it before anything
+/// else; PostgreSQL cannot store it).
+fn no_nul_character(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            if obj.get("type").is_some_and(|t| t == "string") {
+                let rule = serde_json::json!({
+                    "pattern": "\\u0000",
+                    "description": "must not contain the NUL character (U+0000)"
+                });
+                if !obj.contains_key("pattern") {
+                    obj.insert("pattern".into(), Value::from("^[^\\u0000]*$"));
+                } else if !obj.contains_key("not") {
+                    obj.insert("not".into(), rule);
+                } else if let Some(Value::Array(all)) = obj.get_mut("allOf") {
+                    all.push(serde_json::json!({ "not": rule }));
+                } else {
+                    obj.insert("allOf".into(), serde_json::json!([{ "not": rule }]));
+                }
+            }
+            for (k, v) in obj.iter_mut() {
+                // A `not` forbids what it holds: a NUL rule inside would turn around.
+                if k != "not" {
+                    no_nul_character(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul_character),
+        _ => {}
+    }
+}
+
+/// A self-contained schema of an answer: what serializing `T` produces (a field skipped when
+/// empty is optional; `null` where an `Option` is `None`).
+pub fn of_output<T: JsonSchema>() -> Value {
+    generate::<T>(schemars::generate::Contract::Serialize)
+}
+
+fn generate<T: JsonSchema>(contract: schemars::generate::Contract) -> Value {
     let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|s| s.inline_subschemas = true)
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.contract = contract;
+        })
         .into_generator()
         .into_root_schema_for::<T>();
     let mut value = schema.to_value();
@@ -27,6 +77,59 @@ pub fn of<T: JsonSchema>() -> Value {
         obj.remove("$schema");
     }
     value
+}
+
+/// Removes `null` from the properties' schemas (see [`of`]).
+fn no_null(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(props)) = obj.get_mut("properties") {
+        for prop in props.values_mut() {
+            if prop.get("x-null").is_none() {
+                drop_null_alternative(prop);
+            }
+            no_null(prop);
+        }
+    }
+    for key in ["items", "then", "else", "if", "not"] {
+        if let Some(sub) = obj.get_mut(key) {
+            no_null(sub);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(subs)) = obj.get_mut(key) {
+            subs.iter_mut().for_each(no_null);
+        }
+    }
+}
+
+/// `{"type": ["string", "null"]}` → `{"type": "string"}`; `{"anyOf": [X, {"type": "null"}]}` → X.
+fn drop_null_alternative(s: &mut Value) {
+    if let Some(Value::Array(types)) = s.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            s["type"] = only;
+        }
+    }
+    let collapse = match s.get("anyOf") {
+        Some(Value::Array(options)) if options.len() == 2 => options
+            .iter()
+            .position(|o| o.get("type").is_some_and(|t| t == "null"))
+            .map(|null_at| options[1 - null_at].clone()),
+        _ => None,
+    };
+    if let Some(mut only) = collapse
+        && let (Some(obj), Some(outer)) = (only.as_object_mut(), s.as_object())
+    {
+        for (k, v) in outer {
+            if k != "anyOf" {
+                obj.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        *s = only;
+    }
 }
 
 /// Why the schema refused an input.

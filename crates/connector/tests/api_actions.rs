@@ -234,7 +234,7 @@ async fn webhook_connection_sends_with_mentions() {
             json!({"group_chat_id": OPS, "content": "x"}),
         )
         .await;
-    assert_eq!(s, 400, "{b}");
+    assert_eq!(s, 409, "{b}");
     assert_eq!(b["error"]["field"], "action");
     assert_eq!(app.sim.messages().len(), 1);
 }
@@ -337,7 +337,7 @@ async fn a_webhook_message_without_the_robots_keyword_is_refused_before_sending(
             json!({"msg_type": "text", "content": "disk full"}),
         )
         .await;
-    assert_eq!(s, 400, "{b}");
+    assert_eq!(s, 422, "{b}");
     assert_eq!(b["error"]["field"], "content");
     assert!(app.sim.messages().is_empty());
     let (s, b) = app

@@ -224,3 +224,42 @@ async fn malformed_json_and_empty_bodies_are_named() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn the_nul_character_is_refused_naming_the_field_and_nothing_is_stored_or_sent() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let (s, b) = app
+        .run(
+            "ops",
+            "send_text",
+            json!({"group_chat_id": OPS, "content": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("content")),
+        "{b}"
+    );
+    let (s, b) = app
+        .post(
+            "/v1/connections",
+            json!({"name": "n", "app_key": "k", "app_secret": "s", "robot_code": "r",
+                   "description": "x\u{0}y"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("description")),
+        "{b}"
+    );
+    let (s, _) = app.get("/v1/connections/a%00b").await;
+    assert_eq!(s, 404);
+    let (s, b) = app.get("/v1/deliveries?group_chat_id=a%00b").await;
+    assert_eq!(
+        (s, b["error"]["field"].as_str()),
+        (400, Some("group_chat_id")),
+        "{b}"
+    );
+    assert!(app.sim.messages().is_empty());
+}

@@ -351,7 +351,7 @@ async fn patch_changes_only_what_it_names_and_keeps_secrets(env: &Env) {
     };
     let err = conns.update("hook", bad).await.unwrap_err();
     assert!(
-        matches!(err, ConnectionError::Invalid { field: "kind", .. }),
+        matches!(err, ConnectionError::WrongKind { field: "kind", .. }),
         "{err}"
     );
     let bad = ConnectionPatch {
@@ -1052,11 +1052,21 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
     );
     assert_eq!(
         list(DeliveryFilter {
-            group_key: Some(group_of(c2, "cidA")),
+            connection_id: Some(c2),
+            group_chat_id: Some("cidA".into()),
             ..Default::default()
         })
         .await,
         [d3.id]
+    );
+    assert_eq!(
+        list(DeliveryFilter {
+            group_chat_id: Some("cidA".into()),
+            ..Default::default()
+        })
+        .await,
+        [d3.id, d1.id],
+        "a group chat across connections"
     );
     assert_eq!(
         list(DeliveryFilter {

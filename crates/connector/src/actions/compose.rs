@@ -14,7 +14,7 @@ pub(super) fn yes() -> bool {
 }
 
 pub(super) fn non_empty(field: &str, v: &str) -> Result<(), InputError> {
-    if v.trim().is_empty() {
+    if v.chars().all(is_blank) {
         Err(InputError::field(field, "must not be empty"))
     } else {
         Ok(())
@@ -24,7 +24,7 @@ pub(super) fn non_empty(field: &str, v: &str) -> Result<(), InputError> {
 /// An opaque DingTalk token (key, id): non-empty, no whitespace.
 pub(super) fn token(field: &str, v: &str) -> Result<(), InputError> {
     non_empty(field, v)?;
-    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.chars().any(is_blank) {
         return Err(InputError::field(field, "must not contain whitespace"));
     }
     Ok(())
@@ -33,7 +33,7 @@ pub(super) fn token(field: &str, v: &str) -> Result<(), InputError> {
 pub(super) fn group(v: &str) -> Result<String, InputError> {
     const F: &str = "group_chat_id";
     non_empty(F, v)?;
-    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.chars().any(is_blank) {
         return Err(InputError::field(
             F,
             "is not a group chat id: it contains whitespace",
@@ -89,11 +89,12 @@ pub(super) fn required<'a>(
     }
 }
 
+/// The extension of a file name (not a path: `/` is just a character), as the schemas'
+/// name patterns read it: after the last `.`, which follows a character that is not blank.
 pub(super) fn extension(name: &str) -> Option<String> {
-    std::path::Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
+    let (stem, ext) = name.trim().rsplit_once('.')?;
+    (!ext.is_empty() && stem.chars().next_back().is_some_and(|c| !is_blank(c)))
+        .then(|| ext.to_ascii_lowercase())
 }
 
 pub(super) const MB: usize = 1024 * 1024;

@@ -326,7 +326,7 @@ async fn download(
     const F: &str = "file_url";
     let max = kind.to_dingtalk().max_bytes();
     let too_big = |n: u64| {
-        InputError::field(
+        InputError::unusable(
             F,
             format!(
                 "is {n} bytes or more; DingTalk takes at most {} MB for {}",
@@ -340,9 +340,9 @@ async fn download(
         .timeout(DOWNLOAD_TIMEOUT)
         .send()
         .await
-        .map_err(|e| InputError::field(F, format!("could not be downloaded: {e}")))?;
+        .map_err(|e| InputError::unusable(F, format!("could not be downloaded: {e}")))?;
     if !resp.status().is_success() {
-        return Err(InputError::field(
+        return Err(InputError::unusable(
             F,
             format!(
                 "could not be downloaded: the server answered HTTP {}",
@@ -357,7 +357,7 @@ async fn download(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| InputError::field(F, format!("download broke off: {e}")))?
+        .map_err(|e| InputError::unusable(F, format!("download broke off: {e}")))?
     {
         if buf.len() + chunk.len() > max {
             return Err(too_big((buf.len() + chunk.len()) as u64));
@@ -365,7 +365,7 @@ async fn download(
         buf.extend_from_slice(&chunk);
     }
     if buf.is_empty() {
-        return Err(InputError::field(F, "downloaded an empty file"));
+        return Err(InputError::unusable(F, "downloaded an empty file"));
     }
     Ok(buf)
 }

@@ -41,6 +41,10 @@ use crate::schema;
 pub enum InputError {
     #[error("invalid `{field}`: {reason}")]
     Invalid { field: String, reason: String },
+    /// Well-formed, but what it refers to cannot be used when the step runs (a `file_url` that
+    /// cannot be downloaded, or is too big or empty).
+    #[error("unusable `{field}`: {reason}")]
+    Unusable { field: String, reason: String },
     #[error("unknown action `{0}`")]
     UnknownAction(String),
 }
@@ -53,17 +57,26 @@ impl InputError {
         }
     }
 
+    pub fn unusable(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        InputError::Unusable {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// The offending field, if the error is about one.
     pub fn field_name(&self) -> Option<&str> {
         match self {
-            InputError::Invalid { field, .. } => Some(field),
+            InputError::Invalid { field, .. } | InputError::Unusable { field, .. } => Some(field),
             InputError::UnknownAction(_) => None,
         }
     }
 
     pub fn reason(&self) -> String {
         match self {
-            InputError::Invalid { reason, .. } => reason.clone(),
+            InputError::Invalid { reason, .. } | InputError::Unusable { reason, .. } => {
+                reason.clone()
+            }
             InputError::UnknownAction(a) => format!("no action is named `{a}`"),
         }
     }
@@ -125,7 +138,7 @@ impl ActionDef {
             description: A::DESCRIPTION,
             connection_kind: A::KIND,
             input_schema,
-            output_schema: schema::of::<A::Output>(),
+            output_schema: schema::of_output::<A::Output>(),
             validator,
             plan: |input| {
                 let input: A::Input = schema::deserialize(input)?;

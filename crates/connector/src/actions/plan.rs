@@ -439,7 +439,8 @@ impl ValidatedAction {
                 } else {
                     String::new()
                 };
-                return Err(InputError::field(
+                // Well-formed, but not for this robot: 422, not 400.
+                return Err(InputError::unusable(
                     "content",
                     format!(
                         "contains none of the webhook robot's keywords ({}){which}; DingTalk would drop it",

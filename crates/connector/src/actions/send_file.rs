@@ -12,7 +12,7 @@ use super::compose::{
 use super::outputs::SendOutput;
 use super::types::{
     FileType, InlineFile, MediaKind, add_rule, download_url_schema, group_chat_id_schema,
-    text_schema, token_schema,
+    name_with_extension, named_url, text_schema, token_schema, url_with_extension,
 };
 use super::{Action, FileSource, InputError, MediaRef, MessageSpec, Step, StepResult};
 
@@ -49,29 +49,35 @@ pub struct Input {
 /// Exactly one source; with `media_id`, its name and type; without `file_type`, a name whose
 /// extension is one.
 fn rules(schema: &mut schemars::Schema) {
-    let typed_name = format!(
-        r"(?i)\S\.(?:{})\s*$",
-        FileType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("|")
-    );
+    let types: Vec<&str> = FileType::ALL.iter().map(|t| t.as_str()).collect();
+    let typed_name = name_with_extension(&types);
     add_rule(
         schema,
         json!({
             "oneOf": [
-                { "required": ["media_id", "file_name", "file_type"] },
-                { "required": ["file"] },
-                { "required": ["file_url"] }
+                { "required": ["media_id", "file_name", "file_type"],
+                  "not": { "anyOf": [{ "required": ["file"] }, { "required": ["file_url"] }] } },
+                { "required": ["file"],
+                  "not": { "anyOf": [{ "required": ["media_id"] }, { "required": ["file_url"] }] } },
+                { "required": ["file_url"],
+                  "not": { "anyOf": [{ "required": ["media_id"] }, { "required": ["file"] }] } }
             ],
-            "if": { "not": { "required": ["file_type"] } },
-            "then": {
-                "anyOf": [
-                    { "required": ["file_name"], "properties": { "file_name": { "pattern": typed_name } } },
-                    { "not": { "required": ["file_name"] }, "required": ["file"],
-                      "properties": { "file": { "properties": { "name": { "pattern": typed_name } } } } },
-                    { "not": { "required": ["file_name"] }, "required": ["file_url"],
-                      "properties": { "file_url": { "pattern": format!(r"(?i)\.(?:{})$",
-                          FileType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join("|")) } } }
-                ]
-            }
+            "allOf": [
+                {
+                    "if": { "required": ["file_url"], "not": { "required": ["file_name"] } },
+                    "then": { "properties": { "file_url": { "pattern": named_url() } } }
+                },
+                {
+                    "if": { "not": { "required": ["file_type"] } },
+                    "then": { "anyOf": [
+                        { "required": ["file_name"], "properties": { "file_name": { "pattern": typed_name } } },
+                        { "not": { "required": ["file_name"] }, "required": ["file"],
+                          "properties": { "file": { "properties": { "name": { "pattern": typed_name } } } } },
+                        { "not": { "required": ["file_name"] }, "required": ["file_url"],
+                          "properties": { "file_url": { "pattern": url_with_extension(&types) } } }
+                    ] }
+                }
+            ]
         }),
     );
 }
@@ -169,7 +175,10 @@ impl Action for SendFile {
         let upload_name = if extension(&source_name).as_deref() == Some(file_type.as_str()) {
             source_name.clone()
         } else {
-            format!("{source_name}.{}", file_type.as_str())
+            // A name ending in a control character or space would hide the extension added to it.
+        let base = source_name.trim_end_matches(super::types::is_blank);
+        let base = if base.is_empty() { "file" } else { base };
+        format!("{base}.{}", file_type.as_str())
         };
         let source = match (source, &i.file) {
             (None, Some(file)) => {

@@ -511,3 +511,18 @@ fn field_rules_are_refused_from_the_schema_with_their_path() {
     assert_eq!(field, "buttons[1].url");
     assert!(reason.contains("http(s):// or dingtalk://"), "{reason}");
 }
+
+#[test]
+fn the_nul_character_is_refused_in_every_string_by_the_schema() {
+    let (field, reason) = err(
+        "send_text",
+        json!({ "group_chat_id": G, "content": "a\u{0}b" }),
+    );
+    assert_eq!(field, "content");
+    assert!(reason.contains("U+0000"), "{reason}");
+    let (field, _) = err(
+        "send_text",
+        json!({ "group_chat_id": "cid\u{0}x", "content": "c" }),
+    );
+    assert_eq!(field, "group_chat_id");
+}

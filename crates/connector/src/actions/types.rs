@@ -9,27 +9,65 @@ use serde::{Deserialize, Serialize};
 /// Longest group chat id accepted; real ones are about 30 characters.
 pub const MAX_GROUP_ID_CHARS: usize = 128;
 
-/// A link DingTalk opens: http(s) with a host (and a valid port), or `dingtalk://`.
-const LINK: &str = r"(?:https?://[A-Za-z0-9.\-]+(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:[/?#]\S*)?|dingtalk://\S+)";
-const NO_SPACE: &str = r"^\S+$";
-const NOT_BLANK: &str = r"\S";
-const DOWNLOAD: &str = r"^\s*https?://[A-Za-z0-9.\-]+(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(?:[/?#]\S*)?\s*$";
+/// Characters a token may not hold and a text may not consist of only: control characters and
+/// whitespace — written out, because `\s` differs between the regex engines that read these
+/// schemas (ECMA in validators, Python in schemathesis, Rust here). [`is_blank`] is the same set.
+const BLANK: &str = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff";
+/// Whitespace as `str::trim` removes it.
+const TRIMMED: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// Whether `c` is a control character or whitespace (the class [`BLANK`] states).
+pub(crate) fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '\u{feff}'
+}
+
+/// A host the way a URL parser takes it: letters, digits, dots and hyphens; then a valid port.
+const HOST: &str = r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?";
+
+/// A link DingTalk opens: http(s) or `dingtalk://`, with a host, then anything printable.
+fn link_core() -> String {
+    format!(r"(?:https?|dingtalk)://{HOST}(?:[/?#][^{BLANK}]*)?")
+}
+
+/// A token that starts with `prefix` (and may be nothing more).
+pub(crate) fn prefixed_token(prefix: &str) -> String {
+    format!("^{prefix}[^{BLANK}]*$")
+}
+
+pub(crate) fn no_space() -> String {
+    format!("^[^{BLANK}]+$")
+}
+
+pub(crate) fn not_blank() -> String {
+    format!("[^{BLANK}]")
+}
+
+fn download() -> String {
+    format!(r"^[{TRIMMED}]*https?://{HOST}(?:[/?#][^{BLANK}]*)?[{TRIMMED}]*$")
+}
+
 const BASE64: &str = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$";
 
 fn link_pattern() -> String {
-    format!(r"^\s*{LINK}\s*$")
+    format!(r"^[{TRIMMED}]*{}[{TRIMMED}]*$", link_core())
 }
 
 fn picture_pattern() -> String {
-    format!(r"^\s*(?:[@$]\S+|{LINK})\s*$")
+    format!(
+        r"^[{TRIMMED}]*(?:[@$][^{BLANK}]+|{})[{TRIMMED}]*$",
+        link_core()
+    )
 }
 
 /// What a failed `pattern` of these schemas means, in words.
 pub(crate) fn pattern_reason(pattern: &str) -> String {
-    if pattern == NO_SPACE {
-        return "must not be empty or contain whitespace".into();
+    if pattern == r"^[^\u0000]*$" {
+        return "must not contain the NUL character (U+0000)".into();
     }
-    if pattern == NOT_BLANK {
+    if pattern == no_space() {
+        return "must not be empty or contain whitespace or control characters".into();
+    }
+    if pattern == not_blank() {
         return "must not be empty".into();
     }
     if pattern == link_pattern() {
@@ -38,13 +76,22 @@ pub(crate) fn pattern_reason(pattern: &str) -> String {
     if pattern == picture_pattern() {
         return "must be an http(s) URL or the media id of an upload (`@…`)".into();
     }
-    if pattern == DOWNLOAD {
+    if pattern == download() {
         return "must be an http(s):// URL the server can download".into();
     }
     if pattern == BASE64 {
         return "is not base64".into();
     }
+    if pattern == named_url() {
+        return "must end in a file name (or give `file_name`)".into();
+    }
     for kind in MediaKind::ALL {
+        if pattern == kind.url_pattern() {
+            return format!(
+                "must end in a file name with one of {} (or give `file_name`)",
+                kind.to_dingtalk().formats().join(", ")
+            );
+        }
         if pattern == kind.name_pattern() {
             return format!(
                 "a {} must be one of {}",
@@ -62,14 +109,14 @@ pub(crate) fn group_chat_id_schema(_: &mut SchemaGenerator) -> Schema {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_GROUP_ID_CHARS,
-        "pattern": NO_SPACE,
+        "pattern": no_space(),
         "examples": ["cidSandboxOps0000000000=="],
     })
 }
 
 /// Text with at least one character that is not whitespace.
 pub(crate) fn text_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "minLength": 1, "pattern": NOT_BLANK })
+    json_schema!({ "type": "string", "minLength": 1, "pattern": not_blank() })
 }
 
 /// A list of opaque tokens, `min` to `max` of them.
@@ -77,13 +124,13 @@ pub(crate) fn tokens_rule(min: usize, max: usize) -> serde_json::Value {
     serde_json::json!({
         "minItems": min,
         "maxItems": max,
-        "items": { "type": "string", "minLength": 1, "pattern": NO_SPACE },
+        "items": { "type": "string", "minLength": 1, "pattern": no_space() },
     })
 }
 
 /// An opaque DingTalk token (key, id): non-empty, no whitespace.
 pub(crate) fn token_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "minLength": 1, "pattern": NO_SPACE })
+    json_schema!({ "type": "string", "minLength": 1, "pattern": no_space() })
 }
 
 /// A link opened by a message or button: http(s) or `dingtalk://`.
@@ -98,7 +145,7 @@ pub(crate) fn picture_schema(_: &mut SchemaGenerator) -> Schema {
 
 /// A URL the server downloads: http(s) only.
 pub(crate) fn download_url_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "string", "pattern": DOWNLOAD })
+    json_schema!({ "type": "string", "pattern": download() })
 }
 
 /// Base64 of at least one byte (standard alphabet; padding optional).
@@ -199,13 +246,44 @@ impl MediaKind {
         self.to_dingtalk().as_str()
     }
 
+    /// A pattern of the URLs whose last path segment is such a file name.
+    pub fn url_pattern(self) -> String {
+        url_with_extension(self.to_dingtalk().formats())
+    }
+
     /// A pattern of the file names DingTalk takes for this kind (by extension).
     pub fn name_pattern(self) -> String {
         format!(
-            r"(?i)\S\.(?:{})\s*$",
+            r"(?i)[^{BLANK}]\.(?:{})[{TRIMMED}]*$",
             self.to_dingtalk().formats().join("|")
         )
     }
+}
+
+/// An http(s) URL whose last path segment (percent-decoded, the name it is uploaded as) is a
+/// file name ending in `tail`: at least one character that is neither blank nor `%`.
+fn url_with_last_segment(tail: &str) -> String {
+    format!(
+        r"^[{TRIMMED}]*https?://{HOST}/(?:[^?#{BLANK}]*/)?[^/?#{BLANK}]*[^/?#%{BLANK}][^/?#{BLANK}]*{tail}(?:[?#][^{BLANK}]*)?[{TRIMMED}]*$"
+    )
+}
+
+/// A pattern of the URLs whose last path segment ends in one of `extensions`.
+pub(crate) fn url_with_extension(extensions: &[&str]) -> String {
+    format!(
+        "(?i){}",
+        url_with_last_segment(&format!(r"\.(?:{})", extensions.join("|")))
+    )
+}
+
+/// A pattern of the URLs with a last path segment (a file name to upload as).
+pub(crate) fn named_url() -> String {
+    url_with_last_segment("")
+}
+
+/// A pattern of file names with one of `extensions`.
+pub(crate) fn name_with_extension(extensions: &[&str]) -> String {
+    format!(r"(?i)[^{BLANK}]\.(?:{})[{TRIMMED}]*$", extensions.join("|"))
 }
 
 /// One ActionCard button.

@@ -39,10 +39,14 @@ fn rules(schema: &mut schemars::Schema) {
         .map(|k| {
             json!({
                 "if": { "properties": { "media_type": { "const": k.as_str() } } },
-                "then": { "properties": {
-                    "file": { "properties": { "name": { "pattern": k.name_pattern() } } },
-                    "file_name": { "pattern": k.name_pattern() }
-                } }
+                "then": {
+                    "properties": {
+                        "file": { "properties": { "name": { "pattern": k.name_pattern() } } },
+                        "file_name": { "pattern": k.name_pattern() }
+                    },
+                    "if": { "required": ["file_url"], "not": { "required": ["file_name"] } },
+                    "then": { "properties": { "file_url": { "pattern": k.url_pattern() } } }
+                }
             })
         })
         .collect();
@@ -50,8 +54,9 @@ fn rules(schema: &mut schemars::Schema) {
         schema,
         json!({
             "oneOf": [
-                { "required": ["file"], "not": { "required": ["file_name"] } },
-                { "required": ["file_url"] }
+                { "required": ["file"],
+                  "not": { "anyOf": [{ "required": ["file_name"] }, { "required": ["file_url"] }] } },
+                { "required": ["file_url"], "not": { "required": ["file"] } }
             ],
             "allOf": by_kind
         }),

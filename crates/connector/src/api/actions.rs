@@ -50,9 +50,10 @@ pub fn routes() -> ApiRouter<AppState> {
             "/v1/connections/{id_or_name}/actions/{action}",
             post_with(run_named, |op| {
                 op.id("runAction")
-                    .summary("Run any action by name (see the per-action operations for inputs)")
+                    .summary("An action by a name the catalog does not have: 404")
+                    .description("Each action of the catalog has its own operation; any other name is not found.")
                     .tag("actions")
-                    .hidden(false)
+                    .with(super::openapi::other_action)
             }),
         );
     for def in actions::catalog() {
@@ -191,7 +192,9 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
             }
         }
     }
-    Ok(Value::Object(input))
+    let input = Value::Object(input);
+    super::extract::refuse_nul(&input, String::new())?;
+    Ok(input)
 }
 
 /// What the client asked for in headers.
@@ -304,15 +307,17 @@ async fn run(
     let opts = run_options(&headers)?;
     let conn = s.connection(&id_or_name).await?;
     if def.connection_kind != conn.kind {
-        return Err(ApiError::invalid(
-            "action",
+        // A valid request, but not for this connection.
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
             format!(
                 "`{action}` is for {} connections; `{}` is a {} connection",
                 def.connection_kind.as_str(),
                 conn.name,
                 conn.kind.as_str()
             ),
-        ));
+        )
+        .with_field("action"));
     }
     let input = read_input(&s, req).await?;
     let hash = request_hash(&action, &input);

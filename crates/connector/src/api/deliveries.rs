@@ -15,9 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::AppQuery;
-use crate::store::{
-    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, GroupKey, StoreError,
-};
+use crate::store::{Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, StoreError};
 
 pub fn routes() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -52,6 +50,7 @@ pub fn routes() -> ApiRouter<AppState> {
 #[derive(Deserialize, JsonSchema)]
 struct DeliveryRef {
     /// The delivery's id (a UUID).
+    #[schemars(with = "Uuid")]
     id: String,
 }
 
@@ -109,7 +108,7 @@ struct ListQuery {
     status: Option<DeliveryStatus>,
     /// Only this connection's (id or name).
     connection: Option<String>,
-    /// Only this group chat's; needs `connection`.
+    /// Only this group chat's (of any connection, unless `connection` is given).
     group_chat_id: Option<String>,
     /// Created at or after this time (RFC 3339).
     #[schemars(with = "Option<DateTime<Utc>>")]
@@ -147,24 +146,11 @@ async fn list(
         Some(c) => Some(s.connections.get(c).await?.id),
         None => None,
     };
-    let group_key = match (&q.group_chat_id, connection_id) {
-        (Some(g), Some(c)) => Some(GroupKey::Group {
-            connection_id: c,
-            group_chat_id: g.clone(),
-        }),
-        (Some(_), None) => {
-            return Err(ApiError::invalid(
-                "connection",
-                "is required with group_chat_id (order is kept per connection and group)",
-            ));
-        }
-        _ => None,
-    };
     let limit = q.limit.unwrap_or(crate::store::DEFAULT_PAGE);
     let filter = DeliveryFilter {
         status,
         connection_id,
-        group_key,
+        group_chat_id: q.group_chat_id,
         created_from: q
             .created_after
             .as_deref()

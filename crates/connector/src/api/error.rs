@@ -77,6 +77,10 @@ impl From<ConnectionError> for ApiError {
                 ErrorCode::Conflict,
                 format!("a connection named `{name}` already exists"),
             ),
+            // Valid input, but not for this connection as it is.
+            ConnectionError::WrongKind { field, reason } => {
+                ApiError::new(ErrorCode::Conflict, format!("`{field}` {reason}")).with_field(field)
+            }
             ConnectionError::NotFound { id_or_name } => {
                 ApiError::not_found(format!("no connection `{id_or_name}`"))
             }

@@ -32,9 +32,15 @@ where
     }
 }
 
-impl<T: JsonSchema> aide::OperationInput for AppJson<T> {
-    fn operation_input(ctx: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
-        axum::Json::<T>::operation_input(ctx, op);
+/// Documented with the very schema the body is checked against.
+impl<T: JsonSchema + 'static> aide::OperationInput for AppJson<T> {
+    fn operation_input(_: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
+        let body = serde_json::json!({
+            "required": true,
+            "content": { "application/json": { "schema": checked::<T>().schema } }
+        });
+        op.request_body =
+            Some(serde_json::from_value(body).expect("a request body object deserializes"));
     }
 }
 
@@ -78,7 +84,7 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "is empty; send JSON"));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let mut value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::invalid(
             "body",
             format!(
@@ -87,7 +93,66 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
                 e.column()
             ),
         )
-    })
+    })?;
+    integral_numbers(&mut value);
+    refuse_nul(&value, String::new())?;
+    Ok(value)
+}
+
+/// No text dtc stores may hold U+0000 (PostgreSQL refuses it in text and jsonb): refused here,
+/// naming the field, before anything is stored or sent.
+pub fn refuse_nul(v: &Value, at: String) -> Result<(), ApiError> {
+    let here = |at: &str| {
+        if at.is_empty() {
+            "body".to_owned()
+        } else {
+            at.to_owned()
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Err(ApiError::invalid(
+            here(&at),
+            "must not contain the NUL character (U+0000)",
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| refuse_nul(item, format!("{}[{i}]", here(&at)))),
+        Value::Object(map) => map.iter().try_for_each(|(k, item)| {
+            let field = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            if k.contains('\0') {
+                return Err(ApiError::invalid(
+                    here(&at),
+                    "has a field name with the NUL character (U+0000)",
+                ));
+            }
+            refuse_nul(item, field)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `16.0` is the integer 16 in JSON (and to JSON Schema's `integer`): read it so.
+fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64()
+                && !n.is_i64()
+                && !n.is_u64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// `AppQuery<T>`: query parameters checked against `T`'s JSON Schema like a JSON body — each
@@ -112,6 +177,12 @@ where
         let schema = checked::<T>();
         let mut object = serde_json::Map::new();
         for (name, text) in pairs {
+            if name.contains('\0') || text.contains('\0') {
+                return Err(ApiError::invalid(
+                    name,
+                    "must not contain the NUL character (U+0000)",
+                ));
+            }
             if object.contains_key(&name) {
                 return Err(ApiError::invalid(name, "is given more than once"));
             }
@@ -145,8 +216,50 @@ fn typed(text: String, kind: &Value) -> Value {
     Value::String(text)
 }
 
-impl<T: JsonSchema> aide::OperationInput for AppQuery<T> {
-    fn operation_input(ctx: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
-        axum::extract::Query::<T>::operation_input(ctx, op);
+/// Documented with the very schema the parameters are checked against, one per property.
+impl<T: JsonSchema + 'static> aide::OperationInput for AppQuery<T> {
+    fn operation_input(_: &mut aide::generate::GenContext, op: &mut aide::openapi::Operation) {
+        let schema = checked::<T>().schema.clone();
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+            let mut prop = prop.clone();
+            let description = prop
+                .as_object_mut()
+                .and_then(|p| p.remove("description"))
+                .unwrap_or(Value::Null);
+            let mut param = serde_json::json!({
+                "in": "query",
+                "name": name,
+                "required": required.contains(&name.as_str()),
+                "schema": prop,
+            });
+            if !description.is_null() {
+                param["description"] = description;
+            }
+            op.parameters.push(aide::openapi::ReferenceOr::Item(
+                serde_json::from_value(param).expect("a query parameter object deserializes"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_are_integers_and_nothing_may_follow_the_value() {
+        assert_eq!(
+            parse_value(br#"{"a": 16.0, "b": [2.5, 3e2]}"#).unwrap(),
+            serde_json::json!({"a": 16, "b": [2.5, 300]})
+        );
+        assert!(parse_value(b"{} {}").is_err());
+        assert!(parse_value(b"{}garbage").is_err());
+        assert!(parse_value(b"  ").is_err());
     }
 }

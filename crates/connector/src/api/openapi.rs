@@ -145,6 +145,26 @@ pub fn action_operation<'a>(op: TransformOperation<'a>, def: &ActionDef) -> Tran
     })
 }
 
+/// The generic action route: its `{action}` is any name but the catalog's, its body any object.
+pub fn other_action(mut op: TransformOperation<'_>) -> TransformOperation<'_> {
+    let names: Vec<&str> = crate::actions::catalog().iter().map(|d| d.name).collect();
+    let o = op.inner_mut();
+    for p in o.parameters.iter_mut() {
+        if let aide::openapi::ReferenceOr::Item(param) = p
+            && param.parameter_data_ref().name == "action"
+        {
+            *param = from(json!({ "in": "path", "name": "action", "required": true,
+                "description": "Not the name of an action of the catalog.",
+                "schema": { "type": "string", "minLength": 1, "not": { "enum": names } } }));
+        }
+    }
+    o.request_body = Some(from(json!({
+        "required": true,
+        "content": { "application/json": { "schema": { "type": "object" } } }
+    })));
+    op
+}
+
 fn from<T: serde::de::DeserializeOwned>(v: Value) -> T {
     serde_json::from_value(v).expect("a static OpenAPI fragment deserializes")
 }

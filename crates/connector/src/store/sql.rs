@@ -374,11 +374,10 @@ impl Store for SqlStore {
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
         let page_size = filter.page_size();
-        let group_key = filter.group_key.as_ref().map(GroupKey::to_text);
         let rows = query(sql!("delivery_list"))
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
-            .bind(group_key.as_deref())
+            .bind(filter.group_chat_id.as_deref())
             .bind(filter.created_from)
             .bind(filter.created_before)
             .bind(filter.before_seq)

@@ -387,7 +387,8 @@ pub struct DeliveryDetail {
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub connection_id: Option<Uuid>,
-    pub group_key: Option<GroupKey>,
+    /// Deliveries to this group chat (of any connection, unless `connection_id` is given too).
+    pub group_chat_id: Option<String>,
     /// Created at or after.
     pub created_from: Option<DateTime<Utc>>,
     /// Created strictly before.

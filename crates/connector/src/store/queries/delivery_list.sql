@@ -6,7 +6,8 @@ SELECT seq, id, connection_id, action, group_key, input, status, mode, attempts,
 FROM deliveries
 WHERE ($1 IS NULL OR status = $1)
   AND ($2 IS NULL OR connection_id = $2)
-  AND ($3 IS NULL OR group_key = $3)
+  -- A group key is `<connection uuid, 36 characters>/<group chat id>` (store::GroupKey).
+  AND ($3 IS NULL OR substr(group_key, 38) = $3)
   AND ($4 IS NULL OR created_at >= $4)
   AND ($5 IS NULL OR created_at < $5)
   AND ($6 IS NULL OR seq < $6)
