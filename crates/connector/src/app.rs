@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, auth};
-use crate::connections::{ConnectionKind, ConnectionPatch, Connections, NewConnection};
+use crate::connections::Connections;
 use crate::delivery::{
     Acker, DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier,
     RateLimiter, StoreLimiter,
@@ -20,11 +20,6 @@ use crate::store::{self, ApiTokenRecord};
 /// How long in-flight deliveries may run on after a shutdown signal before their leases are
 /// given back.
 const ENGINE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The name of the connection `--sandbox` creates.
-pub const SANDBOX_CONNECTION: &str = "sandbox";
-/// The webhook-robot connection `--sandbox` creates.
-pub const SANDBOX_WEBHOOK_CONNECTION: &str = "sandbox-webhook";
 
 /// No limits at all: for benchmarks against an unlimited simulator
 /// (`DTC_ENFORCE_RATE_LIMITS=false`), never for DingTalk.
@@ -57,8 +52,6 @@ pub struct Application {
     engine: Option<(EngineConfig, EngineDeps)>,
     /// A token generated at this start (printed once; only its hash is stored).
     pub generated_token: Option<SecretString>,
-    /// The in-process simulator of `--sandbox`.
-    pub sandbox: Option<dingtalk_sim::SimHandle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,15 +60,12 @@ pub enum BuildError {
     Key(#[from] crate::secrets::SecretsError),
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
-    #[error("sandbox connection: {0}")]
-    Connection(#[from] crate::connections::ConnectionError),
+
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("sandbox simulator: {0}")]
-    Sim(std::io::Error),
     #[error("DingTalk client: {0}")]
     Client(String),
 }
@@ -107,7 +97,7 @@ pub async fn create_api_token(
 }
 
 impl Application {
-    pub async fn build(mut settings: Settings) -> Result<Application, BuildError> {
+    pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
         let store = store::connect(&settings.database_url()).await?;
         let connections = Arc::new(Connections::new(
@@ -117,21 +107,6 @@ impl Application {
                 previous: Vec::new(),
             },
         ));
-
-        let sandbox = if settings.sandbox {
-            let sim = dingtalk_sim::Simulator::start(
-                dingtalk_sim::Fixture::sandbox(),
-                settings.sandbox_sim_listen,
-            )
-            .await
-            .map_err(BuildError::Sim)?;
-            settings.dingtalk_api_base = sim.base_url();
-            settings.dingtalk_oapi_base = sim.base_url();
-            ensure_sandbox_connections(&connections).await?;
-            Some(sim)
-        } else {
-            None
-        };
 
         let mut known = Vec::new();
         if let Some(t) = &settings.api_token {
@@ -233,7 +208,6 @@ impl Application {
             addr,
             engine,
             generated_token,
-            sandbox,
         })
     }
 
@@ -271,61 +245,6 @@ impl Application {
                 "delivery engine stopped"
             );
         }
-        if let Some(sim) = self.sandbox {
-            sim.shutdown().await;
-        }
         result
-    }
-}
-
-/// Create (or refresh) the sandbox connections pointing at the built-in fixture.
-async fn ensure_sandbox_connections(
-    connections: &Connections,
-) -> Result<(), crate::connections::ConnectionError> {
-    use crate::connections::ConnectionError;
-    let app = NewConnection {
-        name: SANDBOX_CONNECTION.into(),
-        kind: ConnectionKind::AppRobot,
-        description: "Built-in simulator (dtc serve --sandbox): groups Ops and Dev".into(),
-        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
-        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
-        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
-        access_token: None,
-        secret: None,
-        keywords: Vec::new(),
-        qps_quota: None,
-    };
-    match connections.create(app).await {
-        Ok(_) => {}
-        Err(ConnectionError::Duplicate { .. }) => {
-            connections
-                .update(
-                    SANDBOX_CONNECTION,
-                    ConnectionPatch {
-                        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
-                        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
-                        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
-                        ..ConnectionPatch::default()
-                    },
-                )
-                .await?;
-        }
-        Err(e) => return Err(e),
-    }
-    let hook = NewConnection {
-        name: SANDBOX_WEBHOOK_CONNECTION.into(),
-        kind: ConnectionKind::WebhookRobot,
-        description: "Built-in simulator's signed webhook robot in group Ops".into(),
-        app_key: None,
-        app_secret: None,
-        robot_code: None,
-        access_token: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_TOKEN)),
-        secret: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_SECRET)),
-        keywords: Vec::new(),
-        qps_quota: None,
-    };
-    match connections.create(hook).await {
-        Ok(_) | Err(ConnectionError::Duplicate { .. }) => Ok(()),
-        Err(e) => Err(e),
     }
 }

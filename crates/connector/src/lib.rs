@@ -7,6 +7,7 @@
 //! secret in clear text.
 
 pub mod actions;
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod connections;

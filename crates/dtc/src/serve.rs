@@ -4,8 +4,9 @@
 use crate::exit::Failure;
 use clap::{Args, Subcommand};
 use connector::app::Application;
+use connector::connections::{ConnectionKind, ConnectionPatch, Connections, NewConnection};
 use connector::settings::{Layer, LogFormat, Settings};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -77,9 +78,28 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The name of the connection `--sandbox` creates.
+pub const SANDBOX_CONNECTION: &str = "sandbox";
+/// The webhook-robot connection `--sandbox` creates.
+pub const SANDBOX_WEBHOOK_CONNECTION: &str = "sandbox-webhook";
+
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let settings = args.settings()?;
+    let mut settings = args.settings()?;
     connector::telemetry::init_logs(settings.log_format);
+    // --sandbox: a DingTalk simulator in this process, and the connector pointed at it.
+    let sim = if settings.sandbox {
+        let sim = dingtalk_sim::Simulator::start(
+            dingtalk_sim::Fixture::sandbox(),
+            settings.sandbox_sim_listen,
+        )
+        .await
+        .map_err(|e| Failure::other(format!("dtc serve: sandbox simulator: {e}")))?;
+        settings.dingtalk_api_base = sim.base_url();
+        settings.dingtalk_oapi_base = sim.base_url();
+        Some(sim)
+    } else {
+        None
+    };
     // A PostgreSQL URL may carry a password: show it masked.
     let db = match url::Url::parse(&settings.database_url()) {
         Ok(mut u) if u.password().is_some() => {
@@ -91,8 +111,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let app = Application::build(settings)
         .await
         .map_err(|e| Failure::other(format!("dtc serve: {e}")))?;
+    if sim.is_some() {
+        ensure_sandbox_connections(&app.state().connections)
+            .await
+            .map_err(|e| Failure::other(format!("dtc serve: sandbox connections: {e}")))?;
+    }
     let api = format!("http://{}", app.addr());
-    println!("dtc serve: API at {api}/v1 (OpenAPI: {api}/v1/openapi.json, metrics: {api}/metrics)");
+    println!(
+        "dtc serve: API at {api}/v1 (OpenAPI: {api}/v1/openapi.json, Swagger 2.0: {api}/v1/swagger.json, metrics: {api}/metrics)"
+    );
     println!("  database: {db}");
     match &app.generated_token {
         Some(t) => println!(
@@ -102,23 +129,75 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         ),
         None => println!("  API token: use DTC_API_TOKEN (or the token printed on first start)"),
     }
-    if let Some(sim) = &app.sandbox {
+    if let Some(sim) = &sim {
         println!(
             "  sandbox: DingTalk simulator at {} — chat page {}/",
             sim.base_url(),
             sim.base_url()
         );
         println!(
-            "  sandbox connections: `{}` (app robot; groups {} and {}), `{}` (webhook robot)",
-            connector::app::SANDBOX_CONNECTION,
+            "  sandbox connections: `{SANDBOX_CONNECTION}` (app robot; groups {} and {}), `{SANDBOX_WEBHOOK_CONNECTION}` (webhook robot)",
             dingtalk_sim::SANDBOX_OPS_GROUP,
             dingtalk_sim::SANDBOX_DEV_GROUP,
-            connector::app::SANDBOX_WEBHOOK_CONNECTION
         );
     }
-    app.run_until(shutdown_signal())
-        .await
-        .map_err(|e| Failure::other(format!("dtc serve: {e}")))
+    let served = app.run_until(shutdown_signal()).await;
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    served.map_err(|e| Failure::other(format!("dtc serve: {e}")))
+}
+
+/// Create (or refresh) the sandbox connections pointing at the built-in fixture.
+async fn ensure_sandbox_connections(
+    connections: &Connections,
+) -> Result<(), connector::connections::ConnectionError> {
+    use connector::connections::ConnectionError;
+    let app = NewConnection {
+        name: SANDBOX_CONNECTION.into(),
+        kind: ConnectionKind::AppRobot,
+        description: "Built-in simulator (dtc serve --sandbox): groups Ops and Dev".into(),
+        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
+        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+        access_token: None,
+        secret: None,
+        keywords: Vec::new(),
+        qps_quota: None,
+    };
+    match connections.create(app).await {
+        Ok(_) => {}
+        Err(ConnectionError::Duplicate { .. }) => {
+            connections
+                .update(
+                    SANDBOX_CONNECTION,
+                    ConnectionPatch {
+                        app_key: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+                        app_secret: Some(SecretString::from(dingtalk_sim::SANDBOX_APP_SECRET)),
+                        robot_code: Some(dingtalk_sim::SANDBOX_APP_KEY.into()),
+                        ..ConnectionPatch::default()
+                    },
+                )
+                .await?;
+        }
+        Err(e) => return Err(e),
+    }
+    let hook = NewConnection {
+        name: SANDBOX_WEBHOOK_CONNECTION.into(),
+        kind: ConnectionKind::WebhookRobot,
+        description: "Built-in simulator's signed webhook robot in group Ops".into(),
+        app_key: None,
+        app_secret: None,
+        robot_code: None,
+        access_token: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_TOKEN)),
+        secret: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_SECRET)),
+        keywords: Vec::new(),
+        qps_quota: None,
+    };
+    match connections.create(hook).await {
+        Ok(_) | Err(ConnectionError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,62 +209,30 @@ pub enum AdminCmd {
 }
 
 pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
-    use connector::secrets::{Keyring, MasterKey};
+    let failed = |e: connector::admin::AdminError| Failure::other(e.to_string());
     match cmd {
         AdminCmd::CreateToken(args) => {
-            let settings = args.settings()?;
-            let store = connector::store::connect(&settings.database_url())
+            let token = connector::admin::create_token(&args.settings()?, "dtc admin create-token")
                 .await
-                .map_err(|e| Failure::other(format!("database: {e}")))?;
-            let token = connector::app::create_api_token(store.as_ref(), "dtc admin create-token")
-                .await
-                .map_err(|e| Failure::other(format!("database: {e}")))?;
+                .map_err(failed)?;
             Ok(serde_json::json!({"token": token.expose_secret()}))
         }
         AdminCmd::RotateKey(args) => {
-            let settings = args.settings()?;
-            let old = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)
-                .map_err(|e| Failure::other(e.to_string()))?;
-            let new = MasterKey::generate();
-            let store = connector::store::connect(&settings.database_url())
+            let r = connector::admin::rotate_key(&args.settings()?)
                 .await
-                .map_err(|e| Failure::other(format!("database: {e}")))?;
-            let old_id = old.key_id().to_owned();
-            let new_id = new.key_id().to_owned();
-            let connections = connector::connections::Connections::new(
-                store,
-                Keyring {
-                    current: old,
-                    previous: Vec::new(),
-                },
-            );
-            // Write the new key beside the old one first, so a crash mid-way loses nothing:
-            // either key file still opens what the database holds.
-            let key_path = settings.data_dir.join("master.key");
-            let staged = settings.data_dir.join("master.key.new");
-            let from_env = settings.master_key.is_some();
-            if !from_env {
-                new.write_new_file(&staged)
-                    .map_err(|e| Failure::other(e.to_string()))?;
-            }
-            let old_again = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)
-                .map_err(|e| Failure::other(e.to_string()))?;
-            let count = connections
-                .rotate_key(Keyring {
-                    current: new.clone(),
-                    previous: vec![old_again],
-                })
-                .await
-                .map_err(|e| Failure::other(format!("rotation failed, nothing changed: {e}")))?;
-            let mut out = serde_json::json!({"rotated_connections": count, "old_key_id": old_id, "new_key_id": new_id});
-            if from_env {
-                out["new_master_key"] = serde_json::json!(new.to_base64().expose_secret());
+                .map_err(failed)?;
+            let mut out = serde_json::json!({
+                "rotated_connections": r.rotated_connections,
+                "old_key_id": r.old_key_id,
+                "new_key_id": r.new_key_id,
+            });
+            if let Some(key) = r.new_master_key {
+                out["new_master_key"] = serde_json::json!(key.expose_secret());
                 out["note"] =
                     serde_json::json!("set DTC_MASTER_KEY to new_master_key before the next start");
-            } else {
-                std::fs::rename(&staged, &key_path)
-                    .map_err(|e| Failure::other(format!("secrets were re-encrypted with the key in {}, but it could not replace {}: {e}", staged.display(), key_path.display())))?;
-                out["key_file"] = serde_json::json!(key_path.display().to_string());
+            }
+            if let Some(file) = r.key_file {
+                out["key_file"] = serde_json::json!(file.display().to_string());
             }
             Ok(out)
         }
