@@ -1,4 +1,4 @@
-//! One typed settings tree (design.md §3), layered: defaults < config file (`--config dtc.toml`)
+//! One typed settings tree (docs/design.md §3), layered: defaults < config file (`--config dtc.toml`)
 //! < environment (`DTC_*`) < flags. Unknown keys in the file are an error; secrets are
 //! `SecretString`s and never printed.
 //!

@@ -1,4 +1,4 @@
-//! Every error class of the API, in the one error shape of design.md §6.
+//! Every error class of the API, in the one error shape of docs/design.md §6.
 
 mod common;
 

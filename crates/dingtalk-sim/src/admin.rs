@@ -1,4 +1,4 @@
-//! Admin routes under `/_sim/` (design.md §4): inspect messages and counters, script faults,
+//! Admin routes under `/_sim/` (docs/design.md §4): inspect messages and counters, script faults,
 //! move the clock, change limits. Not part of DingTalk; plain JSON, errors as `{"error": …}`.
 
 use std::collections::HashMap;

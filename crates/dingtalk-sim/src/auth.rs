@@ -1,4 +1,4 @@
-//! Access tokens (dingtalk-api.md §1): the new `POST /v1.0/oauth2/accessToken` and the old
+//! Access tokens (docs/dingtalk-api.md §1): the new `POST /v1.0/oauth2/accessToken` and the old
 //! `GET /gettoken`, sharing one token store so their tokens are interchangeable.
 
 use axum::Extension;
@@ -17,7 +17,7 @@ use crate::server::ConnControl;
 use crate::state::Sim;
 
 /// UNCONFIRMED: the gateway's answer to a JSON body without `appKey`/`appSecret`, following the
-/// `Missing<field>` pattern seen for other fields (dingtalk-api.md §1.1).
+/// `Missing<field>` pattern seen for other fields (docs/dingtalk-api.md §1.1).
 const MISSING_FIELD_MESSAGE: &str = " is mandatory for this action.";
 
 pub(crate) async fn access_token(

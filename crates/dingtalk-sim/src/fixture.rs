@@ -1,5 +1,5 @@
 //! The simulator's world: apps with their robots and groups, webhook robots, and limits.
-//! The JSON format is the one in design.md §4; unknown keys are rejected so a typo in a
+//! The JSON format is the one in docs/design.md §4; unknown keys are rejected so a typo in a
 //! fixture file fails loudly instead of silently changing the simulated world.
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 //! It must not depend on the `dingtalk` client crate or on `connector`: it verifies signatures
 //! and `msgParam` with its own code so a bug shared with the client cannot hide. It only ever
 //! serves what it is told to listen on (tests bind 127.0.0.1:0) and never calls out.
+//!
+//! A bare `§N` in this crate refers to the repository's `docs/dingtalk-api.md`.
 
 mod admin;
 mod auth;

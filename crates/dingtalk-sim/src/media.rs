@@ -1,4 +1,4 @@
-//! Media upload on the old API: `POST /media/upload?access_token=…` (dingtalk-api.md §3), and
+//! Media upload on the old API: `POST /media/upload?access_token=…` (docs/dingtalk-api.md §3), and
 //! admin routes to list uploads and fetch stored image bytes for the chat page.
 
 use axum::Extension;

@@ -1,4 +1,4 @@
-//! Server-side `msgKey`/`msgParam` validation for the app-robot send APIs (dingtalk-api.md §2.3).
+//! Server-side `msgKey`/`msgParam` validation for the app-robot send APIs (docs/dingtalk-api.md §2.3).
 //! Written independently of the `dingtalk` client crate on purpose: a shared bug would hide.
 
 use serde_json::{Map, Value};
@@ -51,7 +51,7 @@ fn present(param: &Map<String, Value>, field: &str) -> bool {
 
 /// Required keys per msgKey and the `miss.param.*` code each one's absence yields. The codes
 /// are named after DingTalk's legacy message model; the key→code mapping is inferred from the
-/// documented code list (dingtalk-api.md §2.3 says so).
+/// documented code list (docs/dingtalk-api.md §2.3 says so).
 fn rules_for(msg_key: &str) -> Option<&'static [(&'static str, &'static str)]> {
     const TEXT: &[(&str, &str)] = &[("content", "miss.param.contentOfText")];
     const MARKDOWN: &[(&str, &str)] = &[

@@ -1,4 +1,4 @@
-//! The two DingTalk error dialects (dingtalk-api.md §8.1): api.dingtalk.com answers errors with
+//! The two DingTalk error dialects (docs/dingtalk-api.md §8.1): api.dingtalk.com answers errors with
 //! HTTP 4xx/5xx and `{"code","message","requestid"}`; oapi.dingtalk.com always answers HTTP 200
 //! with `{"errcode","errmsg"}`.
 
@@ -69,7 +69,7 @@ fn old_response(body: Value) -> Response {
     resp
 }
 
-/// New-API throttling answer (dingtalk-api.md §5).
+/// New-API throttling answer (docs/dingtalk-api.md §5).
 pub(crate) const QPS_CODE: &str = "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi";
 pub(crate) const QPS_MESSAGE: &str = "您的企业应用调用钉钉开放平台当前接口的所有请求都被暂时禁用了";
 
@@ -181,7 +181,7 @@ pub(crate) fn new_api_fault(sim: &SimState, answer: FaultAnswer) -> Response {
     }
 }
 
-/// Old-API throttling errcode (dingtalk-api.md §5); its live errmsg is UNCONFIRMED.
+/// Old-API throttling errcode (docs/dingtalk-api.md §5); its live errmsg is UNCONFIRMED.
 pub(crate) const OLD_QPS_ERRCODE: i64 = 90018;
 pub(crate) const SERVER_BUSY_ERRCODE: i64 = -1;
 pub(crate) const SERVER_BUSY_ERRMSG: &str = "系统繁忙";

@@ -1,4 +1,4 @@
-//! Enterprise-internal app robot APIs on api.dingtalk.com (dingtalk-api.md §2): group send,
+//! Enterprise-internal app robot APIs on api.dingtalk.com (docs/dingtalk-api.md §2): group send,
 //! read status and recall, and 1:1 batch send, read status and recall.
 // Helpers return a finished `Response` as their error so handlers can return it as is;
 // boxing it would only add noise.
@@ -23,7 +23,7 @@ use crate::state::{QUERY_KEY_LIFETIME_MS, SendRecord, SendTarget, Sim, process_q
 
 const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
 /// UNCONFIRMED: which code DingTalk returns when the group exists but the robot is not in it
-/// (dingtalk-api.md §2.8 lists `robotCode.empty`, `resource.not.found`, `resource.unavailable`).
+/// (docs/dingtalk-api.md §2.8 lists `robotCode.empty`, `resource.not.found`, `resource.unavailable`).
 /// The documented description of `invalidParameter.robotCode.empty` says "check the robot is
 /// in the group", so that is the one used.
 pub(crate) const ROBOT_NOT_IN_GROUP_CODE: &str = "invalidParameter.robotCode.empty";

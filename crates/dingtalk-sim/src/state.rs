@@ -15,7 +15,7 @@ use crate::model::{FaultKind, FaultSpec, ReceivedMessage, RouteName, Stats};
 /// Milliseconds in the sliding windows used for app QPS and webhook per-minute limits.
 const SECOND_MS: i64 = 1000;
 const MINUTE_MS: i64 = 60_000;
-/// Read status and recall work for 24 hours after a send (dingtalk-api.md §2.5, §2.6).
+/// Read status and recall work for 24 hours after a send (docs/dingtalk-api.md §2.5, §2.6).
 pub(crate) const QUERY_KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 
 pub(crate) type Sim = Arc<SimState>;

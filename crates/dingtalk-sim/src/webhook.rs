@@ -1,4 +1,4 @@
-//! Custom (webhook) group robots: `POST /robot/send?access_token=…` (dingtalk-api.md §4).
+//! Custom (webhook) group robots: `POST /robot/send?access_token=…` (docs/dingtalk-api.md §4).
 //! Always HTTP 200 with `{"errcode","errmsg"}`. The signature check is implemented here from
 //! the documentation, independently of the client crate.
 
@@ -269,7 +269,7 @@ fn is_given(v: Option<&Value>) -> bool {
     }
 }
 
-/// errcode 400402, worded like live DingTalk traffic (dingtalk-api.md §4).
+/// errcode 400402, worded like live DingTalk traffic (docs/dingtalk-api.md §4).
 fn missing(msgtype: &str, field: Option<&str>) -> (i64, String) {
     let what = match field {
         Some(f) => format!("{msgtype} --》 {f}"),

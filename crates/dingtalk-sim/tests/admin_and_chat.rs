@@ -1,4 +1,4 @@
-//! Admin routes under `/_sim/` and the chat page at `/` (design.md §4).
+//! Admin routes under `/_sim/` and the chat page at `/` (docs/design.md §4).
 
 mod common;
 
@@ -157,7 +157,7 @@ async fn sandbox_fixture_round_trips_and_rejects_unknown_keys() {
     let secret = sandbox.webhook_robots[0].secret.as_deref().expect("secret");
     assert!(secret.starts_with("SEC") && secret.len() == 67);
 
-    // Limits default per design.md when omitted; unknown keys are errors.
+    // Limits default per docs/design.md when omitted; unknown keys are errors.
     let minimal = r#"{"apps":[{"app_key":"k","app_secret":"s","robot_code":"k","groups":[]}]}"#;
     std::fs::write(&path, minimal).expect("write");
     let f = Fixture::from_path(&path).expect("minimal fixture");

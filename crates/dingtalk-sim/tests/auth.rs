@@ -1,4 +1,4 @@
-//! Access tokens (dingtalk-api.md §1) and how the new robot APIs reject bad ones (§1.4).
+//! Access tokens (docs/dingtalk-api.md §1) and how the new robot APIs reject bad ones (§1.4).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Scripted faults (`POST /_sim/faults`, design.md §4), each answered in the API's own dialect.
+//! Scripted faults (`POST /_sim/faults`, docs/design.md §4), each answered in the API's own dialect.
 
 mod common;
 

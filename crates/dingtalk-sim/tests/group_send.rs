@@ -1,4 +1,4 @@
-//! `POST /v1.0/robot/groupMessages/send` (dingtalk-api.md §2.2, §2.3, §2.8): every msgKey is
+//! `POST /v1.0/robot/groupMessages/send` (docs/dingtalk-api.md §2.2, §2.3, §2.8): every msgKey is
 //! accepted with its documented msgParam, and every validation failure has its code.
 
 mod common;

@@ -1,4 +1,4 @@
-//! `POST /media/upload?access_token=…` (dingtalk-api.md §3): multipart `media` + `type`,
+//! `POST /media/upload?access_token=…` (docs/dingtalk-api.md §3): multipart `media` + `type`,
 //! HTTP 200 with errcode on every failure.
 
 mod common;

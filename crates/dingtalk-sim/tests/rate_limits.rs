@@ -1,4 +1,4 @@
-//! App QPS limit (dingtalk-api.md §5): at most 20 requests per app per API in any 1-second
+//! App QPS limit (docs/dingtalk-api.md §5): at most 20 requests per app per API in any 1-second
 //! window, then HTTP 403 `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi`; media upload answers
 //! errcode 90018. Stats count throttled requests and the peak per window.
 

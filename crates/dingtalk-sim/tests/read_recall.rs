@@ -1,4 +1,4 @@
-//! Read status, recall and 1:1 batch send (dingtalk-api.md §2.4–§2.6): paging, 24-hour
+//! Read status, recall and 1:1 batch send (docs/dingtalk-api.md §2.4–§2.6): paging, 24-hour
 //! windows, the 20-item limits and per-user results.
 
 mod common;

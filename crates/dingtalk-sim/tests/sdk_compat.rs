@@ -1,5 +1,5 @@
 //! The official DingTalk Python SDK (`alibabacloud-dingtalk`) and the `DingtalkChatbot` webhook
-//! library, unchanged, work against the simulator (design.md §4). The Python side is
+//! library, unchanged, work against the simulator (docs/design.md §4). The Python side is
 //! `tests/sdk_compat.py`; it runs in a venv kept under the target dir. Without Python or PyPI
 //! the test says why it skipped, and fails in CI.
 

@@ -1,4 +1,4 @@
-//! Custom webhook robots, `POST /robot/send` (dingtalk-api.md §4): always HTTP 200 with
+//! Custom webhook robots, `POST /robot/send` (docs/dingtalk-api.md §4): always HTTP 200 with
 //! errcode/errmsg; signing, keywords, required fields, msgUuid, size, 20/min then a lock-out.
 
 mod common;

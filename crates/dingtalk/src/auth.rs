@@ -1,4 +1,4 @@
-//! Access tokens (dingtalk-api.md §1): the token methods, and a per-app cache that reuses a
+//! Access tokens (docs/dingtalk-api.md §1): the token methods, and a per-app cache that reuses a
 //! token until shortly before it expires and lets one caller refresh it while the others wait.
 
 use crate::client::{Client, decode_new, decode_old};

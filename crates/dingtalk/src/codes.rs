@@ -1,4 +1,4 @@
-//! The one table of DingTalk's error codes: every code `docs/dingtalk.md` lists, the dialect
+//! The one table of DingTalk's error codes: every code `docs/dingtalk-api.md` (§1–§5, §7.1) lists, the dialect
 //! and HTTP status it arrives with, what it means for a caller ([`ErrorClass`]), and how long
 //! DingTalk asks to wait before a retry. [`classify`] reads it; nothing else lists codes.
 
@@ -53,7 +53,7 @@ const FAMILIES: &[(&str, ErrorClass, u64)] = &[
 use Dialect::{New, Old};
 use ErrorClass::*;
 
-/// Every code, in the order of `docs/dingtalk.md`.
+/// Every code, in the order of `docs/dingtalk-api.md` (§1–§5, §7.1).
 pub const CODES: &[Code] = &[
     // §1 tokens
     code(New, 400, "invalidClientIdOrSecret", CredentialsRejected, 0),

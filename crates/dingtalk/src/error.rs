@@ -1,6 +1,6 @@
 //! One error type for every DingTalk call, classified where it is created.
 //!
-//! DingTalk has two error dialects (dingtalk-api.md §0): the new API answers HTTP 4xx/5xx with
+//! DingTalk has two error dialects (docs/dingtalk-api.md §0): the new API answers HTTP 4xx/5xx with
 //! `{"code","message","requestid"}`; the old API (and webhooks) answer HTTP 200 with
 //! `{"errcode","errmsg"}`. Both are decoded here into [`Error`], which keeps the evidence
 //! (HTTP status, code, request id, raw body with secrets redacted) and a [`ErrorClass`] that
@@ -134,7 +134,7 @@ impl Error {
             ),
             Dialect::Old => {
                 let errcode = get_str("errcode");
-                // errcode 88 is a wrapper; the meaningful code is sub_code (dingtalk-api.md §1.4).
+                // errcode 88 is a wrapper; the meaningful code is sub_code (docs/dingtalk-api.md §1.4).
                 let sub = get_str("sub_code").filter(|s| !s.is_empty());
                 let code = match (errcode.as_deref(), sub) {
                     (Some("88"), Some(sub)) => Some(sub),

@@ -6,6 +6,8 @@
 //! Base URLs and time are injected, so it runs against the local simulator as well as DingTalk.
 //! It knows nothing of connections, storage or queues: those belong to the `connector` crate,
 //! and it must never depend on it.
+//!
+//! A bare `§N` in this crate refers to the repository's `docs/dingtalk-api.md`.
 
 pub mod auth;
 pub mod client;

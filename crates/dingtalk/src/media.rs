@@ -1,4 +1,4 @@
-//! Media upload (dingtalk-api.md §3): `POST /media/upload?access_token=…` with multipart
+//! Media upload (docs/dingtalk-api.md §3): `POST /media/upload?access_token=…` with multipart
 //! `media` + `type`. Type, format and size are checked before a byte is sent.
 
 use crate::auth::AppClient;

@@ -1,4 +1,4 @@
-//! Enterprise-internal app robot messages (dingtalk-api.md §2): typed messages for every
+//! Enterprise-internal app robot messages (docs/dingtalk-api.md §2): typed messages for every
 //! `msgKey`, and one request type per robot method.
 
 use crate::auth::AppClient;

@@ -1,4 +1,4 @@
-//! Custom (webhook) group robots (dingtalk-api.md §4): `POST /robot/send?access_token=…`,
+//! Custom (webhook) group robots (docs/dingtalk-api.md §4): `POST /robot/send?access_token=…`,
 //! optionally signed with a fresh millisecond timestamp for every request.
 
 use crate::client::{Client, decode_old};

@@ -1,4 +1,4 @@
-//! The one error shape of the REST API (design.md §6): `{"error": ErrorBody}` — the same record
+//! The one error shape of the REST API (docs/design.md §6): `{"error": ErrorBody}` — the same record
 //! a delivery stores ([`crate::error`]) — with the HTTP status its code calls for and, when
 //! DingTalk or the limiter asked to wait, a `Retry-After` header.
 

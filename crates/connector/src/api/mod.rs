@@ -1,4 +1,4 @@
-//! The REST API (design.md §6). Each route module owns its router and DTOs; this module puts
+//! The REST API (docs/design.md §6). Each route module owns its router and DTOs; this module puts
 //! them together behind bearer-token auth and request metrics.
 
 pub mod accept;

@@ -97,7 +97,7 @@ mod tests {
         }
     }
 
-    /// Every code dingtalk-api.md lists (the `dingtalk` crate's table of them) gets the delivery
+    /// Every code docs/dingtalk-api.md lists (the `dingtalk` crate's table of them) gets the delivery
     /// outcome its documented class calls for.
     #[test]
     fn every_documented_code_gets_its_delivery_outcome() {

@@ -4,7 +4,7 @@
 //! fenced by the lease owner: delivered, retried later with capped exponential backoff and
 //! jitter, or failed with DingTalk's code (the dead-letter list).
 //!
-//! Guarantees (design.md §7): at least once — a delivery is only finished by an ack after
+//! Guarantees (docs/design.md §7): at least once — a delivery is only finished by an ack after
 //! DingTalk accepted it, and a crashed instance's leases expire and are taken back; steps
 //! already accepted are recorded (fenced) so a retry resumes after them; one delivery of a
 //! group is in flight at a time, so a group's messages arrive in acceptance order. It never

@@ -14,7 +14,7 @@ use crate::actions::{
     execute_step,
 };
 
-/// DingTalk's advice after a QPS limit without a hint: wait a second (dingtalk-api.md §5).
+/// DingTalk's advice after a QPS limit without a hint: wait a second (docs/dingtalk-api.md §5).
 const DEFAULT_HOLD_BACK: Duration = Duration::from_secs(1);
 
 /// Why a step did not run to success.
