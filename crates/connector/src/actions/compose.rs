@@ -336,6 +336,20 @@ pub(super) enum Card {
 }
 
 impl<'a> Fields<'a> {
+    /// The fields of `m`, for `msg_type` (named in "is required for msg_type …").
+    pub(super) fn of(m: &'a MessageFields, msg_type: &str) -> Self {
+        Fields {
+            ctx: format!(" for msg_type {msg_type}"),
+            content: m.content.as_ref(),
+            subject: m.subject.as_ref(),
+            image_url: m.image_url.as_ref(),
+            redirect_url: m.redirect_url.as_ref(),
+            button_text: m.button_text.as_ref(),
+            buttons: m.buttons.as_ref(),
+            button_layout: m.button_layout,
+        }
+    }
+
     pub(super) fn req(&self, name: &str, v: Option<&'a String>) -> Result<&'a str, InputError> {
         required(name, v, &self.ctx)
     }

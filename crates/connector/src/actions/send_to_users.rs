@@ -5,10 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compose::{Fields, check_app_message, picture, refuse_unused, token};
 use super::outputs::SendToUsersOutput;
-use super::types::{
-    ButtonInput, Layout, MsgTypeFields, add_rule, link_schema, msg_type_rule, picture_schema,
-    text_schema, tokens_rule,
-};
+use super::types::{MessageFields, MsgTypeFields, add_rule, msg_type_rule, tokens_rule};
 use super::{Action, InputError, MediaRef, MessageSpec, Step, StepResult};
 use dingtalk::robot::MAX_OTO_USERS;
 
@@ -68,57 +65,29 @@ const MSG_TYPES: &[MsgTypeFields] = &[
 ];
 
 /// Send one message 1:1 to up to 20 users through the app robot.
+/// (Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
+/// cannot deny them next to a flattened struct.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
 pub struct Input {
     /// Recipients' userIds, 1 to 20.
     pub user_ids: Vec<String>,
     /// The message type; decides which of the other fields are used.
     pub msg_type: UserMsgType,
-    /// Message content (text, markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub content: Option<String>,
-    /// Message subject (markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub subject: Option<String>,
-    /// Image: http(s) URL or media id (image, link).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: Option<String>,
-    /// Link opened by the message or its single button (link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "link_schema")]
-    pub redirect_url: Option<String>,
-    /// Text of the single button (action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub button_text: Option<String>,
-    /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buttons: Option<Vec<ButtonInput>>,
-    /// Layout of `buttons` (default `vertical`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub button_layout: Option<Layout>,
+    /// The message: which fields its type uses is the table above.
+    #[serde(flatten)]
+    pub message: MessageFields,
 }
 
 fn rules(schema: &mut schemars::Schema) {
-    let optional = [
-        "content",
-        "subject",
-        "image_url",
-        "redirect_url",
-        "button_text",
-        "buttons",
-        "button_layout",
-    ];
     add_rule(
         schema,
-        serde_json::json!({ "properties": { "user_ids": tokens_rule(1, MAX_OTO_USERS) } }),
+        serde_json::json!({
+            "additionalProperties": false,
+            "properties": { "user_ids": tokens_rule(1, MAX_OTO_USERS) }
+        }),
     );
-    add_rule(schema, msg_type_rule(MSG_TYPES, &optional, &[]));
+    add_rule(schema, msg_type_rule(MSG_TYPES, &MessageFields::NAMES, &[]));
 }
 
 impl Action for SendToUsers {
@@ -141,27 +110,9 @@ impl Action for SendToUsers {
             token(&format!("user_ids[{k}]"), u)?;
         }
         let name = i.msg_type.as_str();
-        let given = [
-            ("content", i.content.is_some()),
-            ("subject", i.subject.is_some()),
-            ("image_url", i.image_url.is_some()),
-            ("redirect_url", i.redirect_url.is_some()),
-            ("button_text", i.button_text.is_some()),
-            ("buttons", i.buttons.is_some()),
-            ("button_layout", i.button_layout.is_some()),
-        ];
         let used = MsgTypeFields::find(MSG_TYPES, name).used;
-        refuse_unused(name, &given, used)?;
-        let f = Fields {
-            ctx: format!(" for msg_type {name}"),
-            content: i.content.as_ref(),
-            subject: i.subject.as_ref(),
-            image_url: i.image_url.as_ref(),
-            redirect_url: i.redirect_url.as_ref(),
-            button_text: i.button_text.as_ref(),
-            buttons: i.buttons.as_ref(),
-            button_layout: i.button_layout,
-        };
+        refuse_unused(name, &i.message.given(), used)?;
+        let f = Fields::of(&i.message, name);
         let message = match i.msg_type {
             UserMsgType::Text => MessageSpec::Text {
                 content: f.req("content", f.content)?.to_owned(),

@@ -376,6 +376,65 @@ fn merge(into: &mut serde_json::Map<String, serde_json::Value>, rule: serde_json
     }
 }
 
+/// The message fields of actions that send one of several message types (`send_to_users`,
+/// `webhook_send`, flattened into their inputs); which ones a type uses is its
+/// [`MsgTypeFields`] entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageFields {
+    /// Message content (text, markdown, link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub content: Option<String>,
+    /// Message subject (markdown, link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub subject: Option<String>,
+    /// Picture: http(s) URL or media id (image, link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "picture_schema")]
+    pub image_url: Option<String>,
+    /// Link opened by the message or its single button (link, action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "link_schema")]
+    pub redirect_url: Option<String>,
+    /// Text of the single button (action_card).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "text_schema")]
+    pub button_text: Option<String>,
+    /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buttons: Option<Vec<ButtonInput>>,
+    /// Layout of `buttons` (default `vertical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub button_layout: Option<Layout>,
+}
+
+impl MessageFields {
+    pub const NAMES: [&'static str; 7] = [
+        "content",
+        "subject",
+        "image_url",
+        "redirect_url",
+        "button_text",
+        "buttons",
+        "button_layout",
+    ];
+
+    /// Each field's name and whether it was given.
+    pub fn given(&self) -> [(&'static str, bool); 7] {
+        let present = [
+            self.content.is_some(),
+            self.subject.is_some(),
+            self.image_url.is_some(),
+            self.redirect_url.is_some(),
+            self.button_text.is_some(),
+            self.buttons.is_some(),
+            self.button_layout.is_some(),
+        ];
+        std::array::from_fn(|i| (Self::NAMES[i], present[i]))
+    }
+}
+
 /// Which fields a `msg_type` needs and which it may use, for actions that send several message
 /// types through one input: the plan refuses fields another type uses, and the schema states
 /// the same table.

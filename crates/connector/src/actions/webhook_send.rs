@@ -11,8 +11,7 @@ use super::compose::{
 use super::outputs::WebhookSendOutput;
 use super::split::Label;
 use super::types::{
-    ButtonInput, FeedLinkInput, Layout, MsgTypeFields, add_rule, link_schema, msg_type_rule,
-    picture_schema, text_schema,
+    FeedLinkInput, Layout, MessageFields, MsgTypeFields, add_rule, msg_type_rule,
 };
 use super::{Action, InputError, Mentions, Step, StepResult, WebhookSpec};
 use crate::connections::ConnectionKind;
@@ -73,38 +72,16 @@ const MSG_TYPES: &[MsgTypeFields] = &[
 ];
 
 /// Send a message through a custom (webhook) robot, optionally @-mentioning people.
+/// (Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
+/// cannot deny them next to a flattened struct.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
 pub struct Input {
     /// The message type; decides which of the other fields are used.
     pub msg_type: WebhookMsgType,
-    /// Message content (text, markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub content: Option<String>,
-    /// Message subject (markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub subject: Option<String>,
-    /// Link opened by the message or its single button (link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "link_schema")]
-    pub redirect_url: Option<String>,
-    /// Preview picture (link, optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: Option<String>,
-    /// Text of the single button (action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub button_text: Option<String>,
-    /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buttons: Option<Vec<ButtonInput>>,
-    /// Layout of `buttons` (default `vertical`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub button_layout: Option<Layout>,
+    /// The message: which fields its type uses is the table above.
+    #[serde(flatten)]
+    pub message: MessageFields,
     /// Feed card entries (feed_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<FeedLinkInput>>,
@@ -124,19 +101,10 @@ pub struct Input {
 }
 
 fn rules(schema: &mut schemars::Schema) {
-    let optional = [
-        "content",
-        "subject",
-        "image_url",
-        "redirect_url",
-        "button_text",
-        "buttons",
-        "button_layout",
-        "links",
-        "at_mobiles",
-        "at_user_ids",
-        "at_all",
-    ];
+    let optional: Vec<&str> = MessageFields::NAMES
+        .into_iter()
+        .chain(["links", "at_mobiles", "at_user_ids", "at_all"])
+        .collect();
     let empty_ok = [
         ("at_mobiles", serde_json::json!({ "maxItems": 0 })),
         ("at_user_ids", serde_json::json!({ "maxItems": 0 })),
@@ -145,7 +113,7 @@ fn rules(schema: &mut schemars::Schema) {
     let mentions = super::types::tokens_rule(0, MAX_AT);
     add_rule(
         schema,
-        serde_json::json!({ "properties": {
+        serde_json::json!({ "additionalProperties": false, "properties": {
             "at_mobiles": mentions,
             "at_user_ids": mentions,
             "links": { "minItems": 1 },
@@ -166,19 +134,17 @@ impl Action for WebhookSend {
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
         let name = i.msg_type.as_str();
-        let given = [
-            ("content", i.content.is_some()),
-            ("subject", i.subject.is_some()),
-            ("image_url", i.image_url.is_some()),
-            ("redirect_url", i.redirect_url.is_some()),
-            ("button_text", i.button_text.is_some()),
-            ("buttons", i.buttons.is_some()),
-            ("button_layout", i.button_layout.is_some()),
-            ("links", i.links.is_some()),
-            ("at_mobiles", !i.at_mobiles.is_empty()),
-            ("at_user_ids", !i.at_user_ids.is_empty()),
-            ("at_all", i.at_all),
-        ];
+        let given: Vec<(&str, bool)> = i
+            .message
+            .given()
+            .into_iter()
+            .chain([
+                ("links", i.links.is_some()),
+                ("at_mobiles", !i.at_mobiles.is_empty()),
+                ("at_user_ids", !i.at_user_ids.is_empty()),
+                ("at_all", i.at_all),
+            ])
+            .collect();
         let used = MsgTypeFields::find(MSG_TYPES, name).used;
         if !matches!(i.msg_type, WebhookMsgType::Text | WebhookMsgType::Markdown) {
             for (field, present) in &given[8..] {
@@ -211,16 +177,7 @@ impl Action for WebhookSend {
             at_user_ids: i.at_user_ids.clone(),
             at_all: i.at_all,
         };
-        let f = Fields {
-            ctx: format!(" for msg_type {name}"),
-            content: i.content.as_ref(),
-            subject: i.subject.as_ref(),
-            image_url: i.image_url.as_ref(),
-            redirect_url: i.redirect_url.as_ref(),
-            button_text: i.button_text.as_ref(),
-            buttons: i.buttons.as_ref(),
-            button_layout: i.button_layout,
-        };
+        let f = Fields::of(&i.message, name);
         // Measures the real body, mentions included; they ride on the first part only so people
         // are notified once.
         let body_fits = |spec: &WebhookSpec, m: &Mentions| -> Result<bool, InputError> {

@@ -116,26 +116,16 @@ pub(crate) struct Transition {
     pub to: DeliveryStatus,
 }
 
-pub(crate) const COMPLETE: Transition = Transition {
-    from: DeliveryStatus::InFlight,
-    to: DeliveryStatus::Delivered,
-};
-pub(crate) const SCHEDULE_RETRY: Transition = Transition {
-    from: DeliveryStatus::InFlight,
-    to: DeliveryStatus::Retrying,
-};
-pub(crate) const FAIL: Transition = Transition {
-    from: DeliveryStatus::InFlight,
-    to: DeliveryStatus::Failed,
-};
-pub(crate) const RELEASE: Transition = Transition {
-    from: DeliveryStatus::InFlight,
-    to: DeliveryStatus::Queued,
-};
-pub(crate) const RETRY_FAILED: Transition = Transition {
-    from: DeliveryStatus::Failed,
-    to: DeliveryStatus::Queued,
-};
+const fn moves(from: DeliveryStatus, to: DeliveryStatus) -> Transition {
+    Transition { from, to }
+}
+
+pub(crate) const COMPLETE: Transition = moves(DeliveryStatus::InFlight, DeliveryStatus::Delivered);
+pub(crate) const SCHEDULE_RETRY: Transition =
+    moves(DeliveryStatus::InFlight, DeliveryStatus::Retrying);
+pub(crate) const FAIL: Transition = moves(DeliveryStatus::InFlight, DeliveryStatus::Failed);
+pub(crate) const RELEASE: Transition = moves(DeliveryStatus::InFlight, DeliveryStatus::Queued);
+pub(crate) const RETRY_FAILED: Transition = moves(DeliveryStatus::Failed, DeliveryStatus::Queued);
 
 /// What an ack writes besides the status: DingTalk's result, the error, the next attempt time
 /// (`None` keeps the current value).
