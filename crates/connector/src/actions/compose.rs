@@ -286,6 +286,15 @@ pub(super) fn from_client(e: dingtalk::Error) -> InputError {
     InputError::field(field, e.message())
 }
 
+/// One checked message to a group chat.
+pub(super) fn group_send(group_chat_id: String, message: MessageSpec) -> Result<Step, InputError> {
+    check_app_message(&message)?;
+    Ok(Step::GroupSend {
+        group_chat_id,
+        message,
+    })
+}
+
 /// Check a whole app-robot message (DingTalk's rules and the msgParam limit).
 pub(super) fn check_app_message(spec: &MessageSpec) -> Result<(), InputError> {
     // An uploaded media id is not known yet; a typical one stands in for the size check.

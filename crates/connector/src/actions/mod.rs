@@ -21,8 +21,8 @@ pub mod outputs;
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 pub use execute::{
@@ -179,27 +179,29 @@ impl std::fmt::Debug for ActionDef {
     }
 }
 
-/// The catalog entry as the API shows it.
-impl Serialize for ActionDef {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            name: &'a str,
-            title: &'a str,
-            description: &'a str,
-            connection_kind: ConnectionKind,
-            input_schema: &'a Value,
-            output_schema: &'a Value,
+/// A catalog entry as the API shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CatalogEntry {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub connection_kind: ConnectionKind,
+    /// JSON Schema (2020-12) of the input.
+    pub input_schema: Value,
+    /// JSON Schema (2020-12) of the output.
+    pub output_schema: Value,
+}
+
+impl From<&ActionDef> for CatalogEntry {
+    fn from(d: &ActionDef) -> Self {
+        CatalogEntry {
+            name: d.name,
+            title: d.title,
+            description: d.description,
+            connection_kind: d.connection_kind,
+            input_schema: d.input_schema.clone(),
+            output_schema: d.output_schema.clone(),
         }
-        Shown {
-            name: self.name,
-            title: self.title,
-            description: self.description,
-            connection_kind: self.connection_kind,
-            input_schema: &self.input_schema,
-            output_schema: &self.output_schema,
-        }
-        .serialize(s)
     }
 }
 

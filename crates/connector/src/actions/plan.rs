@@ -198,13 +198,16 @@ fn resolve(r: &MediaRef, uploaded: Option<&str>, field: &str) -> Result<String, 
     }
 }
 
-/// Who a webhook message mentions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Who a webhook message mentions (text and markdown only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Mentions {
+    /// Mobile numbers to @-mention (text, markdown).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub at_mobiles: Vec<String>,
+    /// userIds to @-mention (text, markdown).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub at_user_ids: Vec<String>,
+    /// @-mention everyone (text, markdown).
     #[serde(default)]
     pub at_all: bool,
 }

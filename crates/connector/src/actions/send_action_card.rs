@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::compose::{Fields, check_app_message, group};
+use super::compose::{Fields, group, group_send};
 use super::outputs::SendOutput;
 use super::types::{
     ButtonInput, Layout, add_rule, card_buttons_rule, group_chat_id_schema, link_schema,
@@ -68,12 +68,7 @@ impl Action for SendActionCard {
             button_layout: i.button_layout,
             ..Fields::default()
         };
-        let message = f.app_card()?;
-        check_app_message(&message)?;
-        Ok(vec![Step::GroupSend {
-            group_chat_id: g,
-            message,
-        }])
+        Ok(vec![group_send(g, f.app_card()?)?])
     }
 
     fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {

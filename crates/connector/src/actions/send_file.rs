@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compose::{
-    download_url, exactly_one, extension, group, inline_file, check_app_message, non_empty,
+    download_url, exactly_one, extension, group, group_send, inline_file, non_empty,
     required, token, url_file_name,
 };
 use super::outputs::SendOutput;
@@ -106,11 +106,7 @@ impl Action for SendFile {
                 file_name,
                 file_type: file_type.as_str().to_owned(),
             };
-            check_app_message(&message)?;
-            Ok::<_, InputError>(Step::GroupSend {
-                group_chat_id: g.clone(),
-                message,
-            })
+            group_send(g.clone(), message)
         };
         if let Some(media_id) = &i.media_id {
             token("media_id", media_id)?;

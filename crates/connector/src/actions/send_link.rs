@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::compose::{Fields, check_app_message, group};
+use super::compose::{Fields, group, group_send};
 use super::outputs::SendOutput;
 use super::types::{group_chat_id_schema, link_schema, picture_schema, text_schema};
 use super::{Action, InputError, Step, StepResult};
@@ -48,12 +48,7 @@ impl Action for SendLink {
             redirect_url: Some(&i.redirect_url),
             ..Fields::default()
         };
-        let message = f.app_link()?;
-        check_app_message(&message)?;
-        Ok(vec![Step::GroupSend {
-            group_chat_id: g,
-            message,
-        }])
+        Ok(vec![group_send(g, f.app_link()?)?])
     }
 
     fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {

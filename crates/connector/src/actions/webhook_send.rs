@@ -85,15 +85,9 @@ pub struct Input {
     /// Feed card entries (feed_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<FeedLinkInput>>,
-    /// Mobile numbers to @-mention (text, markdown).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub at_mobiles: Vec<String>,
-    /// userIds to @-mention (text, markdown).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub at_user_ids: Vec<String>,
-    /// @-mention everyone (text, markdown).
-    #[serde(default)]
-    pub at_all: bool,
+    /// Who to @-mention (text, markdown).
+    #[serde(flatten)]
+    pub mentions: Mentions,
     /// Split text/markdown over the 20000-byte body limit into numbered parts sent in order;
     /// with `false` an oversize message is refused.
     #[serde(default = "super::compose::yes")]
@@ -140,9 +134,9 @@ impl Action for WebhookSend {
             .into_iter()
             .chain([
                 ("links", i.links.is_some()),
-                ("at_mobiles", !i.at_mobiles.is_empty()),
-                ("at_user_ids", !i.at_user_ids.is_empty()),
-                ("at_all", i.at_all),
+                ("at_mobiles", !i.mentions.at_mobiles.is_empty()),
+                ("at_user_ids", !i.mentions.at_user_ids.is_empty()),
+                ("at_all", i.mentions.at_all),
             ])
             .collect();
         let used = MsgTypeFields::find(MSG_TYPES, name).used;
@@ -158,25 +152,21 @@ impl Action for WebhookSend {
         }
         refuse_unused(name, &given, used)?;
         for (list, field) in [
-            (&i.at_mobiles, "at_mobiles"),
-            (&i.at_user_ids, "at_user_ids"),
+            (&i.mentions.at_mobiles, "at_mobiles"),
+            (&i.mentions.at_user_ids, "at_user_ids"),
         ] {
             for (k, v) in list.iter().enumerate() {
                 token(&format!("{field}[{k}]"), v)?;
             }
         }
-        let people = i.at_mobiles.len() + i.at_user_ids.len();
+        let people = i.mentions.at_mobiles.len() + i.mentions.at_user_ids.len();
         if people > MAX_AT {
             return Err(InputError::field(
                 "at_mobiles",
                 format!("with at_user_ids mentions {people} people; DingTalk takes at most {MAX_AT}"),
             ));
         }
-        let mentions = Mentions {
-            at_mobiles: i.at_mobiles.clone(),
-            at_user_ids: i.at_user_ids.clone(),
-            at_all: i.at_all,
-        };
+        let mentions = i.mentions.clone();
         let f = Fields::of(&i.message, name);
         // Measures the real body, mentions included; they ride on the first part only so people
         // are notified once.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::time::Instant;
 use uuid::Uuid;
@@ -18,8 +18,7 @@ use super::AppState;
 use super::connections::ConnectionRef;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{body_error, is_json, parse_value, require_json};
-use crate::actions::{self, ActionDef, ExecuteError, InputError};
-use crate::connections::ConnectionKind;
+use crate::actions::{self, ActionDef, CatalogEntry, ExecuteError, InputError};
 use crate::delivery::{
     Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
     execute_within_limits,
@@ -69,32 +68,6 @@ pub fn routes() -> ApiRouter<AppState> {
         );
     }
     router
-}
-
-/// A catalog entry as the API shows it.
-#[derive(Serialize, JsonSchema)]
-pub struct CatalogEntry {
-    pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    pub connection_kind: ConnectionKind,
-    /// JSON Schema (2020-12) of the input.
-    pub input_schema: Value,
-    /// JSON Schema (2020-12) of the output.
-    pub output_schema: Value,
-}
-
-impl From<&ActionDef> for CatalogEntry {
-    fn from(d: &ActionDef) -> Self {
-        CatalogEntry {
-            name: d.name,
-            title: d.title,
-            description: d.description,
-            connection_kind: d.connection_kind,
-            input_schema: d.input_schema.clone(),
-            output_schema: d.output_schema.clone(),
-        }
-    }
 }
 
 /// The `{action}` of a catalog route.
