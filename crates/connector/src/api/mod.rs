@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod swagger;
 pub mod system;
 
 use aide::axum::ApiRouter;
