@@ -79,15 +79,7 @@ async fn first_logged(app: &common::TestApp, status: &str) -> String {
 #[tokio::test]
 async fn every_operation_answers_as_the_document_says() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/v1/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, doc) = app.get("/v1/openapi.json").await;
     app.create_app_connection("ops").await;
     app.create_webhook_connection("hook").await;
 

@@ -10,15 +10,7 @@ use std::process::Command;
 #[tokio::test]
 async fn openapi_lists_every_route_and_action() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(format!("{}/v1/openapi.json", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, doc) = app.get("/v1/openapi.json").await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for p in [
