@@ -22,12 +22,20 @@ pub enum ErrorCode {
     Unauthorized,
     /// No such connection, action, delivery or route.
     NotFound,
+    /// The route exists but not for this HTTP method (`Allow` lists the ones it has).
+    MethodNotAllowed,
+    /// The request (its headers or its body) did not arrive in time.
+    RequestTimeout,
     /// The name is taken, or the resource changed meanwhile.
     Conflict,
     /// The first request with this `Idempotency-Key` is still running.
     InProgress,
     /// The body is too large.
     PayloadTooLarge,
+    /// The request's path and query are too long.
+    UriTooLong,
+    /// The request's headers are too large.
+    HeadersTooLarge,
     /// The `Idempotency-Key` was used with another action or input.
     IdempotencyConflict,
     /// The input is well-formed but what it refers to cannot be used (a `file_url` that cannot
@@ -53,6 +61,8 @@ pub enum ErrorCode {
     ConnectionKeyUnknown,
     /// The database was unavailable.
     StoreUnavailable,
+    /// The server has as many open connections as it serves; retry after `Retry-After`.
+    Overloaded,
     /// A bug or an unexpected condition; see the server log.
     Internal,
 }
@@ -64,15 +74,19 @@ impl ErrorCode {
             InvalidInput => 400,
             Unauthorized => 401,
             NotFound | ConnectionNotFound => 404,
+            MethodNotAllowed => 405,
+            RequestTimeout => 408,
             Conflict | InProgress => 409,
             PayloadTooLarge => 413,
+            UriTooLong => 414,
             UnsupportedMediaType => 415,
+            HeadersTooLarge => 431,
             IdempotencyConflict | UnusableInput | CredentialsRejected | DingtalkRejected
             | ConnectionUnusable => 422,
             DingtalkThrottled | RateLimited => 429,
             Internal => 500,
             DingtalkUnavailable => 502,
-            RateLimiterUnavailable | ConnectionKeyUnknown | StoreUnavailable => 503,
+            RateLimiterUnavailable | ConnectionKeyUnknown | StoreUnavailable | Overloaded => 503,
         }
     }
 
@@ -88,6 +102,8 @@ impl ErrorCode {
                 | RateLimiterUnavailable
                 | ConnectionKeyUnknown
                 | StoreUnavailable
+                | RequestTimeout
+                | Overloaded
         )
     }
 

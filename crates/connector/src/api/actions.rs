@@ -140,33 +140,51 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
         .await
         .map_err(|_| bad_form("body"))?;
     let mut input = Map::new();
+    let add = |input: &mut Map<String, Value>, name: String, value: Value| {
+        if input.contains_key(&name) {
+            return Err(ApiError::invalid(
+                name,
+                "is given more than once; give each field once",
+            ));
+        }
+        input.insert(name, value);
+        Ok(())
+    };
+    let no_nul = |name: &str, text: &str| {
+        if name.contains('\0') || text.contains('\0') {
+            return Err(ApiError::invalid(
+                name.replace('\0', ""),
+                "must not contain the NUL character (U+0000)",
+            ));
+        }
+        Ok(())
+    };
     while let Some(field) = form.next_field().await.map_err(|_| bad_form("body"))? {
         let name = field.name().unwrap_or_default().to_owned();
         if let Some(file_name) = field.file_name().map(str::to_owned) {
+            no_nul(&name, &file_name)?;
             let bytes = field.bytes().await.map_err(|_| bad_form(&name))?;
-            input.insert(
-                name,
-                serde_json::json!({
-                    "name": file_name,
-                    "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
-                }),
-            );
+            let file = serde_json::json!({
+                "name": file_name,
+                "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+            });
+            add(&mut input, name, file)?;
         } else {
             let text = field.text().await.map_err(|_| bad_form(&name))?;
+            no_nul(&name, &text)?;
             if name == "input" {
-                let Value::Object(obj) =
-                    parse_value(text.as_bytes()).map_err(|e| e.with_field("input"))?
-                else {
+                let Value::Object(obj) = parse_value(text.as_bytes())? else {
                     return Err(ApiError::invalid("input", "must be a JSON object"));
                 };
-                input.extend(obj);
+                for (k, v) in obj {
+                    add(&mut input, k, v)?;
+                }
             } else {
-                input.insert(name, Value::String(text));
+                add(&mut input, name, Value::String(text))?;
             }
         }
     }
     let input = Value::Object(input);
-    super::extract::refuse_nul(&input, String::new())?;
     Ok(input)
 }
 

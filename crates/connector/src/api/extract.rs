@@ -79,80 +79,25 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
     }
 }
 
-/// The body as one JSON value: nothing before or after it.
+/// The body as one strict JSON value ([`super::strict_json`]), refused naming the field at
+/// fault.
 pub fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
+    use super::strict_json::{Refusal, from_slice};
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid("body", "is empty; send JSON"));
     }
-    let mut value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::invalid(
+    from_slice(bytes).map_err(|refusal| match refusal {
+        Refusal::Syntax { line, column } => ApiError::invalid(
             "body",
-            format!(
-                "is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    integral_numbers(&mut value);
-    refuse_nul(&value, String::new())?;
-    Ok(value)
-}
-
-/// No text dtc stores may hold U+0000 (PostgreSQL refuses it in text and jsonb): refused here,
-/// naming the field, before anything is stored or sent.
-pub fn refuse_nul(v: &Value, at: String) -> Result<(), ApiError> {
-    let here = |at: &str| {
-        if at.is_empty() {
-            "body".to_owned()
-        } else {
-            at.to_owned()
+            format!("is not one valid JSON value (line {line}, column {column})"),
+        ),
+        Refusal::Duplicate { path } => {
+            ApiError::invalid(path, "is given more than once; give each field once")
         }
-    };
-    match v {
-        Value::String(s) if s.contains('\0') => Err(ApiError::invalid(
-            here(&at),
-            "must not contain the NUL character (U+0000)",
-        )),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, item)| refuse_nul(item, format!("{}[{i}]", here(&at)))),
-        Value::Object(map) => map.iter().try_for_each(|(k, item)| {
-            let field = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
-            };
-            if k.contains('\0') {
-                return Err(ApiError::invalid(
-                    here(&at),
-                    "has a field name with the NUL character (U+0000)",
-                ));
-            }
-            refuse_nul(item, field)
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// `16.0` is the integer 16 in JSON (and to JSON Schema's `integer`): read it so.
-fn integral_numbers(v: &mut Value) {
-    match v {
-        Value::Number(n) => {
-            if let Some(f) = n.as_f64()
-                && !n.is_i64()
-                && !n.is_u64()
-                && f.fract() == 0.0
-                && f.abs() < 9.0e15
-            {
-                *v = Value::from(f as i64);
-            }
+        Refusal::Nul { path } => {
+            ApiError::invalid(path, "must not contain the NUL character (U+0000)")
         }
-        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
-        Value::Object(map) => map.values_mut().for_each(integral_numbers),
-        _ => {}
-    }
+    })
 }
 
 /// `AppQuery<T>`: query parameters checked against `T`'s JSON Schema like a JSON body — each
@@ -245,21 +190,5 @@ impl<T: JsonSchema + 'static> aide::OperationInput for AppQuery<T> {
                 serde_json::from_value(param).expect("a query parameter object deserializes"),
             ));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integral_floats_are_integers_and_nothing_may_follow_the_value() {
-        assert_eq!(
-            parse_value(br#"{"a": 16.0, "b": [2.5, 3e2]}"#).unwrap(),
-            serde_json::json!({"a": 16, "b": [2.5, 300]})
-        );
-        assert!(parse_value(b"{} {}").is_err());
-        assert!(parse_value(b"{}garbage").is_err());
-        assert!(parse_value(b"  ").is_err());
     }
 }

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod strict_json;
 pub mod swagger;
 pub mod system;
 
@@ -135,20 +136,44 @@ impl AppState {
 /// How long a looked-up connection is reused by the action route.
 pub const CONNECTION_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A request's method as a metric label: one of a fixed set, so invented methods cannot grow
+/// the metrics without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16().to_string();
-    metrics::counter!("dtc_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("dtc_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("dtc_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     resp
+}
+
+/// A known route asked with a method it does not have: axum has already set `Allow`.
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(
+        error::ErrorCode::MethodNotAllowed,
+        format!("this route does not take {method}; see GET /v1/openapi.json"),
+    )
 }
 
 /// The whole HTTP surface, and its OpenAPI document derived from it.
@@ -169,6 +194,7 @@ pub fn router(state: AppState) -> Router {
     let docs = Arc::new(openapi::finish(api));
     app.merge(openapi::routes(docs))
         .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Base64 files of up to 20 MB grow by a third on the wire.
