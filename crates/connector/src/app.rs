@@ -233,9 +233,8 @@ impl Application {
             .engine
             .map(|(config, deps)| DeliveryEngine::start(config, deps));
         let router = api::router(self.state.clone());
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.state.settings.http_limits();
+        let result = crate::server::serve(self.listener, router, limits, shutdown).await;
         self.state.recorder.flush().await;
         if let Some(engine) = engine {
             let report = engine.shutdown(ENGINE_GRACE).await;

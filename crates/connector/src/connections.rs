@@ -176,7 +176,7 @@ fn field_rules() -> serde_json::Value {
         "name": {
             "minLength": 1,
             "maxLength": MAX_NAME_CHARS,
-            "pattern": r"^[A-Za-z0-9._-]+$",
+            "pattern": crate::actions::types::PLAIN_NAME,
             "not": { "pattern": r"^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$",
                      "description": "must not be a UUID" }
         },
@@ -390,6 +390,10 @@ fn validate_name(name: &str) -> Result<(), ConnectionError> {
             "name",
             format!("may contain only letters, digits, '-', '_' and '.', not {c:?}"),
         ));
+    }
+    // `.` and `..` are path segments: `/v1/connections/..` is not that connection's address.
+    if name.chars().all(|c| c == '.') {
+        return Err(invalid("name", "must not be only dots"));
     }
     // Connections are addressed by id or name; a name that parses as a UUID would be ambiguous.
     if Uuid::parse_str(name).is_ok() {
@@ -748,6 +752,9 @@ mod tests {
             "a/b",
             &"x".repeat(65),
             "67e55044-10b1-426f-9247-bb680e5fe0c8",
+            ".",
+            "..",
+            "...",
         ] {
             let d = Draft {
                 name: bad.to_owned(),
@@ -755,7 +762,7 @@ mod tests {
             };
             assert_eq!(field_of(d), "name", "{bad:?}");
         }
-        for good in ["a", "ops_alerts.v2", "A-1", &"x".repeat(64)] {
+        for good in ["a", "ops_alerts.v2", "A-1", ".a", "a..", &"x".repeat(64)] {
             Draft {
                 name: good.to_owned(),
                 ..app_draft()

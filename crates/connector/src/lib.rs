@@ -16,6 +16,7 @@ pub mod error;
 pub mod probe;
 pub mod schema;
 pub mod secrets;
+pub mod server;
 pub mod settings;
 pub mod store;
 pub mod targets;

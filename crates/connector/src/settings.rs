@@ -89,6 +89,14 @@ settings! {
     master_key: Option<SecretString>;
     /// Where the key file and the default SQLite database live.
     data_dir: PathBuf = PathBuf::from("dtc-data");
+    /// A request's headers must arrive within this many seconds; an idle keep-alive
+    /// connection is closed after it too.
+    http_header_timeout_secs: u64 = 10;
+    /// A request's body must arrive within this many seconds of its headers.
+    http_body_timeout_secs: u64 = 60;
+    /// Connections served at once. As many again are answered 503 (`/healthz` still answers);
+    /// beyond that, new connections are closed at once.
+    http_max_connections: usize = 1024;
     /// `text` or `json` log lines on stderr.
     log_format: LogFormat = LogFormat::Text;
     /// Timeout of one DingTalk request, in seconds.
@@ -260,6 +268,15 @@ impl Settings {
                 let file = if self.sandbox { "sandbox.db" } else { "dtc.db" };
                 format!("sqlite://{}", self.data_dir.join(file).display())
             }
+        }
+    }
+
+    /// How the HTTP server treats its connections.
+    pub fn http_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+            max_connections: self.http_max_connections.max(1),
         }
     }
 

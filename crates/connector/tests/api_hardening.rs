@@ -97,3 +97,71 @@ async fn a_body_must_be_exactly_one_json_value_without_repeated_keys() {
     );
     assert!(app.sim.messages().is_empty());
 }
+
+#[tokio::test]
+async fn connection_names_of_only_dots_are_refused() {
+    let app = spawn_app().await;
+    for name in [".", "..", "..."] {
+        let (status, body) = app
+            .post(
+                "/v1/connections",
+                json!({"name": name, "app_key": "k", "app_secret": "s", "robot_code": "r"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("name")),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("only dots"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversize_bodies_and_content_are_refused_by_size_first() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let send_text = "/v1/connections/ops/actions/send_text";
+    // Over the route's body limit: 413, nothing read into a plan.
+    let huge = json!({"group_chat_id": OPS, "content": "a".repeat(2 * 1024 * 1024)}).to_string();
+    let (status, body) = post_raw(&app, send_text, &huge).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
+    // Under it, but more than 20 messages' worth: refused by size, naming content.
+    let big = json!({"group_chat_id": OPS, "content": "a".repeat(900 * 1024)}).to_string();
+    let started = std::time::Instant::now();
+    let (status, body) = post_raw(&app, send_text, &big).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("content")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 20 messages"),
+        "{body}"
+    );
+    println!("900 KiB refused in {:?}", started.elapsed());
+    // Routes without files take far less.
+    let (status, body) = post_raw(
+        &app,
+        "/v1/connections",
+        &json!({"name": "x", "app_key": "k", "app_secret": "s", "robot_code": "r",
+                "description": "d".repeat(100_000)})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(app.sim.messages().is_empty());
+}

@@ -86,6 +86,7 @@ pub const SANDBOX_WEBHOOK_CONNECTION: &str = "sandbox-webhook";
 pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let mut settings = args.settings()?;
     connector::telemetry::init_logs(settings.log_format);
+    raise_open_file_limit(settings.http_max_connections);
     // --sandbox: a DingTalk simulator in this process, and the connector pointed at it.
     let sim = if settings.sandbox {
         let sim = dingtalk_sim::Simulator::start(
@@ -146,6 +147,28 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         sim.shutdown().await;
     }
     served.map_err(|e| Failure::other(format!("dtc serve: {e}")))
+}
+
+/// Every connection is a file descriptor: take the hard limit as the soft one (often 1024 by
+/// default), and warn when even that is less than the connections the server would hold.
+fn raise_open_file_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            // Normal and overflow connections, plus the database, DingTalk and the log.
+            let wanted = (2 * max_connections + 256) as u64;
+            if limit < wanted {
+                tracing::warn!(
+                    limit,
+                    wanted,
+                    "the open-file limit is below what DTC_HTTP_MAX_CONNECTIONS needs; raise it \
+                     (ulimit -Hn) or lower the setting"
+                );
+            } else {
+                tracing::debug!(limit, "open-file limit");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
 
 /// Create (or refresh) the sandbox connections pointing at the built-in fixture.

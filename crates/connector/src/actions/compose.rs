@@ -201,24 +201,48 @@ pub(super) fn encoded_len(content: &str) -> usize {
 }
 
 /// Plan `content` as one message or, if it is over the limit and `split` allows, as numbered
-/// parts. `fits` measures the message built from a slice and its label.
+/// parts. `fits` measures the message built from a slice and its label. Content too large to
+/// send at all is refused by its size before any message is built.
 pub(super) fn plan_parts<'a>(
     content: &'a str,
     split: bool,
     limit: usize,
     fits: &mut dyn FnMut(&str, Label) -> Result<bool, InputError>,
 ) -> Result<Vec<(&'a str, Label)>, InputError> {
-    if fits(content, None)? {
+    let raw = content.len();
+    let too_many = || {
+        InputError::field(
+            "content",
+            format!(
+                "is {raw} bytes; split at DingTalk's {limit}-byte limit it would take more than \
+                 {} messages — shorten it or send it as a file",
+                super::split::MAX_PARTS
+            ),
+        )
+    };
+    if raw > limit.saturating_mul(super::split::MAX_PARTS) {
+        return Err(too_many());
+    }
+    if raw <= limit && fits(content, None)? {
         return Ok(vec![(content, None)]);
     }
-    let n = encoded_len(content);
     if !split {
+        // Report the size the user gave; mention DingTalk's count only when escapes grew it.
+        let encoded = encoded_len(content);
+        let size = if encoded == raw {
+            format!("{raw} bytes")
+        } else {
+            format!("{raw} bytes ({encoded} as DingTalk counts them, JSON escapes included)")
+        };
         return Err(InputError::field(
             "content",
-            format!("content is {n} bytes; DingTalk allows {limit} — set split:true or shorten it"),
+            format!(
+                "is {size}; DingTalk allows {limit} bytes per message (with the other fields) — \
+                 set split:true or shorten it"
+            ),
         ));
     }
-    match split_to_fit(content, fits)? {
+    match split_to_fit(content, limit, fits)? {
         Ok(parts) => {
             let count = parts.len();
             Ok(parts
@@ -227,14 +251,7 @@ pub(super) fn plan_parts<'a>(
                 .map(|(i, p)| (p, (count > 1).then_some((i + 1, count))))
                 .collect())
         }
-        Err(SplitError::TooManyParts) => Err(InputError::field(
-            "content",
-            format!(
-                "content is {n} bytes; split at DingTalk's {limit}-byte limit it would take more \
-                 than {} messages — shorten it or send it as a file",
-                super::split::MAX_PARTS
-            ),
-        )),
+        Err(SplitError::TooManyParts) => Err(too_many()),
         Err(SplitError::CannotFit) => Err(InputError::field(
             "subject",
             format!("is too long to leave room for content within DingTalk's {limit} bytes"),
@@ -245,6 +262,15 @@ pub(super) fn plan_parts<'a>(
 pub(super) fn labelled_text(slice: &str, label: Label) -> String {
     match label {
         Some((i, n)) => format!("({i}/{n}) {slice}"),
+        None => slice.to_owned(),
+    }
+}
+
+/// A markdown part's text: numbered where the reader sees it, not only in the title DingTalk
+/// shows in notifications.
+pub(super) fn labelled_markdown(slice: &str, label: Label) -> String {
+    match label {
+        Some((i, n)) => format!("**({i}/{n})**\n\n{slice}"),
         None => slice.to_owned(),
     }
 }
@@ -501,7 +527,7 @@ pub(super) fn group_text_steps(
         },
         Some(subject) => MessageSpec::Markdown {
             title: labelled_title(subject, label),
-            text: slice.to_owned(),
+            text: labelled_markdown(slice, label),
         },
     };
     let mut fits = |slice: &str, label: Label| -> Result<bool, InputError> {

@@ -93,6 +93,13 @@ impl InputError {
     }
 }
 
+/// The request body limit of an action that carries no file: 20 parts of the largest message,
+/// JSON-escaped, fit with room to spare.
+pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
+/// The request body limit of an action that may carry a file: DingTalk's 20 MB, grown by a
+/// third in base64.
+pub const FILE_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
 /// One action: everything about it in one module.
 pub trait Action: 'static {
     /// The name in routes and the catalog, e.g. `send_text`.
@@ -102,6 +109,8 @@ pub trait Action: 'static {
     const DESCRIPTION: &'static str;
     /// The connection kind it runs on.
     const KIND: ConnectionKind = ConnectionKind::AppRobot;
+    /// The largest request body taken, in bytes ([`FILE_BODY_LIMIT`] for actions with files).
+    const MAX_BODY_BYTES: usize = MESSAGE_BODY_LIMIT;
     /// The input, with the seed's parameter names; its JSON Schema is the catalog's.
     type Input: DeserializeOwned + JsonSchema;
     /// The answer once DingTalk accepted every step.
@@ -118,6 +127,8 @@ pub struct ActionDef {
     pub title: &'static str,
     pub description: &'static str,
     pub connection_kind: ConnectionKind,
+    /// The largest request body the action's route takes, in bytes.
+    pub max_body_bytes: usize,
     /// JSON Schema (2020-12) of the input, self-contained (no `$ref`).
     pub input_schema: Value,
     /// JSON Schema (2020-12) of the output, self-contained (no `$ref`).
@@ -137,6 +148,7 @@ impl ActionDef {
             title: A::TITLE,
             description: A::DESCRIPTION,
             connection_kind: A::KIND,
+            max_body_bytes: A::MAX_BODY_BYTES,
             input_schema,
             output_schema: schema::of_output::<A::Output>(),
             validator,

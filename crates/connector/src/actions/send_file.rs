@@ -83,6 +83,7 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl Action for SendFile {
+    const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "send_file";
     const TITLE: &'static str = "Send a file message by chatbot";
     const DESCRIPTION: &'static str = "Sends a file to a group chat (sampleFile): an uploaded \

@@ -43,6 +43,7 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl Action for SendImage {
+    const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "send_image";
     const TITLE: &'static str = "Send an image message by chatbot";
     const DESCRIPTION: &'static str = "Sends an image to a group chat (sampleImageMsg), by URL \

@@ -2,8 +2,13 @@
 //!
 //! The parts are consecutive slices of the content (their concatenation is the content), cut
 //! after a paragraph break (`\n\n`) if one is in the fitting window, else after a line break,
-//! else between two characters. Whether a part fits is decided by the caller's `fits`, which
+//! else between two characters; a part never ends with a markdown heading (it moves to the
+//! next part, above its section). Whether a part fits is decided by the caller's `fits`, which
 //! measures the real encoded message (JSON escaping and the `(i/n)` label included).
+//!
+//! `limit` bounds a part's raw bytes from above (its encoded size is never smaller): content
+//! that could not fit in [`MAX_PARTS`] parts is refused by its size before anything is built,
+//! and no candidate part is ever longer than the limit.
 
 /// At most this many parts: beyond it a message is more a file than a chat message, and the
 /// group robot's rate limit (20 a minute) would hold it back for minutes.
@@ -24,19 +29,24 @@ fn digits(n: usize) -> usize {
     n.to_string().len()
 }
 
-/// Split `content` into slices such that `fits(slice, label)` holds for each.
+/// Split `content` into slices of at most `limit` raw bytes such that `fits(slice, label)`
+/// holds for each.
 pub fn split_to_fit<'a, E>(
     content: &'a str,
+    limit: usize,
     fits: &mut dyn FnMut(&str, Label) -> Result<bool, E>,
 ) -> Result<Result<Vec<&'a str>, SplitError>, E> {
-    if fits(content, None)? {
+    if content.len() > limit.saturating_mul(MAX_PARTS) {
+        return Ok(Err(SplitError::TooManyParts));
+    }
+    if content.len() <= limit && fits(content, None)? {
         return Ok(Ok(vec![content]));
     }
     // The label's width depends on the part count, which depends on the label's width: plan
     // with a guessed count and redo only when the real count has more digits than the guess.
     let mut guess = 2;
     loop {
-        let parts = match greedy(content, guess, fits)? {
+        let parts = match greedy(content, limit, guess, fits)? {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -49,6 +59,7 @@ pub fn split_to_fit<'a, E>(
 
 fn greedy<'a, E>(
     content: &'a str,
+    limit: usize,
     n: usize,
     fits: &mut dyn FnMut(&str, Label) -> Result<bool, E>,
 ) -> Result<Result<Vec<&'a str>, SplitError>, E> {
@@ -59,13 +70,17 @@ fn greedy<'a, E>(
             return Ok(Err(SplitError::TooManyParts));
         }
         let label = Some((parts.len() + 1, n));
-        if fits(rest, label)? {
+        if rest.len() <= limit && fits(rest, label)? {
             parts.push(rest);
             break;
         }
-        // Ends of candidate slices, one per character; the fitting ones form a prefix of this
-        // list because a longer slice never encodes shorter.
-        let ends: Vec<usize> = rest.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+        // Ends of candidate slices, one per character up to the limit; the fitting ones form a
+        // prefix of this list because a longer slice never encodes shorter.
+        let ends: Vec<usize> = rest
+            .char_indices()
+            .map(|(i, c)| i + c.len_utf8())
+            .take_while(|&end| end <= limit)
+            .collect();
         let (mut lo, mut hi) = (0usize, ends.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
@@ -79,7 +94,7 @@ fn greedy<'a, E>(
             return Ok(Err(SplitError::CannotFit));
         }
         let window = &rest[..ends[lo - 1]];
-        let cut = cut_point(window);
+        let cut = not_after_heading(window, cut_point(window));
         parts.push(&rest[..cut]);
         rest = &rest[cut..];
     }
@@ -101,6 +116,23 @@ fn cut_point(window: &str) -> usize {
         .unwrap_or(window.len())
 }
 
+/// Move a cut that would end a part with a markdown heading to before that heading, so the
+/// heading opens the next part with its section (unless it is all the part holds).
+fn not_after_heading(window: &str, cut: usize) -> usize {
+    let part = window[..cut].trim_end_matches(['\n', '\r', ' ']);
+    let line_start = part.rfind('\n').map_or(0, |p| p + 1);
+    let line = part[line_start..].trim_start_matches(' ');
+    let is_heading = line.starts_with('#') && {
+        let hashes = line.bytes().take_while(|&b| b == b'#').count();
+        hashes <= 6 && matches!(line.as_bytes().get(hashes), Some(b' ' | b'\t') | None)
+    };
+    if is_heading && line_start > 0 {
+        line_start
+    } else {
+        cut
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +151,7 @@ mod tests {
 
     fn split(content: &str, limit: usize) -> Vec<&str> {
         let mut fits = text_fits(limit);
-        split_to_fit(content, &mut fits).unwrap().unwrap()
+        split_to_fit(content, limit, &mut fits).unwrap().unwrap()
     }
 
     fn check(content: &str, limit: usize) -> Vec<&str> {
@@ -187,8 +219,52 @@ mod tests {
         let content = "a".repeat(10_000);
         let mut fits = text_fits(100);
         assert_eq!(
-            split_to_fit(&content, &mut fits).unwrap(),
+            split_to_fit(&content, 100, &mut fits).unwrap(),
             Err(SplitError::TooManyParts)
+        );
+    }
+
+    #[test]
+    fn oversize_content_is_refused_by_its_size_before_anything_is_measured() {
+        let content = "a".repeat(30 * 1024 * 1024);
+        let mut calls = 0;
+        let mut fits = |_: &str, _: Label| {
+            calls += 1;
+            Ok::<_, Infallible>(true)
+        };
+        assert_eq!(
+            split_to_fit(&content, 15_000, &mut fits).unwrap(),
+            Err(SplitError::TooManyParts)
+        );
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn no_candidate_part_is_longer_than_the_limit() {
+        let content = "b".repeat(200_000);
+        let mut longest = 0;
+        let mut fits = |s: &str, _: Label| {
+            longest = longest.max(s.len());
+            Ok::<_, Infallible>(s.len() + 8 <= 15_000)
+        };
+        let parts = split_to_fit(&content, 15_000, &mut fits).unwrap().unwrap();
+        assert_eq!(parts.concat(), content);
+        assert!(longest <= 15_000, "{longest}");
+    }
+
+    #[test]
+    fn a_heading_is_not_left_at_the_end_of_a_part() {
+        let section = format!("## Section\n\n{}\n\n", "word ".repeat(18)); // ~104 bytes
+        let content = section.repeat(6);
+        let parts = check(&content, 170);
+        assert!(parts.len() >= 2);
+        for p in &parts {
+            let last = p.trim_end().lines().last().unwrap();
+            assert!(!last.starts_with('#'), "part ends with a heading: {p:?}");
+        }
+        assert!(
+            parts[1..].iter().all(|p| p.starts_with("## Section")),
+            "{parts:?}"
         );
     }
 
@@ -196,7 +272,7 @@ mod tests {
     fn nothing_fits_is_an_error() {
         let mut fits = |_: &str, _: Label| Ok::<_, Infallible>(false);
         assert_eq!(
-            split_to_fit("abc", &mut fits).unwrap(),
+            split_to_fit("abc", 100, &mut fits).unwrap(),
             Err(SplitError::CannotFit)
         );
     }

@@ -143,8 +143,13 @@ fn long_markdown_numbers_its_subjects() {
             panic!("{m:?}")
         };
         assert_eq!(title, &format!("Report ({}/{n})", i + 1));
-        assert!(text.ends_with('\n'), "cut at a line break");
-        rejoined.push_str(text);
+        // Numbered where a reader sees it, too.
+        let label = format!("**({}/{n})**\n\n", i + 1);
+        let body = text
+            .strip_prefix(&label)
+            .unwrap_or_else(|| panic!("{text:.40}"));
+        assert!(body.ends_with('\n'), "cut at a line break");
+        rejoined.push_str(body);
     }
     assert_eq!(rejoined, content);
 }
@@ -158,7 +163,17 @@ fn split_false_over_the_limit_says_what_to_do() {
     assert_eq!(field, "content");
     assert_eq!(
         reason,
-        "content is 20000 bytes; DingTalk allows 15000 — set split:true or shorten it"
+        "is 20000 bytes; DingTalk allows 15000 bytes per message (with the other fields) — set \
+         split:true or shorten it"
+    );
+    // The size given is the text's; DingTalk's count is added when escapes make it differ.
+    let (_, reason) = err(
+        "send_text",
+        json!({ "group_chat_id": G, "content": "\"".repeat(10_000), "split": false }),
+    );
+    assert!(
+        reason.starts_with("is 10000 bytes (20000 as DingTalk counts them"),
+        "{reason}"
     );
 }
 

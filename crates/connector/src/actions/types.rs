@@ -46,6 +46,10 @@ fn download() -> String {
     format!(r"^[{TRIMMED}]*https?://{HOST}(?:[/?#][^{BLANK}]*)?[{TRIMMED}]*$")
 }
 
+/// A connection's name: plain characters, and not only dots (`.` and `..` are URL path
+/// segments, so such a name could not be addressed).
+pub(crate) const PLAIN_NAME: &str = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$";
+
 const BASE64: &str = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$";
 
 fn link_pattern() -> String {
@@ -78,6 +82,9 @@ pub(crate) fn pattern_reason(pattern: &str) -> String {
     }
     if pattern == download() {
         return "must be an http(s):// URL the server can download".into();
+    }
+    if pattern == PLAIN_NAME {
+        return "may contain only letters, digits, '-', '_' and '.', and not only dots".into();
     }
     if pattern == BASE64 {
         return "is not base64".into();

@@ -64,6 +64,7 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl Action for UploadMedia {
+    const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "upload_media";
     const TITLE: &'static str = "Upload a media file";
     const DESCRIPTION: &'static str =

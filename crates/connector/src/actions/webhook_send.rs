@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::compose::{
-    Card, Fields, from_client, labelled_text, labelled_title, link, non_empty, picture,
+    Card, Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty, picture,
     plan_parts, refuse_unused, token,
 };
 use super::outputs::WebhookSendOutput;
@@ -186,7 +186,7 @@ impl Action for WebhookSend {
                 },
                 Some(s) => WebhookSpec::Markdown {
                     title: labelled_title(s, label),
-                    text: slice.to_owned(),
+                    text: labelled_markdown(slice, label),
                 },
             };
             let first = |label: Label| matches!(label, None | Some((1, _)));

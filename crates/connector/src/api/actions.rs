@@ -17,12 +17,13 @@ use uuid::Uuid;
 use super::AppState;
 use super::connections::ConnectionRef;
 use super::error::{ApiError, ErrorBody, ErrorCode};
-use super::extract::{body_error, is_json, parse_value, require_json};
+use super::extract::{is_json, parse_value, read_body, require_json};
 use crate::actions::{self, ActionDef, CatalogEntry, ExecuteError, InputError};
 use crate::delivery::{
     Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
     execute_within_limits,
 };
+use crate::server::BodyDeadline;
 use crate::store::{
     AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, GroupKey, Inserted, Lease, NewDelivery,
 };
@@ -107,7 +108,19 @@ impl From<InputError> for ApiError {
 /// Read the action input: a JSON body, or `multipart/form-data` whose `file` part becomes
 /// `file: {name, content_base64}`, whose optional `input` part is the JSON input, and whose
 /// other text parts are string fields.
-async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
+async fn read_input(state: &AppState, req: Request, limit: usize) -> Result<Value, ApiError> {
+    super::extract::refuse_declared_size(req.headers(), limit)?;
+    let deadline = req.extensions().get::<BodyDeadline>().map(|d| d.0);
+    let read = read_limited(state, req, limit);
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, read)
+            .await
+            .map_err(|_| super::extract::body_timeout())?,
+        None => read.await,
+    }
+}
+
+async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Value, ApiError> {
     let is_multipart = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -129,16 +142,20 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
                 })
                 .with_field("Content-Type"));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(body_error)?;
+        let bytes = read_body(req, limit).await?;
         return parse_value(&bytes);
     }
-    let bad_form =
-        |name: &str| ApiError::invalid(name.to_owned(), "is not a readable multipart part");
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    let bad_form = |name: &str, e: &axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            super::extract::too_large(limit)
+        } else {
+            ApiError::invalid(name.to_owned(), "is not a readable multipart part")
+        }
+    };
     let mut form = Multipart::from_request(req, state)
         .await
-        .map_err(|_| bad_form("body"))?;
+        .map_err(|_| ApiError::invalid("body", "is not a readable multipart body"))?;
     let mut input = Map::new();
     let add = |input: &mut Map<String, Value>, name: String, value: Value| {
         if input.contains_key(&name) {
@@ -159,18 +176,18 @@ async fn read_input(state: &AppState, req: Request) -> Result<Value, ApiError> {
         }
         Ok(())
     };
-    while let Some(field) = form.next_field().await.map_err(|_| bad_form("body"))? {
+    while let Some(field) = form.next_field().await.map_err(|e| bad_form("body", &e))? {
         let name = field.name().unwrap_or_default().to_owned();
         if let Some(file_name) = field.file_name().map(str::to_owned) {
             no_nul(&name, &file_name)?;
-            let bytes = field.bytes().await.map_err(|_| bad_form(&name))?;
+            let bytes = field.bytes().await.map_err(|e| bad_form(&name, &e))?;
             let file = serde_json::json!({
                 "name": file_name,
                 "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
             });
             add(&mut input, name, file)?;
         } else {
-            let text = field.text().await.map_err(|_| bad_form(&name))?;
+            let text = field.text().await.map_err(|e| bad_form(&name, &e))?;
             no_nul(&name, &text)?;
             if name == "input" {
                 let Value::Object(obj) = parse_value(text.as_bytes())? else {
@@ -310,7 +327,7 @@ async fn run(
         )
         .with_field("action"));
     }
-    let input = read_input(&s, req).await?;
+    let input = read_input(&s, req, def.max_body_bytes).await?;
     let hash = request_hash(&action, &input);
     if let Some(key) = &opts.idempotency_key
         && let Some(existing) = s

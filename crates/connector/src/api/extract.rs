@@ -4,13 +4,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
 use crate::schema::checked;
+use crate::server::BodyDeadline;
 
 pub struct AppJson<T>(pub T);
 
@@ -21,9 +22,9 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         require_json(req.headers())?;
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        let bytes = read_body(req, JSON_BODY_LIMIT).await?;
         let value = parse_value(&bytes)?;
         checked::<T>()
             .parse(value)
@@ -67,15 +68,64 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     .with_field("Content-Type"))
 }
 
-/// A body that could not be read: too large, or cut off.
-pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            "the body is over the size limit; upload large files with multipart",
-        )
-    } else {
-        ApiError::invalid("body", "could not be read")
+/// The body limit of routes that take no files.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole body, if it is at most `limit` bytes and arrives by the request's
+/// [`BodyDeadline`].
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let deadline = req.extensions().get::<BodyDeadline>().map(|d| d.0);
+    refuse_declared_size(req.headers(), limit)?;
+    let read = axum::body::to_bytes(req.into_body(), limit);
+    let result = match deadline {
+        Some(at) => tokio::time::timeout_at(at, read)
+            .await
+            .map_err(|_| body_timeout())?,
+        None => read.await,
+    };
+    result.map_err(|e| {
+        if is_length_limit(e.into_inner().as_ref()) {
+            too_large(limit)
+        } else {
+            ApiError::invalid("body", "could not be read")
+        }
+    })
+}
+
+/// Refused before a byte is read when `Content-Length` says it is too large.
+pub fn refuse_declared_size(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is over this route's limit of {limit} bytes"),
+    )
+    .with_field("body")
+}
+
+pub fn body_timeout() -> ApiError {
+    ApiError::new(ErrorCode::RequestTimeout, "the body did not arrive in time").with_field("body")
+}
+
+/// Whether a body error (or what caused it) is the size limit.
+pub fn is_length_limit(mut e: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        match e.source() {
+            Some(next) => e = next,
+            None => return false,
+        }
     }
 }
 

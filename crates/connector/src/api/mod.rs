@@ -168,6 +168,51 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The longest path and query taken; longer ones are 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most headers, and their largest total size, taken; beyond either, 431.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Requests whose line or headers are out of bounds, or whose path is not UTF-8 once decoded,
+/// are answered here in the error shape (hyper answers only far larger ones itself, bare).
+async fn request_shape(req: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::new(
+            error::ErrorCode::UriTooLong,
+            format!("the path and query are {uri_len} bytes; at most {MAX_URI_BYTES} are taken"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            error::ErrorCode::HeadersTooLarge,
+            format!(
+                "{} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers and \
+                 {MAX_HEADER_BYTES} bytes are taken",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    let path = req.uri().path();
+    if path.contains('%')
+        && percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .is_err()
+    {
+        return ApiError::invalid("path", "is not UTF-8 once percent-decoded").into_response();
+    }
+    next.run(req).await
+}
+
 /// A known route asked with a method it does not have: axum has already set `Allow`.
 async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::new(
@@ -195,6 +240,7 @@ pub fn router(state: AppState) -> Router {
     app.merge(openapi::routes(docs))
         .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_shape))
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Base64 files of up to 20 MB grow by a third on the wire.
