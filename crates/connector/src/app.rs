@@ -137,10 +137,10 @@ impl Application {
         };
         let dingtalk =
             dingtalk::Client::new(client_config).map_err(|e| BuildError::Client(e.to_string()))?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| BuildError::Client(e.to_string()))?;
+        let http = crate::fetch::Fetcher::new(
+            settings.fetch_allow.clone(),
+            crate::actions::DOWNLOAD_TIMEOUT,
+        );
 
         let listener =
             TcpListener::bind(settings.listen)

@@ -13,6 +13,7 @@ pub mod app;
 pub mod connections;
 pub mod delivery;
 pub mod error;
+pub mod fetch;
 pub mod probe;
 pub mod schema;
 pub mod secrets;

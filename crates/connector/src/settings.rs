@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::delivery::{BackoffConfig, EngineConfig};
+use crate::fetch::AllowList;
 
 /// Declares every setting once. `name: Type = default` has a default; `name: Option<Type>` has
 /// none. `Type` must be `Deserialize` (for the file) and `FromStr` (for the environment).
@@ -97,6 +98,9 @@ settings! {
     /// Connections served at once. As many again are answered 503 (`/healthz` still answers);
     /// beyond that, new connections are closed at once.
     http_max_connections: usize = 1024;
+    /// Non-public addresses a `file_url` may be fetched from: networks (`10.0.0.0/8`),
+    /// addresses and `address:port` sockets, comma-separated. Public addresses need no entry.
+    fetch_allow: AllowList = AllowList::default();
     /// `text` or `json` log lines on stderr.
     log_format: LogFormat = LogFormat::Text;
     /// Timeout of one DingTalk request, in seconds.
@@ -175,7 +179,7 @@ macro_rules! from_env_by_from_str {
 }
 
 from_env_by_from_str!(
-    SocketAddr, String, PathBuf, u64, u32, usize, bool, LogFormat
+    SocketAddr, String, PathBuf, u64, u32, usize, bool, LogFormat, AllowList
 );
 
 impl FromEnv for SecretString {

@@ -18,7 +18,7 @@ struct World {
     sim: SimHandle,
     app: Target,
     webhook: Target,
-    http: reqwest::Client,
+    http: connector::fetch::Fetcher,
 }
 
 async fn world() -> World {
@@ -45,7 +45,11 @@ async fn world() -> World {
         sim,
         app,
         webhook,
-        http: reqwest::Client::new(),
+        // The file server of these tests is on loopback.
+        http: connector::fetch::Fetcher::new(
+            "127.0.0.0/8".parse().unwrap(),
+            std::time::Duration::from_secs(10),
+        ),
     }
 }
 

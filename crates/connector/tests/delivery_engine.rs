@@ -537,7 +537,10 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
     let limiter = LocalLimiter::default();
     let target = w.targets.get(&w.connections, &w.conn).unwrap();
     let scope = RateScope::of(&w.connections, &w.conn).unwrap();
-    let http = reqwest::Client::new();
+    let http = connector::fetch::Fetcher::new(
+        "127.0.0.0/8".parse().unwrap(),
+        std::time::Duration::from_secs(10),
+    );
     let action = |text: &str| {
         connector::actions::validate(
             "send_text",

@@ -135,7 +135,10 @@ async fn two_instances_share_one_quota(db: Db) {
                 w.clock.clone(),
                 DEFAULT_MARGIN,
             )),
-            http: reqwest::Client::new(),
+            http: connector::fetch::Fetcher::new(
+                Default::default(),
+                std::time::Duration::from_secs(10),
+            ),
             clock: w.clock.clone(),
             notifier: Default::default(),
         },

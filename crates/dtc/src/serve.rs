@@ -97,6 +97,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("dtc serve: sandbox simulator: {e}")))?;
         settings.dingtalk_api_base = sim.base_url();
         settings.dingtalk_oapi_base = sim.base_url();
+        // Its sample files may be given as `file_url`s.
+        settings.fetch_allow = settings.fetch_allow.clone().with_socket(sim.addr());
         Some(sim)
     } else {
         None

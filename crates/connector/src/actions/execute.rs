@@ -81,13 +81,13 @@ pub enum StepResult {
 }
 
 /// How long a `file_url` download may take.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Run every step of `action` in order and answer with the action's output.
 pub async fn execute(
     action: &ValidatedAction,
     target: &Target,
-    http: &reqwest::Client,
+    http: &crate::fetch::Fetcher,
 ) -> Result<Value, ExecuteError> {
     check_target(action, target)?;
     let mut ctx = StepContext::default();
@@ -162,7 +162,7 @@ fn client_err(e: dingtalk::Error, field: &str) -> ExecuteError {
 pub async fn execute_step(
     step: &Step,
     target: &Target,
-    http: &reqwest::Client,
+    http: &crate::fetch::Fetcher,
     ctx: &mut StepContext,
 ) -> Result<StepResult, ExecuteError> {
     if let Step::Webhook { message, mentions } = step {
@@ -317,57 +317,26 @@ pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, String> {
     .map_err(|e| format!("is not base64: {e}"))
 }
 
-/// Fetch a `file_url`, refusing it as soon as it grows past the media type's limit.
+/// Fetch a `file_url` (under the fetcher's address policy), refusing it as soon as it grows
+/// past the media type's limit.
 async fn download(
-    http: &reqwest::Client,
+    http: &crate::fetch::Fetcher,
     url: &str,
     kind: MediaKind,
 ) -> Result<Vec<u8>, InputError> {
-    const F: &str = "file_url";
+    use crate::fetch::FetchError;
     let max = kind.to_dingtalk().max_bytes();
-    let too_big = |n: u64| {
-        InputError::unusable(
-            F,
+    http.download(url, max).await.map_err(|e| match e {
+        FetchError::TooBig(n, _) => InputError::unusable(
+            "file_url",
             format!(
                 "is {n} bytes or more; DingTalk takes at most {} MB for {}",
                 max / (1024 * 1024),
                 kind.as_str()
             ),
-        )
-    };
-    let mut resp = http
-        .get(url)
-        .timeout(DOWNLOAD_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| InputError::unusable(F, format!("could not be downloaded: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(InputError::unusable(
-            F,
-            format!(
-                "could not be downloaded: the server answered HTTP {}",
-                resp.status().as_u16()
-            ),
-        ));
-    }
-    if let Some(len) = resp.content_length().filter(|&l| l > max as u64) {
-        return Err(too_big(len));
-    }
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| InputError::unusable(F, format!("download broke off: {e}")))?
-    {
-        if buf.len() + chunk.len() > max {
-            return Err(too_big((buf.len() + chunk.len()) as u64));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    if buf.is_empty() {
-        return Err(InputError::unusable(F, "downloaded an empty file"));
-    }
-    Ok(buf)
+        ),
+        other => InputError::unusable("file_url", other.to_string()),
+    })
 }
 
 /// The action's output from the results of all its steps, in order; `None` when `results` do

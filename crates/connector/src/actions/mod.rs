@@ -26,7 +26,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use execute::{
-    ExecuteError, StepContext, StepResult, Target, assemble_output, execute, execute_step,
+    DOWNLOAD_TIMEOUT, ExecuteError, StepContext, StepResult, Target, assemble_output, execute,
+    execute_step,
 };
 pub use plan::{
     ActionName, FileSource, MediaRef, Mentions, MessageSpec, Step, ValidatedAction, WebhookSpec,

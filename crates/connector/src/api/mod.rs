@@ -39,7 +39,7 @@ pub struct Inner {
     pub connections: Arc<Connections>,
     pub dingtalk: dingtalk::Client,
     /// For downloading `file_url` inputs; separate from the DingTalk client's pool.
-    pub http: reqwest::Client,
+    pub http: crate::fetch::Fetcher,
     pub settings: Settings,
     pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
     pub tokens: Arc<auth::TokenCheck>,
@@ -72,7 +72,7 @@ impl AppState {
         store: Arc<dyn Store>,
         connections: Arc<Connections>,
         targets: Arc<Targets>,
-        http: reqwest::Client,
+        http: crate::fetch::Fetcher,
         settings: Settings,
         tokens: Arc<auth::TokenCheck>,
         engine: (Notifier, Arc<dyn RateLimiter>, Acker),

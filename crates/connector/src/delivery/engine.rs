@@ -94,7 +94,7 @@ pub struct EngineDeps {
     pub targets: Arc<Targets>,
     pub limiter: Arc<dyn RateLimiter>,
     /// For `file_url` downloads.
-    pub http: reqwest::Client,
+    pub http: crate::fetch::Fetcher,
     /// The store's clock: backoff times and max age are computed in it.
     pub clock: Arc<dyn Clock>,
     pub notifier: Notifier,

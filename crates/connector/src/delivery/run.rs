@@ -34,7 +34,7 @@ pub async fn run_step(
     key: &RateKey,
     step: &Step,
     target: &Target,
-    http: &reqwest::Client,
+    http: &crate::fetch::Fetcher,
     ctx: &mut StepContext,
     deadline: Option<Instant>,
 ) -> Result<StepResult, StepError> {
@@ -90,7 +90,7 @@ impl dingtalk::Retryable for StepError {
 pub struct WithinLimits<'a> {
     pub scope: &'a RateScope,
     pub limiter: &'a dyn RateLimiter,
-    pub http: &'a reqwest::Client,
+    pub http: &'a crate::fetch::Fetcher,
     /// The latest time to wait for a rate-limit slot.
     pub deadline: Option<Instant>,
     pub retry: &'a dingtalk::RetryPolicy,

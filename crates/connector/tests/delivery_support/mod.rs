@@ -170,7 +170,10 @@ impl World {
                 connections: self.connections.clone(),
                 targets: self.targets.clone(),
                 limiter,
-                http: reqwest::Client::new(),
+                http: connector::fetch::Fetcher::new(
+                    "127.0.0.0/8".parse().unwrap(),
+                    std::time::Duration::from_secs(10),
+                ),
                 clock: self.clock.clone(),
                 notifier: self.notifier.clone(),
             },
