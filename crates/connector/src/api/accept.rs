@@ -1,6 +1,8 @@
 //! Durable accepts with batched commits: concurrent `Prefer: respond-async` requests are
 //! gathered for a moment and written in one transaction, so the fsync cost is shared. Each
-//! request still gets its answer only after its row is committed.
+//! request still gets its answer only after its row is committed. When a batch's transaction
+//! fails, its rows are committed one by one: one row the database refuses fails only its own
+//! request.
 
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -32,8 +34,24 @@ impl Acceptor {
                             let _ = reply.send(Ok(r));
                         }
                     }
+                    Err(e) if rows.len() > 1 => {
+                        tracing::warn!(error = %e, rows = rows.len(), "a batch of accepts failed; committing its rows one by one");
+                        for (row, reply) in batch.drain(..) {
+                            let one = store
+                                .insert_deliveries(std::slice::from_ref(&row))
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|mut r| {
+                                    r.pop().ok_or_else(|| "no row inserted".to_owned())
+                                });
+                            if let Err(e) = &one {
+                                tracing::error!(error = %e, delivery_id = %row.id, "accepting a delivery failed");
+                            }
+                            let _ = reply.send(one);
+                        }
+                    }
                     Err(e) => {
-                        tracing::error!(error = %e, rows = rows.len(), "accepting deliveries failed");
+                        tracing::error!(error = %e, "accepting a delivery failed");
                         for (_, reply) in batch.drain(..) {
                             let _ = reply.send(Err(e.to_string()));
                         }
@@ -70,9 +88,32 @@ enum LogEntry {
     Flush(oneshot::Sender<()>),
 }
 
-/// A failed batch is tried again this many times, a second apart, before it is given up (and
-/// logged as lost): the requests themselves were answered long ago.
+/// Rows whose write failed are tried again this many times in all, a second apart, before they
+/// are given up (and logged as lost): the requests themselves were answered long ago.
 const LOG_TRIES: u32 = 3;
+
+/// Write `rows` to the log: in one transaction, or, if that fails, one by one so a row the
+/// database refuses cannot lose the others. Returns the rows not written.
+async fn write_log(store: &dyn Store, rows: Vec<FinishedDelivery>) -> Vec<FinishedDelivery> {
+    match store.record_finished(&rows).await {
+        Ok(()) => Vec::new(),
+        Err(_) if rows.len() == 1 => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, rows = rows.len(), "logging a batch of sync deliveries failed; writing its rows one by one");
+            let mut failed = Vec::new();
+            for row in rows {
+                if store
+                    .record_finished(std::slice::from_ref(&row))
+                    .await
+                    .is_err()
+                {
+                    failed.push(row);
+                }
+            }
+            failed
+        }
+    }
+}
 
 impl Recorder {
     pub fn start(store: Arc<dyn Store>) -> Recorder {
@@ -88,16 +129,22 @@ impl Recorder {
                         LogEntry::Flush(done) => flushes.push(done),
                     }
                 }
+                let mut pending = rows;
                 for attempt in 1..=LOG_TRIES {
-                    match store.record_finished(&rows).await {
-                        Ok(()) => break,
-                        Err(e) if attempt < LOG_TRIES => {
-                            tracing::warn!(error = %e, rows = rows.len(), attempt, "logging sync deliveries failed; trying again");
-                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, rows = rows.len(), "logging sync deliveries failed; these log rows are lost (the requests were answered)");
-                        }
+                    pending = write_log(store.as_ref(), pending).await;
+                    if pending.is_empty() {
+                        break;
+                    }
+                    if attempt < LOG_TRIES {
+                        tracing::warn!(
+                            rows = pending.len(),
+                            attempt,
+                            "logging sync deliveries failed; trying again"
+                        );
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    } else {
+                        let ids: Vec<String> = pending.iter().map(|r| r.id.to_string()).collect();
+                        tracing::error!(rows = pending.len(), delivery_ids = ?ids, "logging sync deliveries failed; these log rows are lost (the requests were answered)");
                     }
                 }
                 for done in flushes {
