@@ -68,6 +68,11 @@ pub enum BuildError {
     },
     #[error("DingTalk client: {0}")]
     Client(String),
+    #[error("cannot write {path}: {source}")]
+    TokenFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A new random API token: `dtc_` + 40 alphanumerics.
@@ -96,6 +101,68 @@ pub async fn create_api_token(
     Ok(SecretString::from(token))
 }
 
+/// The file in the data folder where the sandbox keeps its token.
+pub const SANDBOX_TOKEN_FILE: &str = "sandbox-token";
+
+/// The sandbox's one API token: the same at every start, so a user exports it once. It is kept
+/// in the data folder (mode 0600, like `master.key`; the database has only its hash), and any
+/// other sandbox token an earlier version made is revoked, so tokens do not pile up.
+async fn sandbox_token(
+    store: &dyn store::Store,
+    data_dir: &std::path::Path,
+) -> Result<SecretString, BuildError> {
+    let path = data_dir.join(SANDBOX_TOKEN_FILE);
+    let kept = std::fs::read_to_string(&path)
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| t.starts_with("dtc_") && t.len() > 20);
+    let token = match kept {
+        Some(t)
+            if store
+                .find_api_token_by_hash(&auth::hash_hex(&t))
+                .await?
+                .is_some() =>
+        {
+            SecretString::from(t)
+        }
+        _ => {
+            let token = create_api_token(store, "sandbox").await?;
+            write_private(&path, token.expose_secret()).map_err(|source| {
+                BuildError::TokenFile {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            token
+        }
+    };
+    store
+        .revoke_api_tokens_labelled("sandbox", &auth::hash_hex(token.expose_secret()))
+        .await?;
+    Ok(token)
+}
+
+/// Write `text` to a file only its owner can read, replacing what was there.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
@@ -112,17 +179,14 @@ impl Application {
         if let Some(t) = &settings.api_token {
             known.push(auth::hash_token(t.expose_secret()));
         }
-        // Without DTC_API_TOKEN, the first start (and every sandbox start) generates a token and
-        // prints it once; only its hash is kept.
-        let generated_token = if settings.api_token.is_none()
-            && (settings.sandbox || store.count_api_tokens().await? == 0)
-        {
-            let label = if settings.sandbox {
-                "sandbox"
-            } else {
-                "generated on first start"
-            };
-            Some(create_api_token(store.as_ref(), label).await?)
+        // Without DTC_API_TOKEN, the first start generates a token and prints it once; only its
+        // hash is kept. The sandbox keeps one token for good (see `sandbox_token`).
+        let generated_token = if settings.api_token.is_some() {
+            None
+        } else if settings.sandbox {
+            Some(sandbox_token(store.as_ref(), &settings.data_dir).await?)
+        } else if store.count_api_tokens().await? == 0 {
+            Some(create_api_token(store.as_ref(), "generated on first start").await?)
         } else {
             None
         };

@@ -82,7 +82,8 @@ settings! {
     database_url: Option<String>;
     /// DingTalk's new API (api.dingtalk.com).
     dingtalk_api_base: String = "https://api.dingtalk.com".into();
-    /// DingTalk's old API and webhooks (oapi.dingtalk.com).
+    /// DingTalk's old API and webhooks (oapi.dingtalk.com); follows `dingtalk_api_base` when
+    /// only that one is set.
     dingtalk_oapi_base: String = "https://oapi.dingtalk.com".into();
     /// A fixed admin API token; without it one is generated and stored hashed.
     api_token: Option<SecretString>;
@@ -112,8 +113,9 @@ settings! {
     sync_rate_wait_ms: u64 = 5000;
     /// Start an in-process simulator and `sandbox` connections pointing at it.
     sandbox: bool = false;
-    /// Where the sandbox simulator listens (port 0 picks a free port).
-    sandbox_sim_listen: SocketAddr = "127.0.0.1:0".parse().expect("static address");
+    /// Where the sandbox simulator listens: a fixed port, so its chat page keeps its address
+    /// (a free port is taken, with a warning, when this one is in use; port 0 always picks one).
+    sandbox_sim_listen: SocketAddr = "127.0.0.1:8081".parse().expect("static address");
     /// Deliveries the engine sends at once (across groups; one per group at a time); 0 runs no
     /// engine on this instance (an API-only instance; others send).
     delivery_concurrency: usize = EngineConfig::DEFAULT_CONCURRENCY;
@@ -217,7 +219,15 @@ impl Layer {
     }
 
     /// Apply defaults and check values.
-    pub fn resolve(self) -> Result<Settings, SettingsError> {
+    pub fn resolve(mut self) -> Result<Settings, SettingsError> {
+        // A simulator or proxy serves both API families at one base: moving only the new API
+        // moves the old one (webhooks) with it, as `dtc send` does.
+        if self.dingtalk_oapi_base.is_none()
+            && let Some(api) = &self.dingtalk_api_base
+            && url::Url::parse(api).is_ok_and(|u| u.host_str() != Some("api.dingtalk.com"))
+        {
+            self.dingtalk_oapi_base = Some(api.clone());
+        }
         let mut s = self.with_defaults();
         let invalid = |field: &str, message: String| SettingsError::Invalid {
             field: field.into(),
@@ -330,6 +340,23 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_old_api_base_follows_the_new_one_when_only_that_is_set() {
+        let load = |pairs: &[(&str, &str)]| Settings::load(None, env(pairs), Layer::default());
+        let s = load(&[("DTC_DINGTALK_API_BASE", "http://127.0.0.1:9000")]).unwrap();
+        assert_eq!(s.dingtalk_oapi_base, "http://127.0.0.1:9000");
+        let s = load(&[
+            ("DTC_DINGTALK_API_BASE", "http://127.0.0.1:9000"),
+            ("DTC_DINGTALK_OAPI_BASE", "http://127.0.0.1:9001"),
+        ])
+        .unwrap();
+        assert_eq!(s.dingtalk_oapi_base, "http://127.0.0.1:9001");
+        let s = load(&[("DTC_DINGTALK_API_BASE", "https://api.dingtalk.com")]).unwrap();
+        assert_eq!(s.dingtalk_oapi_base, "https://oapi.dingtalk.com");
+        let s = load(&[]).unwrap();
+        assert_eq!(s.dingtalk_oapi_base, "https://oapi.dingtalk.com");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

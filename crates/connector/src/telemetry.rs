@@ -29,11 +29,18 @@ pub fn prometheus() -> PrometheusHandle {
 }
 
 /// Install the `tracing` subscriber for `dtc serve`: `DTC_LOG` filter (default `info`).
+/// Colour only for a person at a terminal: never in a file or a pipe, never with `NO_COLOR`.
+pub fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 pub fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DTC_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour_on_stderr())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

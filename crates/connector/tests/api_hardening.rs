@@ -165,3 +165,23 @@ async fn oversize_bodies_and_content_are_refused_by_size_first() {
     assert_eq!(status, 413, "{body}");
     assert!(app.sim.messages().is_empty());
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let dir = app.stop().await;
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("dtc.db") || name == "master.key" {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "the database and the key were found");
+}

@@ -37,7 +37,7 @@ pub(crate) async fn messages(
 }
 
 pub(crate) async fn clear_messages(State(sim): State<Sim>) -> StatusCode {
-    sim.lock().messages.clear();
+    sim.lock().clear_messages();
     StatusCode::NO_CONTENT
 }
 

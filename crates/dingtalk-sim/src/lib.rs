@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 mod chat;
 mod fixture;
+mod journal;
 mod media;
 mod model;
 mod msgparam;
@@ -45,12 +46,16 @@ pub enum RunError {
 
 /// What `dtc sim` runs: starts the simulator on `listen` with the given fixture file (or the
 /// sandbox fixture), prints the fixture in use and the URLs, and serves until Ctrl-C.
-pub async fn run(listen: SocketAddr, fixture: Option<PathBuf>) -> Result<(), RunError> {
+pub async fn run(
+    listen: SocketAddr,
+    fixture: Option<PathBuf>,
+    journal: Option<PathBuf>,
+) -> Result<(), RunError> {
     let fixture = match &fixture {
         Some(path) => Fixture::from_path(path)?,
         None => Fixture::sandbox(),
     };
-    let handle = Simulator::start(fixture.clone(), listen).await?;
+    let handle = Simulator::start_with_journal(fixture.clone(), listen, journal.as_deref()).await?;
     let base = handle.base_url();
     println!("DingTalk simulator listening on {base}");
     println!("  chat page:          {base}/");

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// One message the simulator accepted, as listed by `GET /_sim/messages`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceivedMessage {
-    /// Sequence number, unique per simulator run.
+    /// Sequence number, unique per simulator (and its journal, when it keeps one).
     pub id: u64,
     /// RFC 3339 time on the simulator clock.
     pub received_at: String,

@@ -42,12 +42,22 @@ pub struct Simulator;
 impl Simulator {
     /// Binds `listen` (use `127.0.0.1:0` in tests) and serves until [`SimHandle::shutdown`].
     pub async fn start(fixture: Fixture, listen: SocketAddr) -> std::io::Result<SimHandle> {
+        Self::start_with_journal(fixture, listen, None).await
+    }
+
+    /// Like [`Simulator::start`], keeping the chat in the file `journal` across restarts.
+    pub async fn start_with_journal(
+        fixture: Fixture,
+        listen: SocketAddr,
+        journal: Option<&std::path::Path>,
+    ) -> std::io::Result<SimHandle> {
         fixture
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let journal = journal.map(crate::journal::Journal::open).transpose()?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let sim = SimState::new(fixture);
+        let sim = SimState::with_journal(fixture, journal);
         let app = router(sim.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, app, stop_rx));
@@ -171,7 +181,7 @@ impl SimHandle {
     }
 
     pub fn clear_messages(&self) {
-        self.sim.lock().messages.clear();
+        self.sim.lock().clear_messages();
     }
 
     pub fn stats(&self) -> Stats {

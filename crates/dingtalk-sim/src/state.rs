@@ -10,6 +10,7 @@ use bytes::Bytes;
 use rand::Rng;
 
 use crate::fixture::{AppFixture, Fixture, Limits};
+use crate::journal::Journal;
 use crate::model::{FaultKind, FaultSpec, ReceivedMessage, RouteName, Stats};
 
 /// Milliseconds in the sliding windows used for app QPS and webhook per-minute limits.
@@ -42,6 +43,8 @@ pub(crate) struct Inner {
     faults: Vec<ActiveFault>,
     pub sends: HashMap<String, SendRecord>,
     pub uploads: Vec<Upload>,
+    /// Where accepted messages are kept across restarts, if anywhere.
+    journal: Option<Journal>,
 }
 
 #[derive(Default)]
@@ -100,13 +103,22 @@ pub(crate) struct FaultHit {
 }
 
 impl SimState {
-    pub fn new(fixture: Fixture) -> Sim {
+    /// A simulator whose chat is kept in `journal` (and starts with what it holds).
+    pub fn with_journal(fixture: Fixture, journal: Option<(Journal, Vec<ReceivedMessage>)>) -> Sim {
         let limits = fixture.limits.clone();
+        let (journal, messages) = match journal {
+            Some((j, m)) => (Some(j), m),
+            None => (None, Vec::new()),
+        };
+        let next_message_id = messages.iter().map(|m| m.id).max().unwrap_or(0);
         Arc::new(SimState {
             fixture,
             clock_offset_ms: AtomicI64::new(0),
             inner: Mutex::new(Inner {
                 limits,
+                messages,
+                next_message_id,
+                journal,
                 ..Inner::default()
             }),
         })
@@ -287,6 +299,9 @@ impl Inner {
         self.next_message_id += 1;
         msg.id = self.next_message_id;
         self.stats.accepted += 1;
+        if let Some(j) = &mut self.journal {
+            j.message(&msg);
+        }
         self.messages.push(msg);
         self.next_message_id
     }
@@ -294,6 +309,16 @@ impl Inner {
     pub fn mark_recalled(&mut self, message_id: u64) {
         if let Some(m) = self.messages.iter_mut().find(|m| m.id == message_id) {
             m.recalled = true;
+            if let Some(j) = &mut self.journal {
+                j.recalled(message_id);
+            }
+        }
+    }
+
+    pub fn clear_messages(&mut self) {
+        self.messages.clear();
+        if let Some(j) = &mut self.journal {
+            j.clear();
         }
     }
 }

@@ -265,3 +265,32 @@ async fn chat_page_renders_each_kind_of_message() {
     assert!(fragment.contains("q3-report.xlsx"));
     assert!(!fragment.contains("<html"));
 }
+
+#[tokio::test]
+async fn with_a_journal_the_chat_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("chat.jsonl");
+    let first = common::start_journaled(Fixture::sandbox(), Some(&journal)).await;
+    let token = first.token().await;
+    first.send_text(&token, "before the restart").await;
+    first.send_text(&token, "also before").await;
+    first.sim.shutdown().await;
+
+    let second = common::start_journaled(Fixture::sandbox(), Some(&journal)).await;
+    let kept = second.sim.messages();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        kept[0].msg_param.as_ref().unwrap()["content"],
+        "before the restart"
+    );
+    let token = second.token().await;
+    second.send_text(&token, "after").await;
+    let all = second.sim.messages();
+    assert_eq!(all.len(), 3);
+    assert!(all[2].id > all[1].id, "ids go on from the kept ones");
+    // Clearing forgets them for good.
+    second.sim.clear_messages();
+    second.sim.shutdown().await;
+    let third = common::start_journaled(Fixture::sandbox(), Some(&journal)).await;
+    assert!(third.sim.messages().is_empty());
+}

@@ -5,6 +5,7 @@ mod exit;
 mod remote;
 mod send;
 mod serve;
+mod table;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ enum Command {
         /// Fixture file (JSON); without it the built-in sandbox fixture is used and printed.
         #[arg(long)]
         fixture: Option<PathBuf>,
+        /// Keep the chat (accepted messages) in this file across restarts.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Send one message straight to DingTalk (no server), for scripts and CI jobs.
     Send(send::SendArgs),
@@ -66,6 +70,7 @@ fn init_logs() {
         .with_env_filter(
             EnvFilter::try_from_env("DTC_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
         )
+        .with_ansi(connector::telemetry::colour_on_stderr())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -82,7 +87,11 @@ async fn main() -> ExitCode {
     }
     let mut table = false;
     let result = match cli.command {
-        Command::Sim { listen, fixture } => dingtalk_sim::run(listen, fixture)
+        Command::Sim {
+            listen,
+            fixture,
+            journal,
+        } => dingtalk_sim::run(listen, fixture, journal)
             .await
             .map(|()| None)
             .map_err(|e| exit::Failure::other(format!("dtc sim: {e}"))),
@@ -105,9 +114,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(Some(out)) => {
             if table {
-                println!("{}", remote::table(&out));
+                println!("{}", table::render(&out));
             } else {
-                println!("{out}");
+                // Indented: people read it; `jq` and scripts read it just as well.
+                println!("{out:#}");
             }
             ExitCode::SUCCESS
         }

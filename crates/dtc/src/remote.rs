@@ -87,13 +87,58 @@ struct Remote {
     token: Option<String>,
 }
 
+/// The server's base URL as a user may give it: `127.0.0.1:8080`, `http://host:8080/` or the
+/// `…/v1` URL `dtc serve` prints all mean the same server.
+pub fn server_base(given: &str) -> Result<String, Failure> {
+    let mut base = given.trim().trim_end_matches('/').to_owned();
+    if let Some(stripped) = base.strip_suffix("/v1") {
+        base = stripped.trim_end_matches('/').to_owned();
+    }
+    if !base.contains("://") {
+        base = format!("http://{base}");
+    }
+    match url::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(base),
+        _ => Err(Failure::bad_input(format!(
+            "invalid --server / DTC_SERVER `{given}`: give the server's URL, e.g. http://127.0.0.1:8080"
+        ))),
+    }
+}
+
+/// Why the server could not be reached, with the cause a user can act on.
+fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
+    use std::error::Error as _;
+    let mut refused = false;
+    let mut deepest = "the request failed".to_owned();
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        deepest = s.to_string();
+        source = s.source();
+    }
+    let message = if refused {
+        format!(
+            "cannot reach the dtc server at {base}: connection refused — is `dtc serve` running \
+             there? Start it (`dtc serve --sandbox` to try dtc) or point --server / DTC_SERVER at it"
+        )
+    } else if e.is_timeout() {
+        format!("cannot reach the dtc server at {base}: timed out")
+    } else {
+        format!("cannot reach the dtc server at {base}: {deepest}")
+    };
+    Failure {
+        code: code::TRANSIENT,
+        message,
+    }
+}
+
 impl Remote {
     fn new(args: &ServerArgs) -> Result<Self, Failure> {
-        url::Url::parse(&args.server)
-            .map_err(|e| Failure::bad_input(format!("invalid --server `{}`: {e}", args.server)))?;
         Ok(Remote {
             http: reqwest::Client::new(),
-            base: args.server.trim_end_matches('/').to_owned(),
+            base: server_base(&args.server)?,
             token: std::env::var("DTC_API_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
@@ -113,14 +158,7 @@ impl Remote {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| Failure {
-            code: code::TRANSIENT,
-            message: format!(
-                "cannot reach the dtc server at {}: {}",
-                self.base,
-                e.without_url()
-            ),
-        })?;
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| Failure {
             code: code::TRANSIENT,
@@ -311,75 +349,6 @@ pub async fn run(args: &ServerArgs, run: RunArgs) -> Result<Value, Failure> {
         Some(input),
     )
     .await
-}
-
-/// Render a JSON value as a table: arrays of objects as rows, an object as key/value pairs.
-pub fn table(v: &Value) -> String {
-    fn cell(v: &Value) -> String {
-        match v {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        }
-    }
-    let rows: Vec<Vec<String>>;
-    let header: Vec<String>;
-    match v {
-        Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
-            let preferred = [
-                "name",
-                "kind",
-                "title",
-                "app_key",
-                "robot_code",
-                "description",
-                "id",
-            ];
-            let first = items[0].as_object().expect("object");
-            header = preferred
-                .iter()
-                .filter(|k| first.contains_key(**k))
-                .map(|k| k.to_string())
-                .collect();
-            rows = items
-                .iter()
-                .map(|i| header.iter().map(|h| cell(&i[h.as_str()])).collect())
-                .collect();
-        }
-        Value::Object(map) => {
-            header = vec!["field".into(), "value".into()];
-            rows = map.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect();
-        }
-        other => return cell(other),
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-                .min(60)
-        })
-        .collect();
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| {
-                let c: String = c.chars().take(*w).collect();
-                format!("{c:<w$}")
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    let mut out = vec![line(
-        &header.iter().map(|h| h.to_uppercase()).collect::<Vec<_>>(),
-    )];
-    out.extend(rows.iter().map(|r| line(r)));
-    out.join("\n")
 }
 
 pub fn wants_table(args: &ServerArgs) -> bool {

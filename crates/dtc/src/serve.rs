@@ -89,12 +89,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     raise_open_file_limit(settings.http_max_connections);
     // --sandbox: a DingTalk simulator in this process, and the connector pointed at it.
     let sim = if settings.sandbox {
-        let sim = dingtalk_sim::Simulator::start(
-            dingtalk_sim::Fixture::sandbox(),
-            settings.sandbox_sim_listen,
-        )
-        .await
-        .map_err(|e| Failure::other(format!("dtc serve: sandbox simulator: {e}")))?;
+        let sim = start_sandbox_sim(&settings).await?;
         settings.dingtalk_api_base = sim.base_url();
         settings.dingtalk_oapi_base = sim.base_url();
         // Its sample files may be given as `file_url`s.
@@ -125,6 +120,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     );
     println!("  database: {db}");
     match &app.generated_token {
+        Some(t) if sim.is_some() => println!(
+            "  API token (the sandbox's; the same at every start): {}\n  export DTC_API_TOKEN={}",
+            t.expose_secret(),
+            t.expose_secret()
+        ),
         Some(t) => println!(
             "  API token (shown once; only its hash is stored): {}\n  export DTC_API_TOKEN={}",
             t.expose_secret(),
@@ -149,6 +149,39 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         sim.shutdown().await;
     }
     served.map_err(|e| Failure::other(format!("dtc serve: {e}")))
+}
+
+/// The file in the data folder that keeps the sandbox chat across restarts.
+pub const SANDBOX_CHAT_FILE: &str = "sandbox-chat.jsonl";
+
+/// The sandbox's simulator on its fixed port (another one if that is taken), keeping its chat in
+/// the data folder.
+async fn start_sandbox_sim(settings: &Settings) -> Result<dingtalk_sim::SimHandle, Failure> {
+    let journal = settings.data_dir.join(SANDBOX_CHAT_FILE);
+    let start = |listen| {
+        dingtalk_sim::Simulator::start_with_journal(
+            dingtalk_sim::Fixture::sandbox(),
+            listen,
+            Some(&journal),
+        )
+    };
+    let wanted = settings.sandbox_sim_listen;
+    let failed = |e: std::io::Error| Failure::other(format!("dtc serve: sandbox simulator: {e}"));
+    match start(wanted).await {
+        Ok(sim) => Ok(sim),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && wanted.port() != 0 => {
+            let sim = start(std::net::SocketAddr::new(wanted.ip(), 0))
+                .await
+                .map_err(failed)?;
+            eprintln!(
+                "dtc serve: {wanted} is in use; the sandbox simulator listens on {} instead \
+                 (set DTC_SANDBOX_SIM_LISTEN to choose)",
+                sim.addr()
+            );
+            Ok(sim)
+        }
+        Err(e) => Err(failed(e)),
+    }
 }
 
 /// Every connection is a file descriptor: take the hard limit as the soft one (often 1024 by

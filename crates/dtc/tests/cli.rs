@@ -327,6 +327,62 @@ async fn server_commands_manage_connections_and_run_actions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_the_printed_server_url_and_says_plainly_what_is_wrong() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (base, stop, handle) = start_server(dir.path(), &sim).await;
+    // The URL `dtc serve` prints ends in /v1.
+    let env = vec![
+        ("DTC_SERVER".to_string(), format!("{base}/v1")),
+        ("DTC_API_TOKEN".to_string(), TOKEN.to_string()),
+        ("OPS_SECRET".to_string(), SANDBOX_APP_SECRET.to_string()),
+    ];
+    let create = dtc_async(
+        s(&[
+            "connection",
+            "create",
+            "--name",
+            "ops",
+            "--app-key",
+            SANDBOX_APP_KEY,
+            "--app-secret-env",
+            "OPS_SECRET",
+            "--description",
+            "\u{1b}[2J\u{1b}]0;owned\u{7}Alerts from the production clusters in Hangzhou and Beijing",
+        ]),
+        env.clone(),
+    )
+    .await;
+    assert!(
+        create.status.success(),
+        "{}",
+        String::from_utf8_lossy(&create.stderr)
+    );
+    // Table cells show control characters, never send them to the terminal.
+    let table = dtc_async(s(&["connection", "list", "--table"]), env.clone()).await;
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.contains("\\u{1b}[2J"), "{table}");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "{table:?}"
+    );
+    // JSON is printed for people to read.
+    let schema = dtc_async(s(&["action", "schema", "send_text"]), env.clone()).await;
+    assert!(String::from_utf8_lossy(&schema.stdout).lines().count() > 10);
+    assert!(json_out(&schema)["input"]["properties"]["content"].is_object());
+    let _ = stop.send(());
+    handle.await.unwrap().unwrap();
+    // Nothing listens there now.
+    let down = dtc_async(s(&["connection", "list"]), env).await;
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert_eq!(down.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("connection refused") && stderr.contains("dtc serve"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotate_key_re_encrypts_secrets_and_the_server_still_reads_them() {
     let sim = sim().await;
     let dir = tempfile::tempdir().unwrap();

@@ -131,6 +131,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn find_api_token_by_hash(&self, token_hash: &str)
     -> StoreResult<Option<ApiTokenRecord>>;
     async fn count_api_tokens(&self) -> StoreResult<u64>;
+    /// Revoke every token labelled `label` except the one whose hash is `keep_hash`; returns
+    /// how many were revoked.
+    async fn revoke_api_tokens_labelled(&self, label: &str, keep_hash: &str) -> StoreResult<u64>;
 
     // ---- deliveries ----
 

@@ -28,6 +28,41 @@ pub struct SqlStore {
     clock: Arc<dyn Clock>,
 }
 
+/// The database holds sealed secrets and every message sent: it is created readable by its
+/// owner only (like `master.key`), and an older one is made so. SQLite gives its `-wal` and
+/// `-shm` files the database file's permissions.
+fn make_private(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !path.exists() {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = std::path::PathBuf::from(file);
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl SqlStore {
     /// Opens a SQLite file (creating it and its directory if missing) and migrates it.
     pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
@@ -40,12 +75,20 @@ impl SqlStore {
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
         let path = options.get_filename();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Database(sqlx::Error::Configuration(
-                    format!("cannot create database directory {}: {e}", dir.display()).into(),
-                ))
-            })?;
+        let config_err =
+            |what: String| StoreError::Database(sqlx::Error::Configuration(what.into()));
+        let in_memory = path.to_string_lossy().starts_with(':') || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    config_err(format!(
+                        "cannot create database directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            }
+            make_private(path)
+                .map_err(|e| config_err(format!("cannot make {} private: {e}", path.display())))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -314,6 +357,14 @@ impl Store for SqlStore {
     async fn count_api_tokens(&self) -> StoreResult<u64> {
         let row = query(sql!("api_token_count")).fetch_one(&self.pool).await?;
         Ok(row.int("n")?.max(0) as u64)
+    }
+
+    async fn revoke_api_tokens_labelled(&self, label: &str, keep_hash: &str) -> StoreResult<u64> {
+        Ok(query(sql!("api_token_delete_labelled"))
+            .bind(label)
+            .bind(keep_hash)
+            .execute(&self.pool)
+            .await?)
     }
 
     async fn insert_delivery(&self, new: &NewDelivery) -> StoreResult<Inserted> {

@@ -23,7 +23,12 @@ pub async fn start() -> Ctx {
 }
 
 pub async fn start_with(fixture: Fixture) -> Ctx {
-    let sim = Simulator::start(fixture, "127.0.0.1:0".parse().expect("addr"))
+    start_journaled(fixture, None).await
+}
+
+/// A simulator keeping its chat in `journal`.
+pub async fn start_journaled(fixture: Fixture, journal: Option<&std::path::Path>) -> Ctx {
+    let sim = Simulator::start_with_journal(fixture, "127.0.0.1:0".parse().expect("addr"), journal)
         .await
         .expect("simulator starts");
     let base = sim.base_url();

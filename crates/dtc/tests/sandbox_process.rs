@@ -1,0 +1,189 @@
+//! `dtc serve --sandbox` as a newcomer runs it, restarted the way they would (issue 8): the
+//! simulator keeps its port and its chat, the API token stays the same and no other piles up,
+//! logs written to a file carry no colour codes, and the open-file limit is raised.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Sandbox {
+    child: Child,
+    api: String,
+    sim: String,
+    token: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start the sandbox in `dir` (logs to `dir/serve.log`) and read what it prints.
+fn start(dir: &std::path::Path, sim_port: u16) -> Sandbox {
+    let port = free_port();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dtc"))
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("DTC_API_TOKEN")
+        .env_remove("NO_COLOR")
+        .env("DTC_SANDBOX_SIM_LISTEN", format!("127.0.0.1:{sim_port}"))
+        .env("DTC_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("dtc serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut token, mut sim) = (None, None);
+    while token.is_none() || sim.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("dtc serve prints its token and simulator");
+        if let Some(t) = line.trim().strip_prefix("export DTC_API_TOKEN=") {
+            token = Some(t.to_owned());
+        }
+        if let Some(rest) = line.split("DingTalk simulator at ").nth(1) {
+            sim = Some(rest.split_whitespace().next().unwrap().to_owned());
+        }
+    }
+    Sandbox {
+        child,
+        api: format!("http://127.0.0.1:{port}"),
+        sim: sim.unwrap(),
+        token: token.unwrap(),
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, api: &str) {
+    for _ in 0..600 {
+        if http
+            .get(format!("{api}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("dtc serve did not come up");
+}
+
+async fn send(http: &reqwest::Client, s: &Sandbox, token: &str, text: &str) -> u16 {
+    http.post(format!(
+        "{}/v1/connections/sandbox/actions/send_text",
+        s.api
+    ))
+    .bearer_auth(token)
+    .json(&json!({"group_chat_id": dingtalk_sim::SANDBOX_OPS_GROUP, "content": text}))
+    .send()
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+async fn chat(http: &reqwest::Client, s: &Sandbox) -> Vec<Value> {
+    http.get(format!("{}/_sim/messages", s.sim))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_sandbox_keeps_its_port_chat_and_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let sim_port = free_port();
+    let first = start(dir.path(), sim_port);
+    wait_ready(&http, &first.api).await;
+    assert_eq!(first.sim, format!("http://127.0.0.1:{sim_port}"));
+    assert_eq!(
+        send(&http, &first, &first.token, "before the restart").await,
+        200
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", first.child.id())).unwrap();
+        let files = limits
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap();
+        let numbers: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(
+            numbers[0], numbers[1],
+            "soft limit raised to the hard one: {files}"
+        );
+    }
+    let token = first.token.clone();
+    drop(first);
+
+    let second = start(dir.path(), sim_port);
+    wait_ready(&http, &second.api).await;
+    assert_eq!(
+        second.sim,
+        format!("http://127.0.0.1:{sim_port}"),
+        "same chat page URL"
+    );
+    assert_eq!(second.token, token, "the same token at every start");
+    let kept = chat(&http, &second).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["msg_param"]["content"], "before the restart");
+    assert_eq!(send(&http, &second, &token, "after").await, 200);
+    assert_eq!(
+        send(&http, &second, "dtc_notatokenatall0000000000", "x").await,
+        401
+    );
+    drop(second);
+
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_simulator_port_is_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let s = start(dir.path(), port);
+    wait_ready(&http, &s.api).await;
+    assert_ne!(s.sim, format!("http://127.0.0.1:{port}"));
+    assert_eq!(send(&http, &s, &s.token, "hello").await, 200);
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("is in use"), "{log}");
+}
