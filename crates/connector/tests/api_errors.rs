@@ -134,6 +134,14 @@ async fn dingtalk_rejection_is_an_error_with_dingtalks_code_and_request_id() {
     assert_eq!(e["retryable"], false);
     assert_eq!(e["dingtalk"]["code"], "invalid.openConversationId");
     assert_eq!(e["dingtalk"]["http_status"], 400);
+    // Explained in English, whatever language DingTalk's own message is in.
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("the group chat id (openConversationId) is not valid or unknown"),
+        "{e}"
+    );
     assert!(
         e["dingtalk"]["request_id"]
             .as_str()

@@ -230,7 +230,12 @@ impl fmt::Display for Error {
         }
         match &i.code {
             Some(code) => {
-                write!(f, "{}: DingTalk answered {code}: {}", i.api, i.message)?;
+                write!(f, "{}: DingTalk answered {code}", i.api)?;
+                // DingTalk's own words are often Chinese only: say what the code means first.
+                if let Some(meaning) = crate::codes::meaning(code) {
+                    write!(f, " ({meaning})")?;
+                }
+                write!(f, ": {}", i.message)?;
                 if let Some(s) = i.http_status {
                     write!(f, " (HTTP {s}")?;
                     if let Some(r) = &i.request_id {

@@ -250,16 +250,19 @@ async fn wrong_app_secret_is_credentials_rejected() {
         client_for(&sim),
         AppCredentials {
             app_key: SANDBOX_APP_KEY.into(),
-            app_secret: dingtalk::AppSecret::new("wrong"),
+            app_secret: dingtalk::AppSecret::new("NotTheSecret9x7"),
         },
     );
     let err = app.access_token().await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::CredentialsRejected);
     assert_eq!(err.code(), Some("invalidClientIdOrSecret"));
-    assert!(!format!("{err} {err:?}").contains("wrong"));
+    assert!(!format!("{err} {err:?}").contains("NotTheSecret9x7"));
     // The old token API speaks the other dialect: HTTP 200 with errcode 40096.
     let err = client_for(&sim)
-        .get_token_legacy(&SANDBOX_APP_KEY.into(), &dingtalk::AppSecret::new("wrong"))
+        .get_token_legacy(
+            &SANDBOX_APP_KEY.into(),
+            &dingtalk::AppSecret::new("NotTheSecret9x7"),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), Some(200));
