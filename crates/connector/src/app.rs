@@ -11,7 +11,7 @@ use crate::api::{self, AppState, auth};
 use crate::connections::Connections;
 use crate::delivery::{
     Acker, DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier,
-    RateLimiter, StoreLimiter,
+    RateLimiter, Registry, StoreLimiter,
 };
 use crate::secrets::{Keyring, MasterKey};
 use crate::settings::Settings;
@@ -50,6 +50,9 @@ pub struct Application {
     state: AppState,
     addr: SocketAddr,
     engine: Option<(EngineConfig, EngineDeps)>,
+    /// Held while serving: this server owns its SQLite database.
+    db_lock: Option<std::fs::File>,
+    clock: Arc<dyn store::Clock>,
     /// A token generated at this start (printed once; only its hash is stored).
     pub generated_token: Option<SecretString>,
 }
@@ -166,7 +169,17 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
         let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
+        // Locked before it is opened: a second server on the same file stops here.
+        let db_lock = store::lock_sqlite(&settings.database_url())?;
         let store = store::connect(&settings.database_url()).await?;
+        if db_lock.is_some() {
+            // Whoever held a lease in this database is gone: take every lease back now rather
+            // than when it expires, so a restart resumes every group at once.
+            let taken = store.expire_all_leases().await?;
+            if taken > 0 {
+                tracing::info!(leases = taken, "took back the leases of the previous run");
+            }
+        }
         let connections = Arc::new(Connections::new(
             store.clone(),
             Keyring {
@@ -220,6 +233,7 @@ impl Application {
         let tokens = Arc::new(auth::TokenCheck::new(store.clone(), known));
         let targets = Arc::new(crate::targets::Targets::new(dingtalk));
         let clock: Arc<dyn store::Clock> = Arc::new(store::SystemClock);
+        let registry_clock = clock.clone();
         // Several instances on PostgreSQL share one budget per app; SQLite means one instance.
         let limiter: Arc<dyn RateLimiter> = if !settings.enforce_rate_limits {
             tracing::warn!(
@@ -271,6 +285,8 @@ impl Application {
             state,
             addr,
             engine,
+            db_lock,
+            clock: registry_clock,
             generated_token,
         })
     }
@@ -293,6 +309,19 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let _db_lock = self.db_lock;
+        let mut owners = vec![self.state.instance_id.clone()];
+        if let Some((config, _)) = &self.engine {
+            owners.push(config.owner.clone());
+        }
+        let registry = Registry {
+            store: self.state.store.clone(),
+            clock: self.clock.clone(),
+            owners,
+            interval: self.state.settings.instance_heartbeat(),
+            notifier: self.state.wake.clone(),
+        }
+        .start();
         let engine = self
             .engine
             .map(|(config, deps)| DeliveryEngine::start(config, deps));
@@ -308,6 +337,7 @@ impl Application {
                 "delivery engine stopped"
             );
         }
+        registry.shutdown().await;
         result
     }
 }

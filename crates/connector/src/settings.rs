@@ -126,6 +126,9 @@ settings! {
     delivery_max_attempts: u32 = BackoffConfig::default().policy.max_attempts;
     /// A queued delivery older than this (in seconds) fails instead of being retried.
     delivery_max_age_secs: u64 = BackoffConfig::default().max_age.as_secs();
+    /// How often an instance renews its heartbeat, in milliseconds; an instance silent for
+    /// three of these is taken for dead and its leases are taken back.
+    instance_heartbeat_ms: u64 = 2000;
     /// Keep every app under its QPS quota and every webhook robot under 20 a minute. Turning
     /// it off is for benchmarks against an unlimited simulator only.
     enforce_rate_limits: bool = true;
@@ -292,6 +295,10 @@ impl Settings {
             body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
             max_connections: self.http_max_connections.max(1),
         }
+    }
+
+    pub fn instance_heartbeat(&self) -> Duration {
+        Duration::from_millis(self.instance_heartbeat_ms.max(50))
     }
 
     pub fn dingtalk_timeout(&self) -> Duration {

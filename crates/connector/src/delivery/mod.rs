@@ -39,6 +39,7 @@ mod backoff;
 mod classify;
 mod engine;
 mod limiter;
+mod registry;
 mod run;
 
 pub use ack::{Acked, Acker, Attempt};
@@ -51,4 +52,5 @@ pub use limiter::{
     DEFAULT_MARGIN, Limited, LocalLimiter, RateKey, RateLimiter, RateScope, StoreLimiter,
     WEBHOOK_PER_MINUTE, route_of,
 };
+pub use registry::{DEAD_AFTER, Registry, RegistryHandle};
 pub use run::{LimitedRunError, StepError, WithinLimits, execute_within_limits, run_step};

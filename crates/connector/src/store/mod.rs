@@ -36,7 +36,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use sql::SqlStore;
+pub use sql::{SqlStore, lock_sqlite};
 pub use types::*;
 
 use crate::error::ErrorBody;
@@ -60,6 +60,12 @@ pub enum StoreError {
         from: DeliveryStatus,
         to: DeliveryStatus,
     },
+    /// Another server holds this SQLite database.
+    #[error(
+        "another dtc serve is using {path}: a SQLite database serves one server at a time (stop \
+         the other one, give this one its own --database-url, or use PostgreSQL for several)"
+    )]
+    InUse { path: String },
     #[error("unsupported database URL (expected sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
     /// A value in the database that the code cannot interpret.
@@ -199,6 +205,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery>;
     /// Returns every lease `owner` holds to the queue (graceful shutdown); how many.
     async fn release(&self, owner: &str) -> StoreResult<u64>;
+
+    // ---- instances ----
+
+    /// Register `owner` as alive now, or renew its heartbeat.
+    async fn heartbeat(&self, owner: &str) -> StoreResult<()>;
+    /// `owner` stopped cleanly.
+    async fn deregister(&self, owner: &str) -> StoreResult<()>;
+    /// Leases of owners whose last heartbeat is before `cutoff` expire now (the claim then
+    /// takes them back), and those owners are forgotten; returns how many leases.
+    async fn take_back_dead(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+    /// Every lease expires now: for a database this process alone owns (SQLite, locked), at
+    /// start, when whoever held a lease is gone. Returns how many.
+    async fn expire_all_leases(&self) -> StoreResult<u64>;
     /// Logs sync requests that already ran (delivered or failed, one attempt each), in one
     /// transaction; they are never claimed.
     async fn record_finished(&self, rows: &[FinishedDelivery]) -> StoreResult<()>;

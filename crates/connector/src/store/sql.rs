@@ -63,6 +63,50 @@ fn make_private(path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Hold the lock file beside a SQLite database for as long as the returned file lives: one
+/// server owns a SQLite database (several instances need PostgreSQL), and holding it is what
+/// lets a starting server take back every lease at once. `None` for databases that are not
+/// SQLite files. The lock is the operating system's (`flock`), so it goes with the process,
+/// even after `kill -9`.
+pub fn lock_sqlite(url: &str) -> StoreResult<Option<std::fs::File>> {
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if path.to_string_lossy().starts_with(':') || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let config_err = |what: String| StoreError::Database(sqlx::Error::Configuration(what.into()));
+    if let Some(dir) = lock_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| config_err(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let file = open
+        .open(&lock_path)
+        .map_err(|e| config_err(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(config_err(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
 impl SqlStore {
     /// Opens a SQLite file (creating it and its directory if missing) and migrates it.
     pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
@@ -609,6 +653,48 @@ impl Store for SqlStore {
             .bind(RELEASE.to.as_str())
             .bind(RELEASE.from.as_str())
             .bind(self.now())
+            .execute(&self.pool)
+            .await?)
+    }
+
+    async fn heartbeat(&self, owner: &str) -> StoreResult<()> {
+        query(sql!("instance_heartbeat"))
+            .bind(owner)
+            .bind(self.now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn deregister(&self, owner: &str) -> StoreResult<()> {
+        query(sql!("instance_delete"))
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_back_dead(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let now = self.now();
+        let mut tx = self.pool.begin_write().await?;
+        let taken = query(sql!("delivery_take_back_dead"))
+            .bind(now)
+            .bind(cutoff)
+            .bind(DeliveryStatus::InFlight.as_str())
+            .execute(&mut tx)
+            .await?;
+        query(sql!("instance_delete_dead"))
+            .bind(cutoff)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    async fn expire_all_leases(&self) -> StoreResult<u64> {
+        Ok(query(sql!("delivery_expire_all_leases"))
+            .bind(self.now())
+            .bind(DeliveryStatus::InFlight.as_str())
             .execute(&self.pool)
             .await?)
     }
