@@ -16,23 +16,81 @@ pub(crate) async fn page(State(sim): State<Sim>) -> Html<String> {
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DingTalk simulator</title>
 <style>{CSS}</style></head>
-<body><header class="top">DingTalk simulator <span class="hint">refreshes every 2 s · <a href="/_sim/messages">/_sim/messages</a> · <a href="/_sim/stats">/_sim/stats</a></span></header>
+<body><header class="top">DingTalk simulator <span class="hint">new messages appear every 2 s · <a href="/_sim/messages">/_sim/messages</a> · <a href="/_sim/stats">/_sim/stats</a></span></header>
 <div id="chats">{body}</div>
-<script>
-// Re-fetch only the chat fragment so scroll position and the page itself stay put.
-setInterval(async () => {{
-  try {{
-    const r = await fetch('/_sim/chat');
-    if (r.ok) {{ document.getElementById('chats').innerHTML = await r.text(); }}
-  }} catch (e) {{ console.warn('refresh failed', e); }}
-}}, 2000);
-</script></body></html>"#
+<script>{SCRIPT}</script></body></html>"#
     ))
 }
 
 pub(crate) async fn fragment(State(sim): State<Sim>) -> Html<String> {
     Html(render_chats(&sim))
 }
+
+/// The page's behaviour, like DingTalk's: every column opens at its newest message; a refresh
+/// only adds new messages (and drops recalled ones), so nothing jumps; a column stays at the
+/// bottom while you are there and keeps your place when you have scrolled up.
+const SCRIPT: &str = r#"
+const chats = document.getElementById('chats');
+const atBottom = el => el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+const toBottom = el => { el.scrollTop = el.scrollHeight; };
+const ids = root => new Set([...root.querySelectorAll('.msg')].map(m => m.dataset.msgId));
+for (const list of chats.querySelectorAll('.messages')) { list.dataset.stick = '1'; toBottom(list); }
+chats.addEventListener('scroll', e => {
+  if (e.target.classList && e.target.classList.contains('messages')) {
+    e.target.dataset.stick = atBottom(e.target) ? '1' : '0';
+  }
+}, true);
+// Images load after the column was placed: keep a column that was at the bottom there.
+chats.addEventListener('load', e => {
+  const list = e.target.closest && e.target.closest('.messages');
+  if (list && list.dataset.stick === '1') toBottom(list);
+}, true);
+// An image that cannot be loaded says so, in words.
+chats.addEventListener('error', e => {
+  if (e.target.tagName !== 'IMG') return;
+  const note = document.createElement('span');
+  note.className = 'broken-image';
+  note.textContent = (e.target.alt || 'Image') + ' (could not be loaded)';
+  note.title = e.target.title;
+  e.target.replaceWith(note);
+}, true);
+async function refresh() {
+  const r = await fetch('/_sim/chat');
+  if (!r.ok) return;
+  const next = document.createElement('div');
+  next.innerHTML = await r.text();
+  for (const section of next.querySelectorAll('section.chat')) {
+    const key = section.dataset.conversation;
+    const mine = [...chats.querySelectorAll('section.chat')].find(s => s.dataset.conversation === key);
+    if (!mine) {
+      chats.appendChild(section);
+      const list = section.querySelector('.messages');
+      list.dataset.stick = '1';
+      toBottom(list);
+      continue;
+    }
+    const list = mine.querySelector('.messages');
+    const stick = list.dataset.stick !== '0';
+    const wanted = ids(section);
+    const height = list.scrollHeight;
+    for (const m of [...list.querySelectorAll('.msg')]) if (!wanted.has(m.dataset.msgId)) m.remove();
+    // Messages removed above the reader's place must not move what they are reading.
+    if (!stick) list.scrollTop -= height - list.scrollHeight;
+    const have = ids(list);
+    for (const m of section.querySelectorAll('.msg')) {
+      if (!have.has(m.dataset.msgId)) list.appendChild(m.cloneNode(true));
+    }
+    for (const cls of ['.earlier', '.empty']) {
+      const old = list.querySelector(cls), fresh = section.querySelector(cls);
+      if (old && !fresh) old.remove();
+      if (fresh && !old) list.insertBefore(fresh.cloneNode(true), list.firstChild);
+      if (fresh && old) old.textContent = fresh.textContent;
+    }
+    if (stick) toBottom(list);
+  }
+}
+setInterval(() => refresh().catch(e => console.warn('refresh failed', e)), 2000);
+"#;
 
 const CSS: &str = r#"
 body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;background:#eef0f4;color:#1f2329}
@@ -63,7 +121,12 @@ body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-ser
 .file .icon{width:36px;height:42px;background:#1677ff;color:#fff;border-radius:4px;display:flex;align-items:center;justify-content:center;font-size:11px;text-transform:uppercase}
 .meta{font-size:12px;color:#8f959e}
 .empty{color:#8f959e;font-size:13px;text-align:center;padding:20px}
+.earlier{color:#8f959e;font-size:12px;text-align:center}.earlier a{color:#8f959e}
+.broken-image{display:inline-block;color:#646a73;font-size:12px;background:#f0f1f3;border:1px dashed #c9ccd1;border-radius:4px;padding:6px 8px}
 "#;
+
+/// The most recent messages shown per conversation.
+const SHOWN_PER_CONVERSATION: usize = 300;
 
 /// One conversation on the page.
 struct Conversation {
@@ -132,12 +195,21 @@ fn render_chats(sim: &Sim) -> String {
             esc(&conv.title),
             esc(&conv.subtitle)
         ));
-        let mut any = false;
-        for m in messages.iter().filter(|m| in_conversation(m, &conv.key)) {
-            any = true;
+        let here: Vec<&ReceivedMessage> = messages
+            .iter()
+            .filter(|m| in_conversation(m, &conv.key))
+            .collect();
+        // Like DingTalk, the page holds the recent history; the rest is in /_sim/messages.
+        let earlier = here.len().saturating_sub(SHOWN_PER_CONVERSATION);
+        if earlier > 0 {
+            html.push_str(&format!(
+                r#"<div class="earlier">{earlier} earlier messages are in <a href="/_sim/messages">/_sim/messages</a></div>"#
+            ));
+        }
+        for m in &here[earlier..] {
             html.push_str(&render_message(sim, m));
         }
-        if !any {
+        if here.is_empty() {
             html.push_str(r#"<div class="empty">No messages yet</div>"#);
         }
         html.push_str("</div></section>");
@@ -288,7 +360,7 @@ fn render_webhook(msgtype: &str, p: &Value, at: Option<&Value>) -> String {
                     r#"<a href="{}" target="_blank" rel="noopener"><span class="card-title">{}</span>{}</a>"#,
                     esc(&safe_url(s(l, "messageURL"))),
                     esc(s(l, "title")),
-                    img_tag(s(l, "picURL"))
+                    img_tag(s(l, "picURL"), s(l, "title"))
                 ));
             }
             html.push_str("</div>");
@@ -327,7 +399,7 @@ fn link_card(title: &str, text: &str, pic: &str, url: &str) -> String {
         esc(&safe_url(url)),
         esc(title),
         esc(text),
-        img_tag(pic)
+        img_tag(pic, title)
     )
 }
 
@@ -350,7 +422,10 @@ fn action_card(title: &str, text: &str, buttons: &[(&str, &str)], horizontal: bo
 }
 
 fn image_bubble(photo: &str) -> String {
-    format!(r#"<div class="bubble image">{}</div>"#, img_tag(photo))
+    format!(
+        r#"<div class="bubble image">{}</div>"#,
+        img_tag(photo, "Image")
+    )
 }
 
 fn file_bubble(sim: &Sim, media_id: &str, name: &str, file_type: &str) -> String {
@@ -367,11 +442,18 @@ fn file_bubble(sim: &Sim, media_id: &str, name: &str, file_type: &str) -> String
     )
 }
 
-fn img_tag(src: &str) -> String {
+/// An image with words for when it cannot be shown (the page replaces a broken one with them).
+fn img_tag(src: &str, alt: &str) -> String {
     if src.is_empty() {
         return String::new();
     }
-    format!(r#"<img src="{}" alt="">"#, esc(&image_src(src)))
+    let alt = if alt.is_empty() { "Image" } else { alt };
+    format!(
+        r#"<img src="{}" alt="{}" title="{}" loading="lazy">"#,
+        esc(&image_src(src)),
+        esc(alt),
+        esc(src)
+    )
 }
 
 /// Media ids (`@…`, `$…`) are served by the simulator; other sources must be http(s).

@@ -19,6 +19,7 @@ mod model;
 mod msgparam;
 mod reply;
 mod robot;
+mod samples;
 mod server;
 mod state;
 mod webhook;

@@ -93,6 +93,7 @@ pub(crate) fn router(sim: Sim) -> Router {
         .route("/robot/send", post(webhook::send))
         .route("/", get(chat::page))
         .route("/_sim/chat", get(chat::fragment))
+        .route("/_sim/samples/{name}", get(crate::samples::sample))
         .route("/_sim/media/{media_id}", get(media::download))
         .route("/_sim/uploads", get(media::list))
         .route(

@@ -294,3 +294,30 @@ async fn with_a_journal_the_chat_survives_a_restart() {
     let third = common::start_journaled(Fixture::sandbox(), Some(&journal)).await;
     assert!(third.sim.messages().is_empty());
 }
+
+#[tokio::test]
+async fn sample_files_are_served_for_sandbox_messages() {
+    let ctx = start().await;
+    for (name, content_type, magic) in [
+        ("chart.png", "image/png", &b"\x89PNG"[..]),
+        ("logo.png", "image/png", &b"\x89PNG"[..]),
+        ("report.pdf", "application/pdf", &b"%PDF"[..]),
+    ] {
+        let resp = ctx
+            .http
+            .get(ctx.url(&format!("/_sim/samples/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{name}");
+        assert_eq!(resp.headers()["content-type"], content_type);
+        assert!(resp.bytes().await.unwrap().starts_with(magic), "{name}");
+    }
+    let missing = ctx
+        .http
+        .get(ctx.url("/_sim/samples/nothing.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -224,3 +224,87 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// Headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`): a
+/// chromedriver on a free port and one browser session, both gone when this is dropped.
+pub use fantoccini;
+
+pub struct Browser {
+    pub client: fantoccini::Client,
+    driver: std::process::Child,
+}
+
+impl Browser {
+    /// `None` (after [`missing`]) when chromedriver or Chromium is not installed.
+    pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| Path::new(p).exists());
+        let (Some(chromium), Ok(_)) = (
+            chromium,
+            Command::new("chromedriver").arg("--version").output(),
+        ) else {
+            missing("headless Chromium (apt-get install chromium chromium-driver)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", format!("--window-size={width},{height}")],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let plain_http = hyper_util::client::legacy::connect::HttpConnector::new();
+            match fantoccini::ClientBuilder::new(plain_http)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => return Some(Browser { client, driver }),
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("no WebDriver session with headless Chromium: {e}")
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// A screenshot (PNG) into `target/screenshots/<name>.png`, for a person to look at.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = target_dir().join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("screenshot written");
+        path
+    }
+}
+
+impl Browser {
+    /// End the browser session, then chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
