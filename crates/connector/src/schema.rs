@@ -155,16 +155,16 @@ pub fn check(
     }
     let mut combining = None;
     for error in validator.iter_errors(input) {
-        let at = error.instance_path.as_str();
-        let keyword = error.schema_path.as_str();
-        if is_combining(keyword) || is_combining_kind(&error.kind) {
+        let at = error.instance_path().as_str();
+        let keyword = error.schema_path().as_str();
+        if is_combining(keyword) || is_combining_kind(&error.kind()) {
             combining.get_or_insert_with(|| combination(&error, root));
             continue;
         }
         return Err(Refusal::Field(leaf(
-            &error.kind,
+            &error.kind(),
             at,
-            &error.instance,
+            &error.instance(),
             keyword,
             root,
         )));
@@ -196,7 +196,7 @@ fn required_names(schema: &Value) -> Vec<String> {
 /// the rule's `description`); a `oneOf` which fields to choose from.
 fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputError {
     use ValidationErrorKind as K;
-    let at = error.instance_path.as_str();
+    let at = error.instance_path().as_str();
     let backticked = |names: &[String]| {
         names
             .iter()
@@ -204,12 +204,12 @@ fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputEr
             .collect::<Vec<_>>()
             .join(", ")
     };
-    match &error.kind {
+    match &error.kind() {
         K::Required { property } => InputError::field(field(at, property.as_str()), "is required"),
         K::Not { schema } => {
             let present = required_names(schema)
                 .into_iter()
-                .find(|n| error.instance.get(n).is_some());
+                .find(|n| error.instance().get(n).is_some());
             let reason = schema
                 .get("description")
                 .and_then(Value::as_str)
@@ -220,8 +220,12 @@ fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputEr
             let missing: Option<Vec<String>> = context
                 .iter()
                 .map(|branch| match branch.as_slice() {
-                    [e, ..] if branch.iter().all(|e| matches!(e.kind, K::Required { .. })) => {
-                        match &e.kind {
+                    [e, ..]
+                        if branch
+                            .iter()
+                            .all(|e| matches!(e.kind(), K::Required { .. })) =>
+                    {
+                        match &e.kind() {
                             K::Required { property } => property.as_str().map(str::to_owned),
                             _ => None,
                         }
@@ -242,7 +246,7 @@ fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputEr
         }
         K::OneOfMultipleValid { .. } => {
             let branches = root
-                .pointer(error.schema_path.as_str())
+                .pointer(error.schema_path().as_str())
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
@@ -252,7 +256,7 @@ fn combination(error: &jsonschema::ValidationError<'_>, root: &Value) -> InputEr
                 .collect();
             let given: Vec<&String> = names
                 .iter()
-                .filter(|n| error.instance.get(n.as_str()).is_some())
+                .filter(|n| error.instance().get(n.as_str()).is_some())
                 .collect();
             InputError::field(
                 field(at, given.get(1).map(|n| n.as_str())),

@@ -369,7 +369,7 @@ async fn every_operation_answers_as_the_document_says() {
         let v = validator(&doc, &schema);
         let errors: Vec<String> = v
             .iter_errors(&body)
-            .map(|e| format!("{} at {}", e, e.instance_path))
+            .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
         assert!(
             errors.is_empty(),
