@@ -157,14 +157,14 @@ pub fn check(
     for error in validator.iter_errors(input) {
         let at = error.instance_path().as_str();
         let keyword = error.schema_path().as_str();
-        if is_combining(keyword) || is_combining_kind(&error.kind()) {
+        if is_combining(keyword) || is_combining_kind(error.kind()) {
             combining.get_or_insert_with(|| combination(&error, root));
             continue;
         }
         return Err(Refusal::Field(leaf(
-            &error.kind(),
+            error.kind(),
             at,
-            &error.instance(),
+            error.instance(),
             keyword,
             root,
         )));
