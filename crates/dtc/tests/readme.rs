@@ -69,15 +69,20 @@ fn the_readme_commands_work_as_written() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut token = None;
-    for line in BufReader::new(serve.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(t) = line.trim().strip_prefix("export DTC_API_TOKEN=") {
-            token = Some(t.to_owned());
-            break;
+    // Read the token, then keep draining stdout: a closed pipe would kill the server at its
+    // next line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = serve.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(t) = line.trim().strip_prefix("export DTC_API_TOKEN=") {
+                let _ = tx.send(t.to_owned());
+            }
         }
-    }
-    let token = token.expect("the sandbox prints its token");
+    });
+    let token = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the sandbox prints its token");
     let ports = |s: &str| {
         s.replace("127.0.0.1:8080", &format!("127.0.0.1:{api_port}"))
             .replace("127.0.0.1:8081", &format!("127.0.0.1:{sim_port}"))

@@ -146,10 +146,9 @@ async fn a_survivor_on_postgres_resumes_a_dead_instances_groups() {
         .await
         .unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [
-        ("DTC_DELIVERY_LEASE_SECS", LEASE_SECS),
-        ("DTC_INSTANCE_HEARTBEAT_MS", "500"),
-    ];
+    // The default heartbeat (2 s): dead after three missed beats, so the survivor resumes
+    // within about 6–8 s, not the lease's 300 s.
+    let env = [("DTC_DELIVERY_LEASE_SECS", LEASE_SECS)];
     let http = reqwest::Client::new();
     let mut a = Server::start(&pg.url, dir_a.path(), &sim.base_url(), &env);
     a.wait_ready(&http).await;
@@ -168,7 +167,7 @@ async fn a_survivor_on_postgres_resumes_a_dead_instances_groups() {
     let killed = Instant::now();
     let firsts = first_per_group(&sim, before, killed, Duration::from_secs(60)).await;
     println!(
-        "PostgreSQL: the survivor's first message of each group {firsts:?} after the kill (heartbeat 0.5 s, lease {LEASE_SECS} s)"
+        "PostgreSQL: the survivor's first message of each group {firsts:?} after the kill (heartbeat 2 s, lease {LEASE_SECS} s)"
     );
     all_arrive(&sim, &queued, Duration::from_secs(60)).await;
     drop(b);

@@ -59,9 +59,8 @@ fn start(dir: &std::path::Path, sim_port: u16) -> Sandbox {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            // Keep draining after the reader is gone: a closed pipe would kill the server.
+            let _ = tx.send(line);
         }
     });
     let (mut token, mut sim) = (None, None);
