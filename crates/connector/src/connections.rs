@@ -375,31 +375,35 @@ impl Draft {
 }
 
 fn validate_name(name: &str) -> Result<(), ConnectionError> {
+    match name_problem(name) {
+        Some(reason) => Err(invalid("name", reason)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with a name (of a connection or a flow: both are addresses), if anything.
+pub(crate) fn name_problem(name: &str) -> Option<String> {
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME_CHARS {
-        return Err(invalid(
-            "name",
-            format!("must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
+        return Some(format!("must be 1 to {MAX_NAME_CHARS} characters"));
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(invalid(
-            "name",
-            format!("may contain only letters, digits, '-', '_' and '.', not {c:?}"),
+        return Some(format!(
+            "may contain only letters, digits, '-', '_' and '.', not {c:?}"
         ));
     }
     // `.` and `..` are path segments: `/v1/connections/..` is not that connection's address.
     if name.chars().all(|c| c == '.') {
-        return Err(invalid("name", "must not be only dots"));
+        return Some("must not be only dots".into());
     }
     // Connections are addressed by id or name; a name that parses as a UUID would be ambiguous.
     if Uuid::parse_str(name).is_ok() {
-        return Err(invalid("name", "must not be a UUID"));
+        return Some("must not be a UUID".into());
     }
-    Ok(())
+    None
 }
 
 /// Required, non-empty, no whitespace; the value itself is never echoed (it may be a secret).

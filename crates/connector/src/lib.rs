@@ -14,6 +14,7 @@ pub mod connections;
 pub mod delivery;
 pub mod error;
 pub mod fetch;
+pub mod flows;
 pub mod probe;
 pub mod schema;
 pub mod secrets;

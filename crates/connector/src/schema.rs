@@ -175,6 +175,29 @@ pub fn check(
     }
 }
 
+/// [`check`] for an input some of whose strings are templates, filled in only when a run
+/// renders them: errors at or below a templated field (`skip` says which JSON pointers are) are
+/// left for the run, and so are rules combining fields. The rest is refused now.
+pub fn check_literal(
+    root: &Value,
+    validator: &jsonschema::Validator,
+    input: &Value,
+    skip: &dyn Fn(&str) -> bool,
+) -> Result<(), InputError> {
+    if !input.is_object() {
+        return Err(InputError::field("input", "must be a JSON object"));
+    }
+    for error in validator.iter_errors(input) {
+        let at = error.instance_path().as_str();
+        let keyword = error.schema_path().as_str();
+        if skip(at) || is_combining(keyword) || is_combining_kind(error.kind()) {
+            continue;
+        }
+        return Err(leaf(error.kind(), at, error.instance(), keyword, root));
+    }
+    Ok(())
+}
+
 /// The properties a `required`-only schema (or an `anyOf` of them) names.
 fn required_names(schema: &Value) -> Vec<String> {
     let own = schema

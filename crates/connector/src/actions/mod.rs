@@ -179,6 +179,21 @@ impl ActionDef {
         Ok(ValidatedAction::new(ActionName::of(self), steps))
     }
 
+    /// Checks an input whose templated strings (`templated` says which, by JSON pointer) are
+    /// not known yet: everything else is checked against the schema; with no templates at all,
+    /// the input is validated and planned completely.
+    pub fn check_literal(
+        &'static self,
+        input: &Value,
+        templated: &dyn Fn(&str) -> bool,
+        any_templated: bool,
+    ) -> Result<(), InputError> {
+        if !any_templated {
+            return self.validate(input.clone()).map(|_| ());
+        }
+        schema::check_literal(&self.input_schema, &self.validator, input, templated)
+    }
+
     pub(crate) fn assemble(&self, steps: &[Step], results: &[StepResult]) -> Option<Value> {
         (self.output)(steps, results)
     }

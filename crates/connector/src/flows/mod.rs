@@ -1,0 +1,11 @@
+//! Flows: a trigger (webhook, schedule, manual), optional variables, and steps that each run one
+//! action of a connection with templated input. A flow is one YAML or JSON document
+//! ([`doc::FlowDoc`]), checked as a whole when it is applied ([`check`]), stored and versioned.
+//! Templates are MiniJinja, sandboxed with an instruction budget ([`template`]).
+
+pub mod check;
+pub mod doc;
+pub mod schedule;
+pub mod template;
+
+pub use doc::{FlowDoc, FlowProblem, HookAuth, HookFormat, OnError, StepDoc, Trigger};
