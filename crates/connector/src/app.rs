@@ -325,6 +325,7 @@ impl Application {
         let engine = self
             .engine
             .map(|(config, deps)| DeliveryEngine::start(config, deps));
+        let sweeper = tokio::spawn(sweep_runs(self.state.flows.clone()));
         let router = api::router(self.state.clone());
         let limits = self.state.settings.http_limits();
         let result = crate::server::serve(self.listener, router, limits, shutdown).await;
@@ -338,6 +339,21 @@ impl Application {
             );
         }
         registry.shutdown().await;
+        sweeper.abort();
         result
+    }
+}
+
+/// Runs a crash left between two steps move on: acks advance runs in their own transaction, so
+/// only a run whose advance could not be written at all waits here.
+async fn sweep_runs(flows: Arc<crate::flows::service::Flows>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        match flows.sweep(std::time::Duration::from_secs(10)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "runs moved on after a pause"),
+            Err(e) => tracing::warn!(error = %e, "the run sweep failed; trying again"),
+        }
     }
 }

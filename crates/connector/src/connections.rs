@@ -447,7 +447,7 @@ impl Connections {
         }
     }
 
-    fn keyring(&self) -> Arc<Keyring> {
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
         // The lock only guards swapping one Arc for another, which cannot be left half-done.
         self.keyring
             .read()

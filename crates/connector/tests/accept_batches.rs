@@ -37,6 +37,7 @@ on_both_databases!(with env;
 fn delivery(id: Uuid) -> NewDelivery {
     let connection_id = Uuid::new_v4();
     NewDelivery {
+        run: None,
         id,
         connection_id,
         action: "send_text".into(),

@@ -112,12 +112,25 @@ async fn every_operation_answers_as_the_document_says() {
         )
         .await;
     let media = upload["media_id"].as_str().unwrap().to_owned();
+    let flow = |name: &str, trigger: Value| {
+        json!({"name": name, "trigger": trigger, "steps": [{"id": "say", "action": "send_text",
+               "connection": "ops", "input": {"group_chat_id": OPS, "content": "{{ trigger.body | tojson }}"}}]})
+    };
+    for (name, trigger) in [
+        ("conf", json!({"type": "manual"})),
+        ("conf-hook", json!({"type": "webhook"})),
+    ] {
+        let (status, body) = app.post("/v1/flows", flow(name, trigger)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, run) = app.post("/v1/flows/conf/runs", json!({"n": 1})).await;
+    assert_eq!(status, 202, "{run}");
+    let run = run["id"].as_str().unwrap().to_owned();
 
     let act = |name: &str| format!("/v1/connections/ops/actions/{name}");
     let action = |name: &'static str, t: &'static str| call(Method::POST, t, act(name));
     use Method as M;
-    let calls =
-        vec![
+    let calls = vec![
         call(M::GET, "/healthz", "/healthz").anonymous(),
         call(M::GET, "/metrics", "/metrics").anonymous(),
         call(M::GET, "/v1/actions", "/v1/actions"),
@@ -193,8 +206,11 @@ async fn every_operation_answers_as_the_document_says() {
             "/v1/connections/{id_or_name}/actions/send_text",
         )
         .body(json!({"group_chat_id": OPS})),
-        action("send_text", "/v1/connections/{id_or_name}/actions/send_text")
-            .body(json!({"group_chat_id": "cidNoSuchGroup==", "content": "refused"})),
+        action(
+            "send_text",
+            "/v1/connections/{id_or_name}/actions/send_text",
+        )
+        .body(json!({"group_chat_id": "cidNoSuchGroup==", "content": "refused"})),
         action(
             "send_markdown",
             "/v1/connections/{id_or_name}/actions/send_markdown",
@@ -287,6 +303,24 @@ async fn every_operation_answers_as_the_document_says() {
             "/v1/deliveries/{id}/retry",
             format!("/v1/deliveries/{delivered}/retry"),
         ),
+        call(M::POST, "/v1/flows", "/v1/flows").body(flow("conf2", json!({"type": "manual"}))),
+        call(M::POST, "/v1/flows", "/v1/flows").body(json!({"name": "x", "steps": []})),
+        call(M::GET, "/v1/flows", "/v1/flows"),
+        call(M::GET, "/v1/flows/{name}", "/v1/flows/conf"),
+        call(M::GET, "/v1/flows/{name}", "/v1/flows/nope"),
+        call(M::PUT, "/v1/flows/{name}", "/v1/flows/conf")
+            .body(flow("conf", json!({"type": "manual"}))),
+        call(M::POST, "/v1/flows/{name}/runs", "/v1/flows/conf/runs").body(json!({"n": 2})),
+        call(M::GET, "/v1/runs", "/v1/runs?flow=conf&limit=5"),
+        call(M::GET, "/v1/runs/{id}", format!("/v1/runs/{run}")),
+        call(M::GET, "/v1/runs/{id}", "/v1/runs/not-a-uuid"),
+        call(M::POST, "/hooks/{name}", "/hooks/conf-hook")
+            .body(json!({"n": 3}))
+            .anonymous(),
+        call(M::POST, "/hooks/{name}", "/hooks/nope")
+            .body(json!({}))
+            .anonymous(),
+        call(M::DELETE, "/v1/flows/{name}", "/v1/flows/conf2"),
     ];
 
     let mut exercised = BTreeSet::new();

@@ -51,6 +51,7 @@ async fn progress_is_saved_only_under_the_lease_and_survives_a_hand_over(env: &E
     let s = &env.store;
     let id = Uuid::new_v4();
     s.insert_delivery(&NewDelivery {
+        run: None,
         id,
         connection_id: Uuid::new_v4(),
         action: "send_text".into(),

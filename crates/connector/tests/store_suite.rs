@@ -117,6 +117,7 @@ fn webhook_robot(name: &str) -> NewConnection {
 
 fn new_delivery(connection_id: Uuid, group: &str) -> NewDelivery {
     NewDelivery {
+        run: None,
         id: Uuid::new_v4(),
         connection_id,
         action: "send_text".into(),
@@ -510,6 +511,7 @@ async fn a_batch_is_accepted_in_order_in_one_transaction(env: &Env) {
     let bad = vec![
         new_delivery(conn, "cidX"),
         NewDelivery {
+            run: None,
             id: dup_id,
             ..new_delivery(conn, "cidX")
         },

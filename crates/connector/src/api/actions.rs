@@ -242,7 +242,7 @@ fn run_options(headers: &HeaderMap) -> Result<RunOptions, ApiError> {
 }
 
 /// The same key with the same body returns the first result; with another body, 422.
-fn request_hash(action: &str, input: &Value) -> String {
+pub(crate) fn request_hash(action: &str, input: &Value) -> String {
     use sha2::{Digest, Sha256};
     // serde_json's map is ordered, so equal inputs serialize identically.
     let mut h = Sha256::new();
@@ -350,6 +350,7 @@ async fn run(
     let id = Uuid::new_v4();
     let ordered = validated.parts() > 0;
     let new = NewDelivery {
+        run: None,
         id,
         connection_id: conn.id,
         action: action.clone(),

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod deliveries;
 pub mod error;
 pub mod extract;
+mod flows;
 pub mod openapi;
 pub mod strict_json;
 pub mod swagger;
@@ -55,6 +56,8 @@ pub struct Inner {
     pub limiter: Arc<dyn RateLimiter>,
     /// Ends keyed sync requests' attempts the way the engine ends its own.
     pub acker: Acker,
+    /// Flows and their runs.
+    pub flows: Arc<crate::flows::service::Flows>,
     /// Connections looked up by the action route, kept briefly: every send needs its
     /// connection, and a database read per send is most of an accept's cost.
     recent: std::sync::Mutex<std::collections::HashMap<String, (Instant, Connection)>>,
@@ -78,7 +81,13 @@ impl AppState {
         engine: (Notifier, Arc<dyn RateLimiter>, Acker),
     ) -> Self {
         let store_for_acceptor = store.clone();
+        let flows = Arc::new(crate::flows::service::Flows::new(
+            store.clone(),
+            connections.clone(),
+            Arc::new(crate::store::SystemClock),
+        ));
         AppState(Arc::new(Inner {
+            flows,
             store,
             connections,
             dingtalk: targets.dingtalk().clone(),
@@ -227,6 +236,7 @@ pub fn router(state: AppState) -> Router {
         .merge(connections::routes())
         .merge(actions::routes())
         .merge(deliveries::routes())
+        .merge(flows::routes())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,
@@ -234,6 +244,7 @@ pub fn router(state: AppState) -> Router {
     let mut api = aide::openapi::OpenApi::default();
     let app = ApiRouter::new()
         .merge(system::routes())
+        .merge(flows::hook_routes())
         .merge(v1)
         .finish_api_with(&mut api, openapi::describe);
     let docs = Arc::new(openapi::finish(api));

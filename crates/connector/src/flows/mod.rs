@@ -5,7 +5,9 @@
 
 pub mod check;
 pub mod doc;
+pub mod run;
 pub mod schedule;
+pub mod service;
 pub mod template;
 
 pub use doc::{FlowDoc, FlowProblem, HookAuth, HookFormat, OnError, StepDoc, Trigger};

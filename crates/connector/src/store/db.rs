@@ -337,6 +337,16 @@ impl Row {
         }
     }
 
+    pub fn opt_id(&self, col: &str) -> StoreResult<Option<Uuid>> {
+        match self {
+            Row::Sqlite(r) => r
+                .try_get::<Option<&str>, _>(col)?
+                .map(|s| Uuid::parse_str(s).map_err(|e| corrupt(col, e)))
+                .transpose(),
+            Row::Postgres(r) => Ok(r.try_get(col)?),
+        }
+    }
+
     pub fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
         match self {
             Row::Sqlite(r) => r

@@ -26,6 +26,7 @@
 
 mod clock;
 mod db;
+mod runs;
 mod sql;
 mod types;
 
@@ -36,6 +37,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use runs::*;
 pub use sql::{SqlStore, lock_sqlite};
 pub use types::*;
 
@@ -244,6 +246,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<RateSlot>;
     /// Nothing of `key` may go out before `until` (DingTalk throttled it anyway).
     async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()>;
+
+    // ---- flows and runs ----
+
+    /// The flow logic called when a run starts and whenever one of its deliveries ends; set
+    /// once at start-up, before runs are started or deliveries acked.
+    fn set_run_advance(&self, advance: Arc<dyn RunAdvance>);
+    /// Creates the flow (version 1) or stores its next version; the version is kept.
+    async fn put_flow(&self, new: &NewFlow) -> StoreResult<FlowRecord>;
+    async fn get_flow(&self, name: &str) -> StoreResult<Option<FlowRecord>>;
+    /// The document and sealed secrets of one version of a flow.
+    async fn get_flow_version(
+        &self,
+        flow_id: Uuid,
+        version: i32,
+    ) -> StoreResult<Option<(serde_json::Value, Option<String>)>>;
+    /// All flows, by name.
+    async fn list_flows(&self) -> StoreResult<Vec<FlowRecord>>;
+    /// Whether a flow was deleted (with its versions; its runs stay in the log).
+    async fn delete_flow(&self, name: &str) -> StoreResult<bool>;
+    /// Schedules due at `now`.
+    async fn due_flows(&self, now: DateTime<Utc>) -> StoreResult<Vec<FlowRecord>>;
+    /// Starts a run in one transaction: the dedupe check, the schedule's fire row, the run and
+    /// its first step's deliveries.
+    async fn start_run(&self, new: &NewRun) -> StoreResult<RunStarted>;
+    /// Advances a run whose step has ended (the sweep; acks advance in their own transaction).
+    async fn advance_run(&self, id: Uuid) -> StoreResult<()>;
+    async fn get_run(&self, id: Uuid) -> StoreResult<Option<RunRecord>>;
+    /// Newest first; pass `next_cursor` back as `filter.before_seq`.
+    async fn list_runs(&self, filter: &RunFilter) -> StoreResult<RunPage>;
+    /// A run's deliveries, by step and item.
+    async fn run_deliveries(&self, id: Uuid) -> StoreResult<Vec<Delivery>>;
+    /// Running runs untouched since `cutoff` with nothing of their current step unfinished.
+    async fn stalled_runs(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<Uuid>>;
 }
 
 pub(crate) fn lease_expiry(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {

@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use super::db::{Pool, Row, Tx, query, sql, sql_per_dialect};
+use super::runs::*;
 use super::types::{self, *};
 use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
 use crate::error::ErrorBody;
@@ -26,6 +27,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqlStore {
     pool: Pool,
     clock: Arc<dyn Clock>,
+    advance: Arc<std::sync::OnceLock<Arc<dyn RunAdvance>>>,
 }
 
 /// The database holds sealed secrets and every message sent: it is created readable by its
@@ -142,6 +144,7 @@ impl SqlStore {
         Ok(SqlStore {
             pool: Pool::Sqlite(pool),
             clock,
+            advance: Arc::default(),
         })
     }
 
@@ -157,6 +160,7 @@ impl SqlStore {
         Ok(SqlStore {
             pool: Pool::Postgres(pool),
             clock,
+            advance: Arc::default(),
         })
     }
 
@@ -196,8 +200,89 @@ impl SqlStore {
             return Err(lease_lost(id, owner));
         };
         insert_attempt(&mut tx, id, row.int32("attempts")?, attempt).await?;
+        // A run's step ended: the run moves on in this same transaction.
+        if let Some(run_id) = row.opt_id("run_id")?
+            && transition.to != DeliveryStatus::Retrying
+        {
+            self.advance_in(&mut tx, run_id).await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    fn run_advance(&self) -> StoreResult<Arc<dyn RunAdvance>> {
+        self.advance.get().cloned().ok_or_else(|| {
+            StoreError::Corrupt("a run was advanced before the flow engine was set".into())
+        })
+    }
+
+    /// Locks run `run_id`, asks the flow logic what comes next, writes it. Returns the run as
+    /// written (or as found when nothing changed).
+    async fn advance_in(&self, tx: &mut Tx, run_id: Uuid) -> StoreResult<Option<RunRecord>> {
+        let advance = self.run_advance()?;
+        let Some(row) = query(sql_per_dialect!(self.pool, "run_lock"))
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let run = run_from_row(&row)?;
+        if run.status != RunStatus::Running {
+            return Ok(Some(run));
+        }
+        let document = query(sql!("flow_version"))
+            .bind(run.flow_id)
+            .bind(run.flow_version)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.json::<Value>("document"))
+            .transpose()?;
+        let deliveries = query(sql!("run_deliveries"))
+            .bind(run_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(delivery_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let connections = query(sql!("connection_list"))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(connection_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let now = self.now();
+        let state = RunState {
+            run: &run,
+            document: document.as_ref(),
+            deliveries: &deliveries,
+            connections: &connections,
+            now,
+        };
+        let Some(change) = advance.advance(&state) else {
+            return Ok(Some(run));
+        };
+        for new in &change.deliveries {
+            self.insert_in(tx, new, now).await?;
+        }
+        query(sql!("run_update"))
+            .bind(run_id)
+            .bind(change.status.as_str())
+            .bind(change.step_index)
+            .bind(&change.context)
+            .bind(change.error.as_ref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Some(RunRecord {
+            status: change.status,
+            step_index: change.step_index,
+            context: change.context,
+            error: change.error,
+            updated_at: now,
+            finished_at: (change.status != RunStatus::Running).then_some(now),
+            ..run
+        }))
     }
 
     async fn insert_in(
@@ -228,6 +313,9 @@ impl SqlStore {
             .bind(expires)
             .bind(new.idempotency_key.as_deref())
             .bind(new.request_hash.as_deref())
+            .bind(new.run.map(|r| r.run_id))
+            .bind(new.run.map(|r| r.step))
+            .bind(new.run.map(|r| r.item))
             .fetch_optional(&mut *tx)
             .await
             .map_err(|e| duplicate_as(e, "delivery id"))?;
@@ -751,6 +839,265 @@ impl Store for SqlStore {
             .await?;
         Ok(())
     }
+
+    fn set_run_advance(&self, advance: Arc<dyn RunAdvance>) {
+        // Set once at start-up; a second engine on the same store keeps the first.
+        let _ = self.advance.set(advance);
+    }
+
+    async fn put_flow(&self, new: &NewFlow) -> StoreResult<FlowRecord> {
+        let now = self.now();
+        let mut tx = self.pool.begin_write().await?;
+        let existing = query(sql!("flow_by_name"))
+            .bind(&new.name)
+            .fetch_optional(&mut tx)
+            .await?;
+        let row = match existing {
+            Some(row) => {
+                query(sql!("flow_update"))
+                    .bind(row.id("id")?)
+                    .bind(&new.trigger_kind)
+                    .bind(&new.document)
+                    .bind(new.sealed_secrets.as_deref())
+                    .bind(new.next_fire_at.map(types::trunc_micros))
+                    .bind(now)
+                    .fetch_one(&mut tx)
+                    .await?
+            }
+            None => query(sql!("flow_insert"))
+                .bind(Uuid::new_v4())
+                .bind(&new.name)
+                .bind(&new.trigger_kind)
+                .bind(&new.document)
+                .bind(new.sealed_secrets.as_deref())
+                .bind(new.next_fire_at.map(types::trunc_micros))
+                .bind(now)
+                .fetch_one(&mut tx)
+                .await
+                .map_err(|e| duplicate_as(e, "flow name"))?,
+        };
+        let flow = flow_from_row(&row)?;
+        query(sql!("flow_version_insert"))
+            .bind(flow.id)
+            .bind(flow.version)
+            .bind(&flow.document)
+            .bind(flow.sealed_secrets.as_deref())
+            .bind(now)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(flow)
+    }
+
+    async fn get_flow(&self, name: &str) -> StoreResult<Option<FlowRecord>> {
+        query(sql!("flow_by_name"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(flow_from_row)
+            .transpose()
+    }
+
+    async fn get_flow_version(
+        &self,
+        flow_id: Uuid,
+        version: i32,
+    ) -> StoreResult<Option<(Value, Option<String>)>> {
+        let Some(row) = query(sql!("flow_version"))
+            .bind(flow_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            row.json("document")?,
+            row.opt_text("sealed_secrets")?,
+        )))
+    }
+
+    async fn list_flows(&self) -> StoreResult<Vec<FlowRecord>> {
+        query(sql!("flow_list"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(flow_from_row)
+            .collect()
+    }
+
+    async fn delete_flow(&self, name: &str) -> StoreResult<bool> {
+        let n = query(sql!("flow_delete"))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn due_flows(&self, now: DateTime<Utc>) -> StoreResult<Vec<FlowRecord>> {
+        query(sql!("flow_due"))
+            .bind(types::trunc_micros(now))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(flow_from_row)
+            .collect()
+    }
+
+    async fn start_run(&self, new: &NewRun) -> StoreResult<RunStarted> {
+        let now = self.now();
+        let mut tx = self.pool.begin_write().await?;
+        if let Some(fire) = &new.fire {
+            let fired = query(sql!("schedule_fire_insert"))
+                .bind(new.flow_id)
+                .bind(types::trunc_micros(fire.fire_at))
+                .bind(new.id)
+                .fetch_optional(&mut tx)
+                .await?;
+            // The schedule moves on either way (only if no one moved it already).
+            query(sql!("flow_move_schedule"))
+                .bind(new.flow_id)
+                .bind(types::trunc_micros(fire.was_due))
+                .bind(fire.next_due.map(types::trunc_micros))
+                .execute(&mut tx)
+                .await?;
+            if fired.is_none() {
+                tx.commit().await?;
+                return Ok(RunStarted::AlreadyFired);
+            }
+        }
+        if let Some(key) = &new.dedupe_key {
+            let window = chrono::Duration::from_std(new.dedupe_window).unwrap_or_default();
+            query(sql!("run_clear_stale_dedupe"))
+                .bind(new.flow_id)
+                .bind(key.as_str())
+                .bind(now - window)
+                .execute(&mut tx)
+                .await?;
+        }
+        let inserted = query(sql!("run_insert"))
+            .bind(new.id)
+            .bind(new.flow_id)
+            .bind(&new.flow_name)
+            .bind(new.flow_version)
+            .bind(&new.trigger_kind)
+            .bind(&new.context)
+            .bind(new.dedupe_key.as_deref())
+            .bind(now)
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(|e| duplicate_as(e, "run id"))?;
+        if inserted.is_none() {
+            let key = new.dedupe_key.as_deref().unwrap_or_default();
+            let existing = query(sql!("run_by_dedupe_key"))
+                .bind(new.flow_id)
+                .bind(key)
+                .fetch_one(&mut tx)
+                .await?;
+            return Ok(RunStarted::Duplicate(run_from_row(&existing)?));
+        }
+        let run = self
+            .advance_in(&mut tx, new.id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a run vanished while starting".into()))?;
+        tx.commit().await?;
+        Ok(RunStarted::Started(run))
+    }
+
+    async fn advance_run(&self, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.pool.begin_write().await?;
+        self.advance_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: Uuid) -> StoreResult<Option<RunRecord>> {
+        query(sql!("run_by_id"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> StoreResult<RunPage> {
+        let limit = match filter.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let runs = query(sql!("run_list"))
+            .bind(filter.flow.as_deref())
+            .bind(filter.status.map(RunStatus::as_str))
+            .bind(filter.created_from.map(types::trunc_micros))
+            .bind(filter.created_before.map(types::trunc_micros))
+            .bind(filter.before_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(run_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if runs.len() as u32 == limit {
+            runs.last().map(|r| r.seq)
+        } else {
+            None
+        };
+        Ok(RunPage { runs, next_cursor })
+    }
+
+    async fn run_deliveries(&self, id: Uuid) -> StoreResult<Vec<Delivery>> {
+        query(sql!("run_deliveries"))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(delivery_from_row)
+            .collect()
+    }
+
+    async fn stalled_runs(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
+        query(sql!("run_stalled"))
+            .bind(types::trunc_micros(cutoff))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.id("id"))
+            .collect()
+    }
+}
+
+fn flow_from_row(row: &Row) -> StoreResult<FlowRecord> {
+    Ok(FlowRecord {
+        id: row.id("id")?,
+        name: row.text("name")?,
+        version: row.int32("version")?,
+        trigger_kind: row.text("trigger_kind")?,
+        document: row.json("document")?,
+        sealed_secrets: row.opt_text("sealed_secrets")?,
+        next_fire_at: row.opt_time("next_fire_at")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+fn run_from_row(row: &Row) -> StoreResult<RunRecord> {
+    Ok(RunRecord {
+        id: row.id("id")?,
+        seq: row.int("seq")?,
+        flow_id: row.id("flow_id")?,
+        flow_name: row.text("flow_name")?,
+        flow_version: row.int32("flow_version")?,
+        trigger_kind: row.text("trigger_kind")?,
+        status: RunStatus::parse(&row.text("status")?)?,
+        step_index: row.int32("step_index")?,
+        context: row.json("context")?,
+        error: row.opt_json("error")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+        finished_at: row.opt_time("finished_at")?,
+    })
 }
 
 async fn insert_attempt(
@@ -841,6 +1188,14 @@ fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
         idempotency_key: row.opt_text("idempotency_key")?,
         request_hash: row.opt_text("request_hash")?,
         progress: row.opt_json("progress")?,
+        run: match row.opt_id("run_id")? {
+            None => None,
+            Some(run_id) => Some(RunLink {
+                run_id,
+                step: row.opt_int32("run_step")?.unwrap_or_default(),
+                item: row.opt_int32("run_item")?.unwrap_or_default(),
+            }),
+        },
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })

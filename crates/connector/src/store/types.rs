@@ -274,6 +274,18 @@ pub struct NewDelivery {
     /// `Some` inserts it already `in_flight` under this lease (a sync request sends at once but
     /// still holds up later deliveries of its group); `None` inserts it `queued`, due now.
     pub lease: Option<Lease>,
+    /// The run step this delivery is, if any.
+    pub run: Option<RunLink>,
+}
+
+/// Which run, step and item (of a `for_each`) a delivery is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct RunLink {
+    pub run_id: Uuid,
+    /// The step's index in the flow.
+    pub step: i32,
+    /// The item's index (0 without `for_each`).
+    pub item: i32,
 }
 
 /// A sync request that already ran, for the delivery log.
@@ -320,6 +332,7 @@ pub struct Delivery {
     /// Steps already accepted by DingTalk, as the delivery engine saved them
     /// ([`super::Store::save_progress`]); `None` before the first step completed.
     pub progress: Option<serde_json::Value>,
+    pub run: Option<RunLink>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

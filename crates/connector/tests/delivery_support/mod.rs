@@ -301,6 +301,7 @@ fn targets_for(sim: &SimHandle, timeout: Duration) -> Targets {
 pub fn new_delivery(conn: &Connection, action: &str, input: Value, group: &str) -> NewDelivery {
     let validated = actions::validate(action, input).expect("valid input");
     NewDelivery {
+        run: None,
         id: Uuid::new_v4(),
         connection_id: conn.id,
         action: action.to_owned(),

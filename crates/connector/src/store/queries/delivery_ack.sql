@@ -6,4 +6,4 @@ SET status = $3, attempts = attempts + 1,
     next_attempt_at = COALESCE($7, next_attempt_at),
     lease_owner = NULL, lease_expires_at = NULL, updated_at = $8
 WHERE id = $1 AND lease_owner = $2 AND status = $4
-RETURNING attempts
+RETURNING attempts, run_id

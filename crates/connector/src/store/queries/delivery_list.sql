@@ -2,7 +2,7 @@
 -- Each parameter is bound with its type (text, uuid, timestamp, bigint), so `$n IS NULL` needs
 -- no cast in either dialect.
 SELECT seq, id, connection_id, action, group_key, input, status, mode, attempts, next_attempt_at,
-       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at
+       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, run_id, run_step, run_item, created_at, updated_at
 FROM deliveries
 WHERE ($1 IS NULL OR status = $1)
   AND ($2 IS NULL OR connection_id = $2)

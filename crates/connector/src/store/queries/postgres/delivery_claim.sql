@@ -41,5 +41,6 @@ RETURNING deliveries.seq, deliveries.id, deliveries.connection_id, deliveries.ac
           deliveries.group_key, deliveries.input, deliveries.status, deliveries.mode,
           deliveries.attempts, deliveries.next_attempt_at, deliveries.lease_owner,
           deliveries.lease_expires_at, deliveries.last_error, deliveries.result,
-          deliveries.idempotency_key, deliveries.request_hash, deliveries.progress, deliveries.created_at,
+          deliveries.idempotency_key, deliveries.request_hash, deliveries.progress, deliveries.run_id, deliveries.run_step,
+          deliveries.run_item, deliveries.created_at,
           deliveries.updated_at

@@ -36,4 +36,4 @@ UPDATE deliveries
 SET status = 'in_flight', lease_owner = $2, lease_expires_at = $3, updated_at = $1
 WHERE seq IN (SELECT seq FROM due)
 RETURNING seq, id, connection_id, action, group_key, input, status, mode, attempts, next_attempt_at,
-       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, created_at, updated_at
+       lease_owner, lease_expires_at, last_error, result, idempotency_key, request_hash, progress, run_id, run_step, run_item, created_at, updated_at

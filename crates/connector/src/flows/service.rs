@@ -1,0 +1,336 @@
+//! Flows as the API and CLI use them: apply (check, seal the hook's secrets, store a new
+//! version), start runs (manual, webhook, schedule), and the background work (schedules coming
+//! due, the sweep for runs a crash left between two steps).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::doc::{self, FlowDoc, FlowProblem, HookAuth, Parsed, Trigger};
+use super::run::Advancer;
+use super::schedule::Schedule;
+use crate::connections::Connections;
+use crate::secrets;
+use crate::store::{
+    Clock, FlowRecord, NewFlow, NewRun, RunStarted, ScheduleFire, Store, StoreError,
+};
+
+/// Where a secret was, in a stored document.
+pub const SET: &str = "<set>";
+/// The default dedupe window of webhook flows: an Alertmanager retry comes well within it.
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The document has problems; nothing was stored.
+    #[error("the flow has {} problem(s)", .0.len())]
+    Invalid(Vec<FlowProblem>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot seal the hook's secrets: {0}")]
+    Seal(String),
+}
+
+/// Why a hook call was refused (nothing was started).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRefusal {
+    /// Missing or wrong credentials or signature.
+    Unauthorized(&'static str),
+}
+
+/// A trigger as templates read it (`trigger.*`).
+#[derive(Debug, Clone)]
+pub struct TriggerData {
+    pub kind: &'static str,
+    pub body: Value,
+    pub headers: Value,
+    pub query: Value,
+    pub fired_at: DateTime<Utc>,
+}
+
+pub struct Flows {
+    store: Arc<dyn Store>,
+    connections: Arc<Connections>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Flows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Flows")
+    }
+}
+
+fn secrets_context(name: &str) -> String {
+    format!("flow:{name}:hook")
+}
+
+impl Flows {
+    /// Registers the flow logic with the store (runs advance inside its transactions).
+    pub fn new(
+        store: Arc<dyn Store>,
+        connections: Arc<Connections>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        store.set_run_advance(Advancer::new());
+        Flows {
+            store,
+            connections,
+            clock,
+        }
+    }
+
+    /// Parses (YAML or JSON text), checks and stores a flow as its next version.
+    pub async fn apply_text(&self, text: &str) -> Result<FlowRecord, ApplyError> {
+        let parsed = doc::parse(text).map_err(|p| ApplyError::Invalid(vec![p]))?;
+        self.apply(parsed).await
+    }
+
+    pub async fn apply(&self, parsed: Parsed) -> Result<FlowRecord, ApplyError> {
+        let connections = self.store.list_connections().await?;
+        let problems = super::check::check(&parsed, &|name| {
+            connections
+                .iter()
+                .find(|c| c.fields.name == name)
+                .map(|c| c.fields.kind)
+        });
+        if !problems.is_empty() {
+            return Err(ApplyError::Invalid(problems));
+        }
+        let mut flow = parsed.doc;
+        let sealed = match &mut flow.trigger {
+            Trigger::Webhook {
+                auth: Some(auth), ..
+            } => {
+                let plain = take_secrets(auth);
+                let keyring = self.connections.keyring();
+                Some(
+                    secrets::seal(&keyring, &secrets_context(&flow.name), &plain.to_string())
+                        .map_err(|e| ApplyError::Seal(e.to_string()))?,
+                )
+            }
+            _ => None,
+        };
+        let next_fire_at = match &flow.trigger {
+            Trigger::Schedule { cron, .. } => Schedule::parse(cron, flow.zone())
+                .ok()
+                .and_then(|s| s.next_after(self.clock.now())),
+            _ => None,
+        };
+        let record = self
+            .store
+            .put_flow(&NewFlow {
+                name: flow.name.clone(),
+                trigger_kind: flow.trigger.kind().to_owned(),
+                document: serde_json::to_value(&flow).expect("a flow serializes"),
+                sealed_secrets: sealed,
+                next_fire_at,
+            })
+            .await?;
+        metrics::counter!("dtc_flow_applies_total").increment(1);
+        tracing::info!(flow = %record.name, version = record.version, "flow applied");
+        Ok(record)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {
+        self.store.get_flow(name).await
+    }
+
+    /// The stored document as a flow.
+    pub fn document(record: &FlowRecord) -> Result<FlowDoc, StoreError> {
+        serde_json::from_value(record.document.clone())
+            .map_err(|e| StoreError::Corrupt(format!("flow {}: {e}", record.name)))
+    }
+
+    /// Checks a webhook call's credentials against the flow's auth.
+    pub fn verify_hook(
+        &self,
+        record: &FlowRecord,
+        auth: Option<&HookAuth>,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), HookRefusal> {
+        let Some(auth) = auth else { return Ok(()) };
+        let sealed = record
+            .sealed_secrets
+            .as_deref()
+            .ok_or(HookRefusal::Unauthorized("the hook's secrets are missing"))?;
+        let keyring = self.connections.keyring();
+        let plain = secrets::open(&keyring, &secrets_context(&record.name), sealed)
+            .map_err(|_| HookRefusal::Unauthorized("the hook's secrets cannot be read"))?;
+        let plain: Value = serde_json::from_str(plain.expose_secret())
+            .map_err(|_| HookRefusal::Unauthorized("the hook's secrets cannot be read"))?;
+        let secret = |k: &str| {
+            plain
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let same = |a: &[u8], b: &[u8]| a.len() == b.len() && bool::from(a.ct_eq(b));
+        match auth {
+            HookAuth::Bearer { .. } => {
+                let given = header("authorization")
+                    .and_then(|v| {
+                        v.strip_prefix("Bearer ")
+                            .or_else(|| v.strip_prefix("bearer "))
+                    })
+                    .ok_or(HookRefusal::Unauthorized(
+                        "send Authorization: Bearer <token>",
+                    ))?;
+                if !same(given.trim().as_bytes(), secret("token").as_bytes()) {
+                    return Err(HookRefusal::Unauthorized("the bearer token is wrong"));
+                }
+            }
+            HookAuth::Basic { .. } => {
+                use base64::Engine;
+                let given = header("authorization")
+                    .and_then(|v| {
+                        v.strip_prefix("Basic ")
+                            .or_else(|| v.strip_prefix("basic "))
+                    })
+                    .and_then(|b| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(b.trim())
+                            .ok()
+                    })
+                    .ok_or(HookRefusal::Unauthorized(
+                        "send Authorization: Basic <credentials>",
+                    ))?;
+                let expected = format!("{}:{}", secret("username"), secret("password"));
+                if !same(&given, expected.as_bytes()) {
+                    return Err(HookRefusal::Unauthorized(
+                        "the username or password is wrong",
+                    ));
+                }
+            }
+            HookAuth::Hmac {
+                header: sig_header,
+                timestamp_header,
+                ..
+            } => {
+                let given = header(sig_header)
+                    .ok_or(HookRefusal::Unauthorized("the signature header is missing"))?;
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret("secret").as_bytes())
+                    .map_err(|_| HookRefusal::Unauthorized("the hook's secret cannot be used"))?;
+                if let Some(ts) = timestamp_header {
+                    let ts = header(ts)
+                        .ok_or(HookRefusal::Unauthorized("the timestamp header is missing"))?;
+                    mac.update(ts.as_bytes());
+                    mac.update(b":");
+                }
+                mac.update(body);
+                let expected: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if !same(given.to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
+                    return Err(HookRefusal::Unauthorized(
+                        "the signature does not match the body",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a run of the flow's current version. `dedupe` (a key and its window) makes a
+    /// repeat within the window answer the first run.
+    pub async fn start(
+        &self,
+        record: &FlowRecord,
+        trigger: TriggerData,
+        dedupe: Option<(String, Duration)>,
+        fire: Option<ScheduleFire>,
+    ) -> Result<RunStarted, StoreError> {
+        let doc = Self::document(record)?;
+        let id = Uuid::new_v4();
+        let context = json!({
+            "trigger": {
+                "kind": trigger.kind,
+                "body": trigger.body,
+                "headers": trigger.headers,
+                "query": trigger.query,
+                "fired_at": trigger.fired_at.to_rfc3339(),
+            },
+            "vars": doc.vars,
+            "steps": {},
+            "now": trigger.fired_at.to_rfc3339(),
+            "flow": {"name": record.name, "version": record.version},
+            "run": {"id": id.to_string()},
+        });
+        let (dedupe_key, dedupe_window) = match dedupe {
+            Some((k, w)) => (Some(k), w),
+            None => (None, Duration::ZERO),
+        };
+        let started = self
+            .store
+            .start_run(&NewRun {
+                id,
+                flow_id: record.id,
+                flow_name: record.name.clone(),
+                flow_version: record.version,
+                trigger_kind: trigger.kind.to_owned(),
+                context,
+                dedupe_key,
+                dedupe_window,
+                fire,
+            })
+            .await?;
+        let outcome = match &started {
+            RunStarted::Started(_) => "started",
+            RunStarted::Duplicate(_) => "duplicate",
+            RunStarted::AlreadyFired => "already_fired",
+        };
+        metrics::counter!("dtc_flow_runs_started_total", "flow" => record.name.clone(), "outcome" => outcome)
+            .increment(1);
+        Ok(started)
+    }
+
+    /// Advances runs a crash left between two steps; how many.
+    pub async fn sweep(&self, untouched_for: Duration) -> Result<usize, StoreError> {
+        let cutoff =
+            self.clock.now() - chrono::Duration::from_std(untouched_for).unwrap_or_default();
+        let stalled = self.store.stalled_runs(cutoff).await?;
+        for id in &stalled {
+            self.store.advance_run(*id).await?;
+        }
+        Ok(stalled.len())
+    }
+}
+
+/// Replaces the secrets in `auth` by [`SET`]; returns them as JSON.
+fn take_secrets(auth: &mut HookAuth) -> Value {
+    let take = |s: &mut String| std::mem::replace(s, SET.to_owned());
+    match auth {
+        HookAuth::Bearer { token } => json!({"token": take(token)}),
+        HookAuth::Basic { username, password } => {
+            json!({"username": take(username), "password": take(password)})
+        }
+        HookAuth::Hmac { secret, .. } => json!({"secret": take(secret)}),
+    }
+}
+
+/// The dedupe key of a notification: its body's digest. Alertmanager's deliberate repeats
+/// (`repeat_interval`, hours) fall outside the window; its retries of one flush carry the same
+/// body and fall inside it.
+pub fn body_key(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
