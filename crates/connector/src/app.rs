@@ -325,7 +325,10 @@ impl Application {
         let engine = self
             .engine
             .map(|(config, deps)| DeliveryEngine::start(config, deps));
-        let sweeper = tokio::spawn(sweep_runs(self.state.flows.clone()));
+        let sweeper = tokio::spawn(sweep_runs(
+            self.state.flows.clone(),
+            self.state.wake.clone(),
+        ));
         let router = api::router(self.state.clone());
         let limits = self.state.settings.http_limits();
         let result = crate::server::serve(self.listener, router, limits, shutdown).await;
@@ -344,15 +347,30 @@ impl Application {
     }
 }
 
-/// Runs a crash left between two steps move on: acks advance runs in their own transaction, so
-/// only a run whose advance could not be written at all waits here.
-async fn sweep_runs(flows: Arc<crate::flows::service::Flows>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+/// Schedules fire (every instance ticks; the store lets one run start per due time), and runs
+/// a crash left between two steps move on: acks advance runs in their own transaction, so only
+/// a run whose advance could not be written at all waits for the sweep.
+async fn sweep_runs(flows: Arc<crate::flows::service::Flows>, wake: Notifier) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
     loop {
         tick.tick().await;
+        n += 1;
+        match flows.tick().await {
+            Ok(0) => {}
+            Ok(_) => wake.notify(),
+            Err(e) => tracing::warn!(error = %e, "firing schedules failed; trying again"),
+        }
+        if !n.is_multiple_of(10) {
+            continue;
+        }
         match flows.sweep(std::time::Duration::from_secs(10)).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(runs = n, "runs moved on after a pause"),
+            Ok(runs) => {
+                tracing::info!(runs, "runs moved on after a pause");
+                wake.notify();
+            }
             Err(e) => tracing::warn!(error = %e, "the run sweep failed; trying again"),
         }
     }

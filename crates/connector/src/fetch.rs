@@ -162,6 +162,9 @@ pub enum FetchError {
     Empty,
 }
 
+/// How long a connection to a `file_url` host may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Downloads `file_url`s under an address policy.
 #[derive(Clone, Debug)]
 pub struct Fetcher {
@@ -255,6 +258,9 @@ impl Fetcher {
         let port = url.port_or_known_default().ok_or(FetchError::NotAllowed)?;
         let builder = reqwest::Client::builder()
             .no_proxy()
+            // A host that never answers is unreachable in seconds, not after the whole
+            // download's time: the request that named it is waiting.
+            .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             // Names not pinned below resolve to nothing.
             .dns_resolver(Arc::new(NoLookups));

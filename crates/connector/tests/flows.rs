@@ -310,8 +310,9 @@ async fn applying_a_bad_flow_names_line_field_and_reason_and_stores_nothing() {
     let bad = fan_out()
         .replace("connection: ops\n    when", "connection: nope\n    when")
         .replace("{{ trigger.body.what }}", "{{ trigger.body.what ");
+    // The shape is right; what it refers to and holds cannot be used: 422, every problem listed.
     let (status, body) = apply(&app, &bad).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 422, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("line 20, `steps[1].connection`: no connection is named `nope`"),

@@ -150,6 +150,24 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// [`parse_value`] for a body whose parts (`free` says which, by path) take any JSON: a NUL
+/// character there breaks no rule the document states — it cannot be stored — so it is
+/// refused as unusable (422), naming where it is.
+pub fn parse_value_with_free_parts(
+    bytes: &[u8],
+    free: &dyn Fn(&str) -> bool,
+) -> Result<Value, ApiError> {
+    use super::strict_json::{Refusal, from_slice};
+    match from_slice(bytes) {
+        Err(Refusal::Nul { path }) if free(&path) => Err(ApiError::new(
+            crate::error::ErrorCode::UnusableInput,
+            format!("`{path}` holds the NUL character (U+0000), which cannot be stored"),
+        )
+        .with_field(path)),
+        _ => parse_value(bytes),
+    }
+}
+
 /// `AppQuery<T>`: query parameters checked against `T`'s JSON Schema like a JSON body — each
 /// value read as the type the schema gives it (`limit=5` as an integer) — so every refusal
 /// names its parameter.

@@ -29,6 +29,11 @@ use crate::flows::service::{
 use crate::flows::{HookFormat, Trigger};
 use crate::store::{FlowRecord, RunFilter, RunRecord, RunStarted, RunStatus};
 
+const FLOW_BODY: &str = "The flow document as JSON (`application/json`) or YAML \
+(`application/yaml`). A document of the right shape that cannot be used — an unknown connection \
+or action, a template that does not parse, a bad cron pattern, a literal input the action \
+refuses — answers 422 listing every problem with its line and field.";
+
 /// The largest flow document or hook body taken.
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -39,7 +44,9 @@ pub fn routes() -> ApiRouter<AppState> {
             post_with(apply, |op| {
                 op.id("applyFlow")
                     .summary("Apply a flow (YAML or JSON): create it, or store its next version")
+                    .description(FLOW_BODY)
                     .tag("flows")
+                    .input::<super::extract::AppJson<crate::flows::FlowDoc>>()
                     .response::<201, Json<FlowView>>()
                     .response::<200, Json<FlowView>>()
             })
@@ -53,7 +60,9 @@ pub fn routes() -> ApiRouter<AppState> {
                 .put_with(put, |op| {
                     op.id("putFlow")
                         .summary("Apply a flow under this name (YAML or JSON)")
+                        .description(FLOW_BODY)
                         .tag("flows")
+                        .input::<super::extract::AppJson<crate::flows::FlowDoc>>()
                         .response::<201, Json<FlowView>>()
                         .response::<200, Json<FlowView>>()
                 })
@@ -70,6 +79,7 @@ pub fn routes() -> ApiRouter<AppState> {
                 op.id("runFlow")
                     .summary("Run a flow now; the JSON body is the trigger's body")
                     .tag("flows")
+                    .input::<Json<Value>>()
                     .response::<202, Json<RunView>>()
             }),
         )
@@ -99,6 +109,7 @@ pub fn hook_routes() -> ApiRouter<AppState> {
             op.id("callHook")
                 .summary("A webhook trigger (Alertmanager, Grafana or any JSON)")
                 .tag("flows")
+                .input::<Json<Value>>()
                 .response::<202, Json<RunView>>()
                 .response::<200, Json<RunView>>()
         }),
@@ -203,7 +214,13 @@ impl From<RunRecord> for RunView {
 
 fn apply_error(e: ApplyError) -> ApiError {
     match e {
-        ApplyError::Invalid(problems) => invalid_flow(&problems),
+        // The document's shape is right (the schema states it); what it refers to or holds
+        // cannot be used: unknown connections, templates that do not parse, a bad cron …
+        ApplyError::Invalid(problems) => {
+            let mut e = invalid_flow(&problems);
+            e.body.code = ErrorCode::UnusableInput;
+            e
+        }
         ApplyError::Store(crate::store::StoreError::Duplicate { .. }) => ApiError::new(
             ErrorCode::Conflict,
             "a flow of this name was created at the same time",
@@ -267,6 +284,14 @@ async fn read_flow(req: Request) -> Result<doc::Parsed, ApiError> {
             "send the flow as application/json or application/yaml",
         ));
     }
+    if media.ends_with("json") {
+        // JSON is read as JSON (YAML parsers differ on escapes such as surrogate pairs).
+        let free = |path: &str| {
+            path.starts_with("vars") || (path.starts_with("steps[") && path.contains("].input"))
+        };
+        let value = super::extract::parse_value_with_free_parts(&bytes, &free)?;
+        return doc::from_json(value).map_err(|p| invalid_flow(&[p]));
+    }
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ApiError::invalid("body", "is not UTF-8 text"))?;
     doc::parse(text).map_err(|p| invalid_flow(&[p]))
@@ -290,10 +315,14 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let parsed = read_flow(req).await?;
     if parsed.doc.name != r.name {
-        return Err(ApiError::invalid(
-            "name",
-            format!("is `{}`, but the URL names `{}`", parsed.doc.name, r.name),
-        ));
+        return Err(ApiError::new(
+            ErrorCode::UnusableInput,
+            format!(
+                "the document's name is `{}`, but the URL names `{}`",
+                parsed.doc.name, r.name
+            ),
+        )
+        .with_field("name"));
     }
     apply_parsed(&s, parsed).await
 }
@@ -389,7 +418,7 @@ async fn run_now(
     let body = if bytes.is_empty() {
         Value::Object(Map::new())
     } else {
-        super::extract::parse_value(&bytes)?
+        super::extract::parse_value_with_free_parts(&bytes, &|_| true)?
     };
     let trigger = TriggerData {
         kind: "manual",
@@ -438,7 +467,7 @@ async fn hook_inner(s: &AppState, name: &str, req: Request) -> Result<Response, 
     {
         return Err(ApiError::new(ErrorCode::Unauthorized, why));
     }
-    let body = super::extract::parse_value(&bytes)?;
+    let body = super::extract::parse_value_with_free_parts(&bytes, &|_| true)?;
     check_format(*format, &body)?;
     let query: Map<String, Value> = serde_urlencoded::from_str::<Vec<(String, String)>>(&query)
         .unwrap_or_default()
@@ -484,7 +513,8 @@ fn check_format(format: HookFormat, body: &Value) -> Result<(), ApiError> {
 struct RunQuery {
     /// Only this flow's runs.
     flow: Option<String>,
-    status: Option<String>,
+    /// Only runs in this status.
+    status: Option<RunStatus>,
     /// Created at or after this time (RFC 3339).
     #[schemars(with = "Option<DateTime<Utc>>")]
     created_after: Option<String>,
@@ -515,16 +545,9 @@ async fn list_runs(
     State(s): State<AppState>,
     AppQuery(q): AppQuery<RunQuery>,
 ) -> Result<Json<RunPageView>, ApiError> {
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(v) => Some(
-            RunStatus::parse(v)
-                .map_err(|_| ApiError::invalid("status", "must be running, succeeded or failed"))?,
-        ),
-    };
     let filter = RunFilter {
         flow: q.flow,
-        status,
+        status: q.status,
         created_from: q
             .created_after
             .as_deref()

@@ -14,6 +14,7 @@ pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 /// One flow: a trigger, optional variables, and the steps it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = flow_rules)]
 pub struct FlowDoc {
     /// Unique; the flow's address (`/hooks/{name}`, `/v1/flows/{name}`).
     pub name: String,
@@ -27,6 +28,64 @@ pub struct FlowDoc {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub vars: Map<String, Value>,
     pub steps: Vec<StepDoc>,
+}
+
+/// Identifiers templates read (`vars.<name>`, `steps.<id>`).
+pub const IDENTIFIER: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// The rules [`super::check`] applies that a schema can state.
+fn flow_rules(schema: &mut schemars::Schema) {
+    use crate::actions::types::{add_rule, text_without_nul};
+    let name = serde_json::json!({
+        "minLength": 1,
+        "maxLength": crate::connections::MAX_NAME_CHARS,
+        "pattern": crate::actions::types::PLAIN_NAME,
+        "not": { "pattern": r"^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$",
+                 "description": "must not be a UUID" }
+    });
+    add_rule(
+        schema,
+        serde_json::json!({ "properties": {
+            "name": name,
+            "vars": { "propertyNames": { "pattern": IDENTIFIER } },
+            "steps": { "minItems": 1 },
+            "timezone": { "minLength": 1, "pattern": text_without_nul() }
+        } }),
+    );
+}
+
+fn step_rules(schema: &mut schemars::Schema) {
+    use crate::actions::types::{add_rule, text_without_nul};
+    add_rule(
+        schema,
+        serde_json::json!({ "properties": {
+            "id": { "pattern": IDENTIFIER },
+            "action": { "minLength": 1 },
+            "connection": { "minLength": 1, "pattern": text_without_nul() },
+            "input": { "type": "object" }
+        } }),
+    );
+}
+
+/// Secrets and header names must not be blank: every string property of every variant.
+fn secret_rules(schema: &mut schemars::Schema) {
+    fn visit(v: &mut Value, text: &Value) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type") == Some(&Value::from("string")) && !m.contains_key("enum") {
+                    m.insert("minLength".into(), Value::from(1));
+                    m.insert("pattern".into(), text.clone());
+                }
+                m.values_mut().for_each(|v| visit(v, text));
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| visit(v, text)),
+            _ => {}
+        }
+    }
+    let text = Value::from(crate::actions::types::text_without_nul());
+    if let Some(obj) = schema.as_object_mut() {
+        obj.values_mut().for_each(|v| visit(v, &text));
+    }
 }
 
 fn default_timezone() -> String {
@@ -46,8 +105,9 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<HookAuth>,
         /// The same body again within this many seconds starts no second run (600 by default;
-        /// 0 turns deduplication off).
+        /// 0 turns deduplication off; at most a day).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(max = 86_400))]
         dedupe_window_secs: Option<u64>,
     },
     /// A cron schedule (5 fields, or 6 with seconds first).
@@ -99,6 +159,7 @@ pub enum HookFormat {
 /// where a secret was, and the secret itself is sealed beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(transform = secret_rules)]
 pub enum HookAuth {
     /// `Authorization: Bearer <token>` (Alertmanager's `http_config.authorization`).
     Bearer { token: String },
@@ -115,6 +176,10 @@ pub enum HookAuth {
     },
 }
 
+fn empty_object() -> Value {
+    Value::Object(Map::new())
+}
+
 fn default_hmac_header() -> String {
     "X-Grafana-Alerting-Signature".to_owned()
 }
@@ -122,6 +187,7 @@ fn default_hmac_header() -> String {
 /// One step: an action of a connection, with templated input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = step_rules)]
 pub struct StepDoc {
     /// Unique in the flow; later steps read `steps.<id>.output`.
     pub id: String,
@@ -130,7 +196,7 @@ pub struct StepDoc {
     /// The connection's name (a template is allowed: routing by label).
     pub connection: String,
     /// The action's input; every string is a template.
-    #[serde(default)]
+    #[serde(default = "empty_object")]
     pub input: Value,
     /// A condition (an expression, no braces): the step is skipped when it is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
