@@ -2,6 +2,7 @@
 //! server's client commands). Thin: parses arguments and settings, calls into the crates.
 
 mod exit;
+mod flows;
 mod remote;
 mod send;
 mod serve;
@@ -57,6 +58,20 @@ enum Command {
         #[command(flatten)]
         run: remote::RunArgs,
     },
+    /// Flows on a dtc server: apply, run, dry-run, or start from a ready one (`init`).
+    Flow {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(subcommand)]
+        cmd: flows::FlowCmd,
+    },
+    /// The run log of a dtc server's flows.
+    Runs {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(subcommand)]
+        cmd: flows::RunsCmd,
+    },
     /// Administration on the server's own database and key (run where the server runs).
     Admin {
         #[command(subcommand)]
@@ -108,6 +123,14 @@ async fn main() -> ExitCode {
         Command::Run { server, run } => {
             table = server_table(&server);
             remote::run(&server, run).await.map(Some)
+        }
+        Command::Flow { server, cmd } => {
+            table = server_table(&server);
+            flows::flow(&server, cmd).await
+        }
+        Command::Runs { server, cmd } => {
+            table = server_table(&server);
+            flows::runs(&server, cmd).await.map(Some)
         }
         Command::Admin { cmd } => serve::admin(cmd).await.map(Some),
     };

@@ -81,7 +81,7 @@ pub struct RunArgs {
     input: String,
 }
 
-struct Remote {
+pub(crate) struct Remote {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
@@ -135,7 +135,7 @@ fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
 }
 
 impl Remote {
-    fn new(args: &ServerArgs) -> Result<Self, Failure> {
+    pub(crate) fn new(args: &ServerArgs) -> Result<Self, Failure> {
         Ok(Remote {
             http: reqwest::Client::new(),
             base: server_base(&args.server)?,
@@ -145,18 +145,38 @@ impl Remote {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, Failure> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
         if let Some(b) = body {
             req = req.json(&b);
+        }
+        self.send(req).await
+    }
+
+    /// A body as it is (a YAML flow document, say), with its content type.
+    pub(crate) async fn call_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: String,
+        content_type: &str,
+    ) -> Result<Value, Failure> {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn send(&self, mut req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
         }
         let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
         let status = resp.status();
@@ -192,7 +212,9 @@ fn failure_from_api(status: u16, body: &Value) -> Failure {
         message.push_str("; set DTC_API_TOKEN");
     }
     let code = match api_code {
-        "invalid_input" | "not_found" | "conflict" | "idempotency_conflict" => code::BAD_INPUT,
+        "invalid_input" | "unusable_input" | "not_found" | "conflict" | "idempotency_conflict" => {
+            code::BAD_INPUT
+        }
         "unauthorized" | "credentials_rejected" => code::CREDENTIALS_REJECTED,
         "dingtalk_rejected" => code::MESSAGE_REJECTED,
         "dingtalk_throttled" | "dingtalk_unavailable" | "rate_limited" => code::TRANSIENT,
@@ -213,7 +235,7 @@ fn env_secret(var: &str, what: &str) -> Result<String, Failure> {
         })
 }
 
-fn seg(s: &str) -> String {
+pub(crate) fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
@@ -330,14 +352,19 @@ pub async fn action(args: &ServerArgs, cmd: ActionCmd) -> Result<Value, Failure>
     }
 }
 
-pub async fn run(args: &ServerArgs, run: RunArgs) -> Result<Value, Failure> {
-    let text = match run.input.strip_prefix('@') {
+/// `--input`: JSON, or `@file.json`.
+pub(crate) fn read_input(given: &str) -> Result<Value, Failure> {
+    let text = match given.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| Failure::bad_input(format!("cannot read --input {path}: {e}")))?,
-        None => run.input.clone(),
+        None => given.to_owned(),
     };
-    let input: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::bad_input(format!("--input is not valid JSON: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Failure::bad_input(format!("--input is not valid JSON: {e}")))
+}
+
+pub async fn run(args: &ServerArgs, run: RunArgs) -> Result<Value, Failure> {
+    let input = read_input(&run.input)?;
     let r = Remote::new(args)?;
     r.call(
         reqwest::Method::POST,
@@ -349,6 +376,13 @@ pub async fn run(args: &ServerArgs, run: RunArgs) -> Result<Value, Failure> {
         Some(input),
     )
     .await
+}
+
+impl ServerArgs {
+    /// The server's base URL, as [`server_base`] reads it.
+    pub fn base(&self) -> Result<String, Failure> {
+        server_base(&self.server)
+    }
 }
 
 pub fn wants_table(args: &ServerArgs) -> bool {

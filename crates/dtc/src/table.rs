@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthChar;
 const MAX_COLUMN: usize = 48;
 
 /// Columns shown for lists, in this order, when the rows have them.
-const PREFERRED: [&str; 7] = [
+const PREFERRED: [&str; 12] = [
     "name",
     "kind",
     "title",
@@ -19,6 +19,11 @@ const PREFERRED: [&str; 7] = [
     "robot_code",
     "description",
     "id",
+    "flow",
+    "version",
+    "trigger",
+    "status",
+    "hook_path",
 ];
 
 pub fn render(v: &Value) -> String {

@@ -84,6 +84,15 @@ pub fn routes() -> ApiRouter<AppState> {
             }),
         )
         .api_route(
+            "/v1/flows/{name}/dry-run",
+            post_with(dry_run, |op| {
+                op.id("dryRunFlow")
+                    .summary("Render every step from a sample trigger body and check it; nothing is sent")
+                    .tag("flows")
+                    .input::<Json<Value>>()
+            }),
+        )
+        .api_route(
             "/v1/runs",
             get_with(list_runs, |op| {
                 op.id("listRuns")
@@ -430,6 +439,52 @@ async fn run_now(
     let result = s.flows.start(&flow, trigger, None, None).await;
     s.wake_engine();
     started(result)
+}
+
+/// What a dry run found, step by step.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DryRunView {
+    pub flow: String,
+    pub version: i32,
+    /// Per step: `outcome` (`would_send`, `skipped`, `would_fail`) and the items it would send
+    /// (connection, action, rendered input) or its `reason` / `error`.
+    pub steps: Vec<Value>,
+}
+
+async fn dry_run(
+    State(s): State<AppState>,
+    Path(r): Path<FlowRef>,
+    req: Request,
+) -> Result<Json<DryRunView>, ApiError> {
+    let flow = find(&s, &r.name).await?;
+    let (headers, bytes) = read_body(req).await?;
+    let body = if bytes.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        super::extract::parse_value_with_free_parts(&bytes, &|_| true)?
+    };
+    let kind = match flow.trigger_kind.as_str() {
+        "webhook" => "webhook",
+        "schedule" => "schedule",
+        _ => "manual",
+    };
+    let trigger = TriggerData {
+        kind,
+        body,
+        headers: headers_json(&headers),
+        query: Value::Object(Map::new()),
+        fired_at: Utc::now(),
+    };
+    let steps = s
+        .flows
+        .dry_run(&flow, trigger)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(DryRunView {
+        flow: flow.name,
+        version: flow.version,
+        steps,
+    }))
 }
 
 async fn hook(

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod doc;
+pub mod init;
 pub mod run;
 pub mod schedule;
 pub mod service;

@@ -72,7 +72,8 @@ impl Advancer {
 enum Planned {
     Skipped(&'static str),
     Failed(Value),
-    Send(Vec<NewDelivery>),
+    /// Each item's delivery and its rendered input.
+    Send(Vec<(NewDelivery, Value)>),
 }
 
 impl RunAdvance for Advancer {
@@ -110,7 +111,11 @@ impl RunAdvance for Advancer {
                 return None;
             }
             let step = steps.get(k)?;
-            let result = step_result(step, &current);
+            let mut result = step_result(step, &current);
+            // The rendered input, recorded when the step was planned, stays in the run log.
+            if let Some(input) = ctx.pointer(&format!("/steps/{}/input", step.id)) {
+                result["input"] = input.clone();
+            }
             let failed = result["status"] == "failed";
             set_step(&mut ctx, &step.id, result.clone());
             if failed && step.on_error == OnError::Fail {
@@ -131,7 +136,18 @@ impl RunAdvance for Advancer {
                 });
             };
             match plan_step(&flow.templates, step, k, &ctx, st.connections, run.id) {
-                Planned::Send(deliveries) => {
+                Planned::Send(items) => {
+                    let (deliveries, inputs): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+                    let input = if step.for_each.is_some() {
+                        Value::Array(inputs)
+                    } else {
+                        inputs.into_iter().next().unwrap_or(Value::Null)
+                    };
+                    set_step(
+                        &mut ctx,
+                        &step.id,
+                        json!({"status": "running", "input": input}),
+                    );
                     return Some(RunChange {
                         status: RunStatus::Running,
                         step_index: k as i32,
@@ -158,6 +174,61 @@ impl RunAdvance for Advancer {
             k += 1;
         }
     }
+}
+
+/// Renders every step of `doc` from a sample context without sending anything: what each step
+/// would send (connection, action, rendered input), or why it would be skipped or fail. Later
+/// steps see earlier ones as succeeded with no output.
+pub fn dry_run(
+    doc: &FlowDoc,
+    templates: &Templates,
+    ctx: &Value,
+    connections: &[ConnectionRecord],
+) -> Vec<Value> {
+    let mut ctx = ctx.clone();
+    let mut out = Vec::new();
+    for (k, step) in doc.steps.iter().enumerate() {
+        let report = match plan_step(templates, step, k, &ctx, connections, Uuid::nil()) {
+            Planned::Send(items) => {
+                let items: Vec<Value> = items
+                    .into_iter()
+                    .map(|(d, input)| {
+                        let conn = connections.iter().find(|c| c.id == d.connection_id);
+                        json!({
+                            "connection": conn.map(|c| c.fields.name.clone()),
+                            "action": d.action,
+                            "input": input,
+                        })
+                    })
+                    .collect();
+                set_step(
+                    &mut ctx,
+                    &step.id,
+                    json!({"status": "succeeded", "output": if step.for_each.is_some() { json!([]) } else { Value::Null }}),
+                );
+                json!({"step": step.id, "outcome": "would_send", "items": items})
+            }
+            Planned::Skipped(why) => {
+                set_step(
+                    &mut ctx,
+                    &step.id,
+                    json!({"status": "skipped", "reason": why}),
+                );
+                json!({"step": step.id, "outcome": "skipped", "reason": why})
+            }
+            Planned::Failed(error) => {
+                set_step(
+                    &mut ctx,
+                    &step.id,
+                    json!({"status": "failed", "error": error}),
+                );
+                json!({"step": step.id, "outcome": "would_fail", "error": error,
+                       "run_stops": step.on_error == OnError::Fail})
+            }
+        };
+        out.push(report);
+    }
+    out
 }
 
 fn finish_failed(context: Value, step_index: i32, error: Value) -> RunChange {
@@ -286,7 +357,7 @@ fn plan_step(
                 item: i as i32,
             },
         ) {
-            Ok(d) => deliveries.push(d),
+            Ok(item) => deliveries.push(item),
             Err(e) => return Planned::Failed(e),
         }
     }
@@ -306,7 +377,7 @@ fn plan_item(
     ctx: &Value,
     connections: &[ConnectionRecord],
     link: RunLink,
-) -> Result<NewDelivery, Value> {
+) -> Result<(NewDelivery, Value), Value> {
     let name = if is_template(&step.connection) {
         templates
             .render(&step.connection, ctx)
@@ -345,6 +416,7 @@ fn plan_item(
     let input = templates
         .render_value(&step.input, ctx)
         .map_err(|(f, e)| failure(Some(input_field(&f)), e.0))?;
+    let rendered = input.clone();
     let validated = def
         .validate(input)
         .map_err(|e| failure(e.field_name().map(input_field), e.reason()))?;
@@ -354,7 +426,7 @@ fn plan_item(
     let id = Uuid::new_v4();
     let input = serde_json::to_value(&validated)
         .map_err(|e| failure(None, format!("the input cannot be stored: {e}")))?;
-    Ok(NewDelivery {
+    let new = NewDelivery {
         id,
         connection_id: conn.id,
         action: def.name.to_owned(),
@@ -370,7 +442,8 @@ fn plan_item(
         idempotency_key: Some(format!("run:{}:{}:{}", link.run_id, link.step, link.item)),
         lease: None,
         run: Some(link),
-    })
+    };
+    Ok((new, rendered))
 }
 
 fn input_field(f: &str) -> String {

@@ -259,20 +259,7 @@ impl Flows {
     ) -> Result<RunStarted, StoreError> {
         let doc = Self::document(record)?;
         let id = Uuid::new_v4();
-        let context = json!({
-            "trigger": {
-                "kind": trigger.kind,
-                "body": trigger.body,
-                "headers": trigger.headers,
-                "query": trigger.query,
-                "fired_at": trigger.fired_at.to_rfc3339(),
-            },
-            "vars": doc.vars,
-            "steps": {},
-            "now": trigger.fired_at.to_rfc3339(),
-            "flow": {"name": record.name, "version": record.version},
-            "run": {"id": id.to_string()},
-        });
+        let context = context(record, &doc, &trigger, id);
         let (dedupe_key, dedupe_window) = match dedupe {
             Some((k, w)) => (Some(k), w),
             None => (None, Duration::ZERO),
@@ -345,6 +332,20 @@ impl Flows {
         Ok(started)
     }
 
+    /// Renders every step from a sample trigger and checks it, sending nothing.
+    pub async fn dry_run(
+        &self,
+        record: &FlowRecord,
+        trigger: TriggerData,
+    ) -> Result<Vec<Value>, StoreError> {
+        let doc = Self::document(record)?;
+        let zone = super::schedule::parse_zone(doc.zone()).map_err(StoreError::Corrupt)?;
+        let templates = super::template::Templates::new(zone);
+        let ctx = context(record, &doc, &trigger, Uuid::nil());
+        let connections = self.store.list_connections().await?;
+        Ok(super::run::dry_run(&doc, &templates, &ctx, &connections))
+    }
+
     /// Advances runs a crash left between two steps; how many.
     pub async fn sweep(&self, untouched_for: Duration) -> Result<usize, StoreError> {
         let cutoff =
@@ -355,6 +356,24 @@ impl Flows {
         }
         Ok(stalled.len())
     }
+}
+
+/// What templates read at the start of a run.
+fn context(record: &FlowRecord, doc: &FlowDoc, trigger: &TriggerData, run: Uuid) -> Value {
+    json!({
+        "trigger": {
+            "kind": trigger.kind,
+            "body": trigger.body,
+            "headers": trigger.headers,
+            "query": trigger.query,
+            "fired_at": trigger.fired_at.to_rfc3339(),
+        },
+        "vars": doc.vars,
+        "steps": {},
+        "now": trigger.fired_at.to_rfc3339(),
+        "flow": {"name": record.name, "version": record.version},
+        "run": {"id": run.to_string()},
+    })
 }
 
 /// Replaces the secrets in `auth` by [`SET`]; returns them as JSON.

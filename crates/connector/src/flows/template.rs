@@ -309,17 +309,21 @@ fn human(secs: u64) -> String {
     parts.join(" ")
 }
 
-/// Escapes the characters DingTalk's markdown would read as formatting.
+/// Escapes what DingTalk's markdown would read as formatting: emphasis, code and link
+/// brackets anywhere, headings and quotes at the start of a line. DingTalk documents its
+/// markdown as a subset and says nothing of backslash escapes (unconfirmed); the simulator's
+/// CommonMark renderer honours them, as prometheus-webhook-dingtalk's `markdown` filter assumes.
 fn md_escape(v: String) -> String {
     let mut out = String::with_capacity(v.len());
+    let mut line_start = true;
     for c in v.chars() {
-        if matches!(
-            c,
-            '\\' | '*' | '_' | '`' | '[' | ']' | '#' | '<' | '>' | '|' | '~'
-        ) {
+        let special = matches!(c, '\\' | '*' | '_' | '`' | '[' | ']')
+            || (line_start && matches!(c, '#' | '>' | '-' | '+'));
+        if special {
             out.push('\\');
         }
         out.push(c);
+        line_start = c == '\n' || (line_start && c == ' ');
     }
     out
 }
@@ -418,7 +422,14 @@ mod tests {
     #[test]
     fn markdown_escaping_and_byte_truncation() {
         let r = |src: &str, ctx: Value| t().render(src, &ctx).unwrap();
-        assert_eq!(r("{{ v | md_escape }}", json!({"v": "a_b*c"})), "a\\_b\\*c");
+        assert_eq!(
+            r("{{ v | md_escape }}", json!({"v": "a_b*c > 1"})),
+            "a\\_b\\*c > 1"
+        );
+        assert_eq!(
+            r("{{ v | md_escape }}", json!({"v": "# x\n> y"})),
+            "\\# x\n\\> y"
+        );
         assert_eq!(
             r("{{ v | truncate_bytes(7) }}", json!({"v": "告警告警"})),
             "告…"
