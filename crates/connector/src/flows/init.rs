@@ -177,6 +177,9 @@ const AM_SUBJECT: &str = "{% set b = trigger.body %}[{{ b.status | upper }}:{{ b
 const AM_CONTENT: &str = r#"{% set b = trigger.body -%}
 {% set firing = b.alerts | selectattr('status', 'equalto', 'firing') | list -%}
 {% set resolved = b.alerts | selectattr('status', 'equalto', 'resolved') | list -%}
+{#- Labels worth showing: those that differ between the alerts (with one alert, all but the
+    grouping labels), never severity, which is in each heading. -#}
+{% set shared = b.commonLabels if b.alerts | length > 1 else b.groupLabels -%}
 ### {{ '🔥' if firing else '✅' }} [{{ b.status | upper }}] {{ (b.groupLabels.alertname or b.commonLabels.alertname or 'alerts') | md_escape }}
 {{ firing | length }} firing, {{ resolved | length }} resolved
 {% if firing %}
@@ -187,7 +190,7 @@ const AM_CONTENT: &str = r#"{% set b = trigger.body -%}
 
 {% endif -%}
 - **Since:** {{ a.startsAt | localtime }} ({{ a.startsAt | since }})
-- **Labels:** {% for k, v in a.labels | items %}{% if k not in b.commonLabels %}{{ k }}={{ v | md_escape }} {% endif %}{% endfor %}
+- **Labels:** {% for k, v in a.labels | items %}{% if k not in shared and k != 'severity' %}{{ k }}={{ v | md_escape }} {% endif %}{% endfor %}
 {% if a.generatorURL %}- [Graph]({{ a.generatorURL }})
 {% endif %}{% endfor %}{% endif %}
 {% if resolved %}
@@ -195,7 +198,7 @@ const AM_CONTENT: &str = r#"{% set b = trigger.body -%}
 {% for a in resolved %}
 #### [RESOLVED] {{ (a.annotations.summary or a.labels.alertname) | md_escape }}
 - **From** {{ a.startsAt | localtime }} **for** {{ a.startsAt | since(a.endsAt) }}
-- **Labels:** {% for k, v in a.labels | items %}{% if k not in b.commonLabels %}{{ k }}={{ v | md_escape }} {% endif %}{% endfor %}
+- **Labels:** {% for k, v in a.labels | items %}{% if k not in shared and k != 'severity' %}{{ k }}={{ v | md_escape }} {% endif %}{% endfor %}
 {% endfor %}{% endif %}
 {% if b.externalURL %}[Alertmanager]({{ b.externalURL }}){% endif %}
 "#;

@@ -20,11 +20,17 @@ impl Server {
         dingtalk_base: &str,
         env: &[(&str, &str)],
     ) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_at(free_port(), database_url, data_dir, dingtalk_base, env)
+    }
+
+    /// [`Server::start`] on `port` (a restart where clients already point).
+    pub fn start_at(
+        port: u16,
+        database_url: &str,
+        data_dir: &std::path::Path,
+        dingtalk_base: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dtc"));
         cmd.args([
             "serve",
@@ -83,6 +89,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub async fn create_connection(
