@@ -333,3 +333,147 @@ async fn applying_a_bad_flow_names_line_field_and_reason_and_stores_nothing() {
     assert_eq!(flows, json!([]));
     assert!(app.sim.messages().is_empty());
 }
+
+fn grafana_signature(secret: &str, timestamp: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}:{body}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_grafana_notification_is_verified_by_its_hmac_signature() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let yaml = connector::flows::init::init(&connector::flows::init::InitOptions {
+        format: connector::flows::init::InitFormat::Grafana,
+        name: "grafana",
+        connection: "ops",
+        kind: connector::connections::ConnectionKind::AppRobot,
+        group: Some(OPS),
+        secret: "grafana-hmac-secret",
+    })
+    .unwrap();
+    let (status, body) = apply(&app, &yaml).await;
+    assert_eq!(status, 201, "{body}");
+    let payload = json!({"receiver": "dtc", "status": "firing", "orgId": 1, "state": "alerting",
+        "version": "1", "title": "[FIRING:1] HighCPU (critical)", "message": "m",
+        "groupLabels": {"alertname": "HighCPU"}, "commonLabels": {"alertname": "HighCPU"},
+        "commonAnnotations": {}, "externalURL": "https://grafana.example/",
+        "alerts": [{"status": "firing", "labels": {"alertname": "HighCPU"},
+            "annotations": {"summary": "CPU > 90%"}, "startsAt": "2026-11-25T08:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z", "values": {"B": 97.1},
+            "panelURL": "https://grafana.example/d/x?viewPanel=2",
+            "silenceURL": "https://grafana.example/alerting/silence/new",
+            "dashboardURL": "", "imageURL": "https://grafana.example/x.png"}]})
+    .to_string();
+    let send = |signature: String, timestamp: &'static str| {
+        app.http
+            .post(format!("{}/hooks/grafana", app.base))
+            .header("content-type", "application/json")
+            .header("X-Grafana-Alerting-Signature", signature)
+            .header("X-Grafana-Alerting-Signature-Timestamp", timestamp)
+            .body(payload.clone())
+            .send()
+    };
+    // Signed with another secret, or over another timestamp: refused, nothing started.
+    let (status, body) = into_parts(
+        send(
+            grafana_signature("wrong", "1764000000", &payload),
+            "1764000000",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = into_parts(
+        send(
+            grafana_signature("grafana-hmac-secret", "1764000001", &payload),
+            "1764000000",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(
+        app.get("/v1/runs?flow=grafana").await.1["runs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let (status, run) = into_parts(
+        send(
+            grafana_signature("grafana-hmac-secret", "1764000000", &payload),
+            "1764000000",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{run}");
+    let run = finished(&app, run["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    let got = app.sim.messages();
+    let p = got[0].msg_param.as_ref().unwrap();
+    assert_eq!(p["title"], "[FIRING:1] HighCPU (critical)");
+    let text = p["text"].as_str().unwrap();
+    for want in [
+        "B=97.1",
+        "[Panel](https://grafana.example/d/x?viewPanel=2)",
+        "![image](https://grafana.example/x.png)",
+        "2026-11-25 16:00:00",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn hooks_refuse_oversize_bodies_and_unknown_flows_and_runs_stop_runaway_templates() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let yaml = format!(
+        r#"
+name: loop
+trigger: {{type: webhook}}
+steps:
+  - id: spin
+    action: send_text
+    connection: ops
+    input:
+      group_chat_id: "{OPS}"
+      content: "{{% for i in range(100000) %}}{{% for j in range(100000) %}}x{{% endfor %}}{{% endfor %}}"
+"#
+    );
+    let (status, body) = apply(&app, &yaml).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = hook(&app, "nope", None, &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let big = json!({"blob": "x".repeat(2 * 1024 * 1024)});
+    let (status, body) = hook(&app, "loop", None, &big).await;
+    assert_eq!(status, 413, "{body}");
+
+    let (status, run) = hook(&app, "loop", None, &json!({"n": 1})).await;
+    assert_eq!(status, 202, "{run}");
+    let run = finished(&app, run["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let message = run["error"]["message"].as_str().unwrap();
+    assert!(message.contains("ran out of its budget"), "{message}");
+    assert_eq!(run["error"]["field"], "input.content");
+    assert!(app.sim.messages().is_empty());
+
+    // A bad cron is refused when applied, naming the field.
+    let (status, body) = apply(
+        &app,
+        "name: cron\ntrigger: {type: schedule, cron: '61 * * * *'}\nsteps:\n  - {id: a, action: send_text, connection: ops, input: {group_chat_id: x, content: y}}\n",
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "trigger.cron");
+}

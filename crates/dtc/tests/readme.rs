@@ -142,6 +142,38 @@ fn the_readme_commands_work_as_written() {
     );
     let messages: serde_json::Value = serde_json::from_str(&messages).unwrap();
     assert_eq!(messages.as_array().unwrap().len(), 8, "and the CLI's two");
+
+    // The three alerting commands, as written.
+    let alerting = format!(
+        "export DTC_SERVER=http://127.0.0.1:{api_port}\n{}",
+        ports(&block_after(&readme, "## Alerting"))
+    );
+    let out = run(&alerting, &path);
+    assert!(
+        out.contains("\"status\":\"running\"") || out.contains("\"status\":\"succeeded\""),
+        "{out}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let messages = run(
+            &format!("curl -s http://127.0.0.1:{sim_port}/_sim/messages"),
+            &std::env::var("PATH").unwrap(),
+        );
+        let messages: serde_json::Value = serde_json::from_str(&messages).unwrap();
+        let last = &messages.as_array().unwrap().last().unwrap()["msg_param"];
+        if last["title"] == "[FIRING:1] HighCPU" {
+            assert!(
+                last["text"].as_str().unwrap().contains("CPU above 90%"),
+                "{last}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert did not arrive: {last}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let _ = serve.kill();
     let _ = serve.wait();
 }

@@ -78,6 +78,23 @@ enum Planned {
 
 impl RunAdvance for Advancer {
     fn advance(&self, st: &RunState<'_>) -> Option<RunChange> {
+        let change = self.next(st)?;
+        if change.status != RunStatus::Running {
+            // Counted when decided; a rolled-back transaction decides again (rare, and counted
+            // again: the metric is an operator's view, the run log is the record).
+            metrics::counter!(
+                "dtc_flow_runs_total",
+                "flow" => st.run.flow_name.clone(),
+                "outcome" => change.status.as_str()
+            )
+            .increment(1);
+        }
+        Some(change)
+    }
+}
+
+impl Advancer {
+    fn next(&self, st: &RunState<'_>) -> Option<RunChange> {
         let run = st.run;
         let mut ctx = run.context.clone();
         let Some(document) = st.document else {
