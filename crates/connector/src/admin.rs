@@ -16,8 +16,11 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("secret-encryption key: {0}")]
     Key(#[from] SecretsError),
-    #[error("rotation failed, nothing changed: {0}")]
+    #[error("rotating the connections' secrets failed, they are unchanged: {0}")]
     Rotation(crate::connections::ConnectionError),
+    /// Flows' hook secrets are re-sealed first; those already done open with either key file.
+    #[error("rotating the flows' hook secrets failed (connections unchanged): {0}")]
+    FlowRotation(String),
     #[error(
         "secrets were re-encrypted with the key in {staged}, but it could not replace {key_file}: {reason}"
     )]
@@ -38,6 +41,8 @@ pub async fn create_token(settings: &Settings, label: &str) -> Result<SecretStri
 #[derive(Debug)]
 pub struct Rotation {
     pub rotated_connections: usize,
+    /// Flows whose webhook secrets were re-sealed.
+    pub rotated_flows: usize,
     pub old_key_id: String,
     pub new_key_id: String,
     /// Where the new key now is, when the key is kept in a file.
@@ -57,13 +62,22 @@ pub async fn rotate_key(settings: &Settings) -> Result<Rotation, AdminError> {
     let new = MasterKey::generate();
     let store = store::connect(&settings.database_url()).await?;
     let (old_key_id, new_key_id) = (old.key_id().to_owned(), new.key_id().to_owned());
-    let connections = Connections::new(store, Keyring::new(old));
+    let connections = Connections::new(store.clone(), Keyring::new(old));
     let key_file = settings.data_dir.join("master.key");
     let staged = settings.data_dir.join("master.key.new");
     let from_env = settings.master_key.is_some();
     if !from_env {
         new.write_new_file(&staged)?;
     }
+    let rotated_flows = crate::flows::service::rotate_key(
+        store.as_ref(),
+        &Keyring {
+            current: new.clone(),
+            previous: vec![load()?],
+        },
+    )
+    .await
+    .map_err(AdminError::FlowRotation)?;
     let rotated_connections = connections
         .rotate_key(Keyring {
             current: new.clone(),
@@ -74,6 +88,7 @@ pub async fn rotate_key(settings: &Settings) -> Result<Rotation, AdminError> {
     if from_env {
         return Ok(Rotation {
             rotated_connections,
+            rotated_flows,
             old_key_id,
             new_key_id,
             key_file: None,
@@ -87,6 +102,7 @@ pub async fn rotate_key(settings: &Settings) -> Result<Rotation, AdminError> {
     })?;
     Ok(Rotation {
         rotated_connections,
+        rotated_flows,
         old_key_id,
         new_key_id,
         key_file: Some(key_file),

@@ -281,6 +281,7 @@ pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
                 .map_err(failed)?;
             let mut out = serde_json::json!({
                 "rotated_connections": r.rotated_connections,
+                "rotated_flows": r.rotated_flows,
                 "old_key_id": r.old_key_id,
                 "new_key_id": r.new_key_id,
             });

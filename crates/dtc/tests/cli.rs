@@ -396,6 +396,19 @@ async fn rotate_key_re_encrypts_secrets_and_the_server_still_reads_them() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
+    // A flow whose hook has a bearer token: its secret is sealed too.
+    let flow = serde_json::json!({"name": "hooked", "trigger": {"type": "webhook",
+        "auth": {"bearer": {"token": "hook-token-before-rotation"}}},
+        "steps": [{"id": "s", "action": "send_text", "connection": "ops",
+                   "input": {"group_chat_id": dingtalk_sim::SANDBOX_OPS_GROUP, "content": "hooked"}}]});
+    let resp = http
+        .post(format!("{base}/v1/flows"))
+        .bearer_auth(TOKEN)
+        .json(&flow)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
 
@@ -420,6 +433,7 @@ async fn rotate_key_re_encrypts_secrets_and_the_server_still_reads_them() {
     );
     let out = json_out(&rotated);
     assert_eq!(out["rotated_connections"], 1);
+    assert_eq!(out["rotated_flows"], 1);
     assert_ne!(out["old_key_id"], out["new_key_id"]);
     assert_ne!(
         std::fs::read(dir.path().join("master.key")).unwrap(),
@@ -437,6 +451,15 @@ async fn rotate_key_re_encrypts_secrets_and_the_server_still_reads_them() {
         .await
         .unwrap();
     assert_eq!(test["ok"], true, "{test}");
+    // The hook still knows its token under the new key.
+    let hooked = http
+        .post(format!("{base}/hooks/hooked"))
+        .bearer_auth("hook-token-before-rotation")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooked.status(), 202, "{}", hooked.text().await.unwrap());
     let _ = stop.send(());
     handle.await.unwrap().unwrap();
 }

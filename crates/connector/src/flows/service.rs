@@ -67,6 +67,31 @@ impl std::fmt::Debug for Flows {
     }
 }
 
+/// Key rotation: re-seals every flow's hook secrets under `keyring.current` (they open with any
+/// of its keys). Returns how many flows were re-sealed. Older versions keep theirs: only the
+/// current version's secrets check a hook.
+pub async fn rotate_key(store: &dyn Store, keyring: &secrets::Keyring) -> Result<usize, String> {
+    let mut n = 0;
+    for flow in store.list_flows().await.map_err(|e| e.to_string())? {
+        let Some(old) = &flow.sealed_secrets else {
+            continue;
+        };
+        let context = secrets_context(&flow.name);
+        let plain = secrets::open(keyring, &context, old)
+            .map_err(|e| format!("flow {}: {e}", flow.name))?;
+        let new = secrets::seal(keyring, &context, plain.expose_secret())
+            .map_err(|e| format!("flow {}: {e}", flow.name))?;
+        if store
+            .swap_flow_secrets(flow.id, old, &new)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 fn secrets_context(name: &str) -> String {
     format!("flow:{name}:hook")
 }

@@ -263,6 +263,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Option<(serde_json::Value, Option<String>)>>;
     /// All flows, by name.
     async fn list_flows(&self) -> StoreResult<Vec<FlowRecord>>;
+    /// Key rotation: replaces a flow's sealed hook secrets if they are still `old`; whether
+    /// they were.
+    async fn swap_flow_secrets(&self, id: Uuid, old: &str, new: &str) -> StoreResult<bool>;
     /// Whether a flow was deleted (with its versions; its runs stay in the log).
     async fn delete_flow(&self, name: &str) -> StoreResult<bool>;
     /// Schedules due at `now`.

@@ -231,13 +231,6 @@ impl SqlStore {
         if run.status != RunStatus::Running {
             return Ok(Some(run));
         }
-        let document = query(sql!("flow_version"))
-            .bind(run.flow_id)
-            .bind(run.flow_version)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.json::<Value>("document"))
-            .transpose()?;
         let deliveries = query(sql!("run_deliveries"))
             .bind(run_id)
             .fetch_all(&mut *tx)
@@ -245,12 +238,38 @@ impl SqlStore {
             .iter()
             .map(delivery_from_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let connections = query(sql!("connection_list"))
-            .fetch_all(&mut *tx)
+        // Other items of the current step still out: nothing to decide, nothing more to read.
+        let current = || {
+            deliveries
+                .iter()
+                .filter(|d| d.run.is_some_and(|r| r.step == run.step_index))
+        };
+        if current().any(|d| !d.status.is_finished()) {
+            return Ok(Some(run));
+        }
+        let document = query(sql!("flow_version"))
+            .bind(run.flow_id)
+            .bind(run.flow_version)
+            .fetch_optional(&mut *tx)
             .await?
-            .iter()
-            .map(connection_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .map(|r| r.json::<Value>("document"))
+            .transpose()?;
+        // Connections are read only when a step may be planned: not when the last step ended.
+        let steps = document
+            .as_ref()
+            .and_then(|d| d["steps"].as_array())
+            .map_or(0, Vec::len);
+        let plans = current().next().is_none() || (run.step_index as usize) + 1 < steps;
+        let connections = if plans {
+            query(sql!("connection_list"))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(connection_from_row)
+                .collect::<StoreResult<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         let now = self.now();
         let state = RunState {
             run: &run,
@@ -925,6 +944,16 @@ impl Store for SqlStore {
             .iter()
             .map(flow_from_row)
             .collect()
+    }
+
+    async fn swap_flow_secrets(&self, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        let n = query(sql!("flow_swap_secrets"))
+            .bind(id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     async fn delete_flow(&self, name: &str) -> StoreResult<bool> {
