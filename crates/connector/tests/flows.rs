@@ -477,3 +477,28 @@ steps:
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "trigger.cron");
 }
+
+/// Alertmanager retries 5xx and never 4xx: a hook whose run cannot be stored must say 503.
+#[tokio::test]
+async fn a_hook_whose_run_cannot_be_stored_answers_503_so_alertmanager_retries() {
+    let Some(pg) = testkit::PgSchema::create("dtc_hook503").await else {
+        return;
+    };
+    let url = pg.url.clone();
+    let app = common::spawn_app_with(move |s| s.database_url = Some(url)).await;
+    app.create_app_connection("ops").await;
+    let yaml = format!(
+        "name: am\ntrigger: {{type: webhook, format: json}}\nsteps:\n  - {{id: a, action: send_text, connection: ops, input: {{group_chat_id: '{OPS}', content: hi}}}}\n"
+    );
+    let (status, body) = apply(&app, &yaml).await;
+    assert_eq!(status, 201, "{body}");
+    testkit::pg_exec(&pg.url, "ALTER TABLE runs RENAME TO runs_away").await;
+    let (status, body) = hook(&app, "am", None, &json!({"n": 1})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+    assert_eq!(body["error"]["retryable"], true, "{body}");
+    testkit::pg_exec(&pg.url, "ALTER TABLE runs_away RENAME TO runs").await;
+    let (status, body) = hook(&app, "am", None, &json!({"n": 1})).await;
+    assert_eq!(status, 202, "the retry is taken: {body}");
+    pg.drop_schema().await;
+}

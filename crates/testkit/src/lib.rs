@@ -62,6 +62,11 @@ impl PgSchema {
     }
 }
 
+/// Runs `statement` against the PostgreSQL server at `url` (tests that break the database).
+pub async fn pg_exec(url: &str, statement: &str) {
+    exec(url, statement).await
+}
+
 async fn exec(url: &str, statement: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url)

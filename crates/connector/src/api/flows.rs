@@ -299,7 +299,8 @@ async fn read_flow(req: Request) -> Result<doc::Parsed, ApiError> {
             path.starts_with("vars") || (path.starts_with("steps[") && path.contains("].input"))
         };
         let value = super::extract::parse_value_with_free_parts(&bytes, &free)?;
-        return doc::from_json(value).map_err(|p| invalid_flow(&[p]));
+        let text = std::str::from_utf8(&bytes).unwrap_or_default();
+        return doc::from_json_text(text, value).map_err(|p| invalid_flow(&[p]));
     }
     let text =
         std::str::from_utf8(&bytes).map_err(|_| ApiError::invalid("body", "is not UTF-8 text"))?;

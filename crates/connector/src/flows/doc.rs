@@ -310,6 +310,24 @@ pub fn from_json(value: Value) -> Result<Parsed, FlowProblem> {
     Ok(Parsed { value, lines, doc })
 }
 
+/// Reads a flow from JSON text already parsed as `value`: the lines come from reading the text
+/// as YAML too, when the YAML reader takes it (it does not take every JSON escape).
+pub fn from_json_text(text: &str, value: Value) -> Result<Parsed, FlowProblem> {
+    let lines = marked_yaml::parse_yaml_with_options(
+        0,
+        text,
+        LoaderOptions::default().prevent_coercion(true),
+    )
+    .map(|node| {
+        let mut lines = Lines::default();
+        to_json(&node, String::new(), &mut lines);
+        lines
+    })
+    .unwrap_or_default();
+    let doc = from_value(&value, &lines)?;
+    Ok(Parsed { value, lines, doc })
+}
+
 fn from_value(value: &Value, lines: &Lines) -> Result<FlowDoc, FlowProblem> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
@@ -473,6 +491,14 @@ steps:
         assert_eq!(p.doc.name, "123");
         assert_eq!(p.doc.vars["a"], "true");
         assert_eq!(p.doc.vars["b"], true);
+    }
+
+    #[test]
+    fn json_text_keeps_its_lines() {
+        let text = "{\n  \"name\": \"j\",\n  \"trigger\": {\"type\": \"manual\"},\n  \"steps\": [\n    {\"id\": \"a\", \"action\": \"send_text\", \"connection\": \"c\"}\n  ]\n}";
+        let value: Value = serde_json::from_str(text).unwrap();
+        let p = from_json_text(text, value).unwrap();
+        assert_eq!(p.lines.of("steps[0].connection"), Some(5));
     }
 
     #[test]

@@ -219,7 +219,8 @@ const GRAFANA_CONTENT: &str = r#"{% set b = trigger.body -%}
 {% if a.imageURL %}
 ![image]({{ a.imageURL }})
 {% endif %}{% endfor %}
-"#;
+{% if not b.alerts and b.message %}{{ b.message }}
+{% endif %}"#;
 
 const JSON_SUBJECT: &str = "{{ trigger.body.title or 'Notification' }}";
 
