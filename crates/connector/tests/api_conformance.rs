@@ -130,7 +130,8 @@ async fn every_operation_answers_as_the_document_says() {
     let act = |name: &str| format!("/v1/connections/ops/actions/{name}");
     let action = |name: &'static str, t: &'static str| call(Method::POST, t, act(name));
     use Method as M;
-    let calls = vec![
+    let calls =
+        vec![
         call(M::GET, "/healthz", "/healthz").anonymous(),
         call(M::GET, "/metrics", "/metrics").anonymous(),
         call(M::GET, "/v1/actions", "/v1/actions"),
@@ -311,6 +312,8 @@ async fn every_operation_answers_as_the_document_says() {
         call(M::PUT, "/v1/flows/{name}", "/v1/flows/conf")
             .body(flow("conf", json!({"type": "manual"}))),
         call(M::POST, "/v1/flows/{name}/runs", "/v1/flows/conf/runs").body(json!({"n": 2})),
+        call(M::POST, "/v1/flows/{name}/dry-run", "/v1/flows/conf/dry-run").body(json!({"n": 4})),
+        call(M::POST, "/v1/flows/{name}/dry-run", "/v1/flows/nope/dry-run").body(json!({})),
         call(M::GET, "/v1/runs", "/v1/runs?flow=conf&limit=5"),
         call(M::GET, "/v1/runs/{id}", format!("/v1/runs/{run}")),
         call(M::GET, "/v1/runs/{id}", "/v1/runs/not-a-uuid"),

@@ -502,3 +502,72 @@ async fn a_hook_whose_run_cannot_be_stored_answers_503_so_alertmanager_retries()
     assert_eq!(status, 202, "the retry is taken: {body}");
     pg.drop_schema().await;
 }
+
+/// The ready Alertmanager flow routes by the `team` label (one alert to several groups) and, on
+/// a webhook robot, @-mentions by `severity` with the numbers in the text.
+#[tokio::test]
+async fn the_ready_alertmanager_flow_routes_by_team_and_mentions_by_severity() {
+    use connector::connections::ConnectionKind;
+    use connector::flows::init::{InitFormat, InitOptions, init};
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    app.create_webhook_connection("hook").await;
+    let yaml = init(&InitOptions {
+        format: InitFormat::Alertmanager,
+        name: "am",
+        connection: "ops",
+        kind: ConnectionKind::AppRobot,
+        group: Some(OPS),
+        secret: "t0ken",
+    })
+    .unwrap()
+    .replace(
+        "    # db:\n",
+        &format!("    db:\n      - {{connection: ops, group: \"{OPS}\"}}\n      - {{connection: ops, group: \"{SANDBOX_DEV_GROUP}\"}}\n"),
+    );
+    let (status, body) = apply(&app, &yaml).await;
+    assert_eq!(status, 201, "{body}\n{yaml}");
+    let alert = |team: &str| {
+        json!({"status": "firing", "groupLabels": {"alertname": "Slow"},
+               "commonLabels": {"alertname": "Slow", "team": team, "severity": "critical"},
+               "alerts": [{"status": "firing", "labels": {"alertname": "Slow", "team": team},
+                           "annotations": {"summary": "slow"}, "startsAt": "2026-11-25T08:00:00Z"}]})
+    };
+    let groups = |dry: &Value| -> Vec<String> {
+        dry["steps"][0]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["input"]["group_chat_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, dry) = app.post("/v1/flows/am/dry-run", alert("db")).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        groups(&dry),
+        vec![OPS.to_owned(), SANDBOX_DEV_GROUP.to_owned()]
+    );
+    let (_, dry) = app.post("/v1/flows/am/dry-run", alert("web")).await;
+    assert_eq!(groups(&dry), vec![OPS.to_owned()], "the default route");
+    assert!(app.sim.messages().is_empty(), "a dry run sends nothing");
+
+    let yaml = init(&InitOptions {
+        format: InitFormat::Alertmanager,
+        name: "am-hook",
+        connection: "hook",
+        kind: ConnectionKind::WebhookRobot,
+        group: None,
+        secret: "t0ken",
+    })
+    .unwrap()
+    .replace("    critical: []", "    critical: [\"13800000000\"]");
+    let (status, body) = apply(&app, &yaml).await;
+    assert_eq!(status, 201, "{body}\n{yaml}");
+    let (_, dry) = app.post("/v1/flows/am-hook/dry-run", alert("db")).await;
+    let input = &dry["steps"][0]["items"][0]["input"];
+    assert_eq!(input["at_mobiles"], json!(["13800000000"]), "{dry:#}");
+    assert!(
+        input["content"].as_str().unwrap().contains("@13800000000"),
+        "{dry:#}"
+    );
+}
