@@ -32,9 +32,14 @@ pub enum AdminError {
 }
 
 /// A new API token for the server of `settings` (shown once; only its hash is stored).
-pub async fn create_token(settings: &Settings, label: &str) -> Result<SecretString, AdminError> {
+pub async fn create_token(
+    settings: &Settings,
+    label: &str,
+    role: store::Role,
+) -> Result<SecretString, AdminError> {
     let store = store::connect(&settings.database_url()).await?;
-    Ok(crate::app::create_api_token(store.as_ref(), label).await?)
+    let (_, token) = crate::app::create_api_token_with_role(store.as_ref(), label, role).await?;
+    Ok(token)
 }
 
 /// What a key rotation did.

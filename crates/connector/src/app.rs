@@ -92,16 +92,30 @@ pub async fn create_api_token(
     store: &dyn store::Store,
     label: &str,
 ) -> Result<SecretString, store::StoreError> {
+    create_api_token_with_role(store, label, store::Role::Admin)
+        .await
+        .map(|(_, token)| token)
+}
+
+/// A new token of `role`; returns its record id and the token (shown once).
+pub async fn create_api_token_with_role(
+    store: &dyn store::Store,
+    label: &str,
+    role: store::Role,
+) -> Result<(uuid::Uuid, SecretString), store::StoreError> {
     let token = new_api_token();
+    let id = uuid::Uuid::new_v4();
     store
         .insert_api_token(&ApiTokenRecord {
-            id: uuid::Uuid::new_v4(),
+            id,
             token_hash: auth::hash_hex(&token),
             label: label.to_owned(),
+            role,
             created_at: chrono::Utc::now(),
+            last_used_at: None,
         })
         .await?;
-    Ok(SecretString::from(token))
+    Ok((id, SecretString::from(token)))
 }
 
 /// The file in the data folder where the sandbox keeps its token.

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// No or a wrong bearer token.
     Unauthorized,
+    /// The token's role may not do this (viewer, operator, admin).
+    Forbidden,
     /// No such connection, action, delivery or route.
     NotFound,
     /// The route exists but not for this HTTP method (`Allow` lists the ones it has).
@@ -73,6 +75,7 @@ impl ErrorCode {
         match self {
             InvalidInput => 400,
             Unauthorized => 401,
+            Forbidden => 403,
             NotFound | ConnectionNotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,

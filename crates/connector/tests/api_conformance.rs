@@ -126,6 +126,15 @@ async fn every_operation_answers_as_the_document_says() {
     let (status, run) = app.post("/v1/flows/conf/runs", json!({"n": 1})).await;
     assert_eq!(status, 202, "{run}");
     let run = run["id"].as_str().unwrap().to_owned();
+    let (status, viewer) = app
+        .post(
+            "/v1/tokens",
+            json!({"label": "conformance viewer", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{viewer}");
+    let viewer_id = viewer["id"].as_str().unwrap().to_owned();
+    let viewer = viewer["token"].as_str().unwrap().to_owned();
 
     let act = |name: &str| format!("/v1/connections/ops/actions/{name}");
     let action = |name: &'static str, t: &'static str| call(Method::POST, t, act(name));
@@ -324,6 +333,15 @@ async fn every_operation_answers_as_the_document_says() {
             .body(json!({}))
             .anonymous(),
         call(M::DELETE, "/v1/flows/{name}", "/v1/flows/conf2"),
+        call(M::GET, "/v1/tokens", "/v1/tokens"),
+        call(M::POST, "/v1/tokens", "/v1/tokens").body(json!({"label": "ci", "role": "operator"})),
+        call(M::POST, "/v1/tokens", "/v1/tokens").body(json!({"label": "ci", "role": "root"})),
+        call(M::POST, "/v1/connections", "/v1/connections")
+            .body(json!({"name": "by-viewer", "app_key": "k", "app_secret": "s"}))
+            .anonymous()
+            .header("authorization", &format!("Bearer {viewer}")),
+        call(M::DELETE, "/v1/tokens/{id}", format!("/v1/tokens/{viewer_id}")),
+        call(M::DELETE, "/v1/tokens/{id}", "/v1/tokens/not-a-uuid"),
     ];
 
     let mut exercised = BTreeSet::new();
@@ -434,7 +452,7 @@ async fn every_operation_answers_as_the_document_says() {
         .collect();
     let missed: Vec<_> = documented.difference(&exercised).collect();
     assert!(missed.is_empty(), "operations never exercised: {missed:?}");
-    for want in [200, 201, 202, 204, 400, 401, 404, 409, 415, 422] {
+    for want in [200, 201, 202, 204, 400, 401, 403, 404, 409, 415, 422] {
         assert!(
             statuses.contains(&want),
             "no answer was {want}: {statuses:?}"

@@ -432,7 +432,9 @@ async fn api_tokens_are_found_by_hash_and_counted(env: &Env) {
         id: Uuid::new_v4(),
         token_hash: "ab".repeat(32),
         label: "admin".into(),
+        role: connector::store::Role::Operator,
         created_at: start_time(),
+        last_used_at: None,
     };
     env.store.insert_api_token(&token).await.unwrap();
     assert_eq!(env.store.count_api_tokens().await.unwrap(), 1);
@@ -458,6 +460,15 @@ async fn api_tokens_are_found_by_hash_and_counted(env: &Env) {
         env.store.insert_api_token(&again).await,
         Err(StoreError::Duplicate { .. })
     ));
+    let used = start_time() + chrono::Duration::minutes(3);
+    env.store.touch_api_token(token.id, used).await.unwrap();
+    let listed = env.store.list_api_tokens().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].role, connector::store::Role::Operator);
+    assert_eq!(listed[0].last_used_at, Some(used));
+    assert!(env.store.delete_api_token(token.id).await.unwrap());
+    assert!(!env.store.delete_api_token(token.id).await.unwrap());
+    assert_eq!(env.store.count_api_tokens().await.unwrap(), 0);
 }
 
 // ---------- deliveries ----------

@@ -263,17 +263,31 @@ pub enum AdminCmd {
     /// Re-encrypt every stored secret with a new master key, and replace the key.
     RotateKey(ServeArgs),
     /// Create an additional API token (printed once).
-    CreateToken(ServeArgs),
+    CreateToken {
+        /// viewer (read only), operator (send, run flows, retry deliveries) or admin.
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// What the token is for (shown in the token list).
+        #[arg(long, default_value = "dtc admin create-token")]
+        label: String,
+        #[command(flatten)]
+        args: ServeArgs,
+    },
 }
 
 pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
     let failed = |e: connector::admin::AdminError| Failure::other(e.to_string());
     match cmd {
-        AdminCmd::CreateToken(args) => {
-            let token = connector::admin::create_token(&args.settings()?, "dtc admin create-token")
+        AdminCmd::CreateToken { role, label, args } => {
+            let role = connector::store::Role::parse(&role).ok_or_else(|| {
+                Failure::bad_input(format!(
+                    "invalid --role `{role}`: use viewer, operator or admin"
+                ))
+            })?;
+            let token = connector::admin::create_token(&args.settings()?, &label, role)
                 .await
                 .map_err(failed)?;
-            Ok(serde_json::json!({"token": token.expose_secret()}))
+            Ok(serde_json::json!({"token": token.expose_secret(), "role": role.as_str()}))
         }
         AdminCmd::RotateKey(args) => {
             let r = connector::admin::rotate_key(&args.settings()?)

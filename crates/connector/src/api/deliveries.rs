@@ -131,7 +131,7 @@ struct ListPage {
     next_cursor: Option<i64>,
 }
 
-fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| ApiError::invalid(field, format!("is not an RFC 3339 time: {e}")))

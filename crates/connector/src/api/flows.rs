@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::deliveries::DeliveryView;
+use super::deliveries::{DeliveryView, parse_time};
 use super::error::{ApiError, ErrorCode};
 use super::extract::AppQuery;
 use crate::flows::doc::{self, FlowProblem};
@@ -309,13 +309,7 @@ async fn read_flow(req: Request) -> Result<doc::Parsed, ApiError> {
 
 async fn apply(State(s): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let parsed = read_flow(req).await?;
-    let flow = s.flows.apply(parsed).await.map_err(apply_error)?;
-    let status = if flow.version == 1 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(FlowView::from(flow))).into_response())
+    apply_parsed(&s, parsed).await
 }
 
 async fn put(
@@ -418,6 +412,14 @@ fn started(result: Result<RunStarted, crate::store::StoreError>) -> Result<Respo
     }
 }
 
+/// A manual run's (or a dry run's) trigger body: any JSON, nothing meaning `{}`.
+fn sample_body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    super::extract::parse_value_with_free_parts(bytes, &|_| true)
+}
+
 async fn run_now(
     State(s): State<AppState>,
     Path(r): Path<FlowRef>,
@@ -425,11 +427,7 @@ async fn run_now(
 ) -> Result<Response, ApiError> {
     let flow = find(&s, &r.name).await?;
     let (headers, bytes) = read_body(req).await?;
-    let body = if bytes.is_empty() {
-        Value::Object(Map::new())
-    } else {
-        super::extract::parse_value_with_free_parts(&bytes, &|_| true)?
-    };
+    let body = sample_body(&bytes)?;
     let trigger = TriggerData {
         kind: "manual",
         body,
@@ -459,11 +457,7 @@ async fn dry_run(
 ) -> Result<Json<DryRunView>, ApiError> {
     let flow = find(&s, &r.name).await?;
     let (headers, bytes) = read_body(req).await?;
-    let body = if bytes.is_empty() {
-        Value::Object(Map::new())
-    } else {
-        super::extract::parse_value_with_free_parts(&bytes, &|_| true)?
-    };
+    let body = sample_body(&bytes)?;
     let kind = match flow.trigger_kind.as_str() {
         "webhook" => "webhook",
         "schedule" => "schedule",
@@ -589,12 +583,6 @@ struct RunPageView {
     runs: Vec<RunView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<i64>,
-}
-
-fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| ApiError::invalid(field, format!("is not an RFC 3339 time: {e}")))
 }
 
 async fn list_runs(

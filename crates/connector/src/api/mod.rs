@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod strict_json;
 pub mod swagger;
 pub mod system;
+mod tokens;
 
 use aide::axum::ApiRouter;
 use axum::Router;
@@ -237,6 +238,7 @@ pub fn router(state: AppState) -> Router {
         .merge(actions::routes())
         .merge(deliveries::routes())
         .merge(flows::routes())
+        .merge(tokens::routes())
         .route_layer(middleware::from_fn_with_state(
             state.tokens.clone(),
             auth::require_token,

@@ -139,6 +139,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn find_api_token_by_hash(&self, token_hash: &str)
     -> StoreResult<Option<ApiTokenRecord>>;
     async fn count_api_tokens(&self) -> StoreResult<u64>;
+    /// Every token, oldest first (hashes, labels, roles, last use; never a token).
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>>;
+    /// Whether a token was revoked.
+    async fn delete_api_token(&self, id: Uuid) -> StoreResult<bool>;
+    /// Records a token's use at `at`.
+    async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
     /// Revoke every token labelled `label` except the one whose hash is `keep_hash`; returns
     /// how many were revoked.
     async fn revoke_api_tokens_labelled(&self, label: &str, keep_hash: &str) -> StoreResult<u64>;

@@ -479,6 +479,7 @@ impl Store for SqlStore {
             .bind(token.id)
             .bind(&token.token_hash)
             .bind(&token.label)
+            .bind(token.role.as_str())
             .bind(types::trunc_micros(token.created_at))
             .execute(&self.pool)
             .await
@@ -494,15 +495,33 @@ impl Store for SqlStore {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            Ok(ApiTokenRecord {
-                id: row.id("id")?,
-                token_hash: row.text("token_hash")?,
-                label: row.text("label")?,
-                created_at: row.time("created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
+        query(sql!("api_token_list"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn delete_api_token(&self, id: Uuid) -> StoreResult<bool> {
+        let n = query(sql!("api_token_delete"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        query(sql!("api_token_touch"))
+            .bind(id)
+            .bind(types::trunc_micros(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn count_api_tokens(&self) -> StoreResult<u64> {
@@ -1095,6 +1114,19 @@ impl Store for SqlStore {
             .map(|r| r.id("id"))
             .collect()
     }
+}
+
+fn token_from_row(row: &Row) -> StoreResult<ApiTokenRecord> {
+    let role = row.text("role")?;
+    Ok(ApiTokenRecord {
+        id: row.id("id")?,
+        token_hash: row.text("token_hash")?,
+        label: row.text("label")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
+        created_at: row.time("created_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
+    })
 }
 
 fn flow_from_row(row: &Row) -> StoreResult<FlowRecord> {

@@ -256,7 +256,53 @@ pub struct ApiTokenRecord {
     /// sha256 hex of the bearer token; the token itself is never stored.
     pub token_hash: String,
     pub label: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// To the minute; `None` if never used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What an API token may do. Ordered: each role may do everything the one before it may.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read only.
+    Viewer,
+    /// Send, run flows, read and retry deliveries; no change to connections, flows or tokens.
+    Operator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
 }
 
 /// A delivery to accept.
