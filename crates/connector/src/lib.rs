@@ -11,6 +11,7 @@ pub mod admin;
 pub mod api;
 pub mod app;
 pub mod connections;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod fetch;

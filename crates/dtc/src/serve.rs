@@ -118,6 +118,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     println!(
         "dtc serve: API at {api}/v1 (OpenAPI: {api}/v1/openapi.json, Swagger 2.0: {api}/v1/swagger.json, metrics: {api}/metrics)"
     );
+    println!("  console: {api}/console (sign in with the API token)");
     println!("  database: {db}");
     match &app.generated_token {
         Some(t) if sim.is_some() => println!(

@@ -291,8 +291,13 @@ impl Browser {
 
     /// A screenshot (PNG) into `target/screenshots/<name>.png`, for a person to look at.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
+        self.screenshot_in("screenshots", name).await
+    }
+
+    /// A screenshot (PNG) into `target/<folder>/<name>.png`.
+    pub async fn screenshot_in(&self, folder: &str, name: &str) -> PathBuf {
         let png = self.client.screenshot().await.expect("screenshot");
-        let dir = target_dir().join("screenshots");
+        let dir = target_dir().join(folder);
         std::fs::create_dir_all(&dir).expect("screenshot folder");
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("screenshot written");

@@ -251,6 +251,7 @@ pub fn router(state: AppState) -> Router {
         .finish_api_with(&mut api, openapi::describe);
     let docs = Arc::new(openapi::finish(api));
     app.merge(openapi::routes(docs))
+        .merge(crate::console::routes())
         .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_shape))

@@ -1,0 +1,551 @@
+//! The web console at `/console` (`/` redirects there): server-rendered pages (MiniJinja, HTML
+//! auto-escaped) with a little plain JavaScript, all compiled into the binary — no CDN, works
+//! offline. It calls the same domain layer as the REST API (`Connections`, the probe), so one
+//! place decides what a valid connection is. Sessions are signed cookies ([`session`]); every
+//! form carries the session's CSRF value; every page is sent with a strict
+//! Content-Security-Policy (scripts and styles from this server's files only).
+
+mod i18n;
+pub mod session;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use minijinja::Environment;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api::AppState;
+use crate::connections::{ConnectionError, ConnectionKind, NewConnection};
+use crate::store::Role;
+use i18n::Lang;
+use session::Session;
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("layout.html", include_str!("templates/layout.html")),
+        ("sign_in.html", include_str!("templates/sign_in.html")),
+        (
+            "connections.html",
+            include_str!("templates/connections.html"),
+        ),
+        (
+            "connection_new.html",
+            include_str!("templates/connection_new.html"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("console template {name}: {e}"));
+    }
+    env
+});
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn routes() -> Router<AppState> {
+    let console = Router::new()
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/connections") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/connections") }),
+        )
+        .route("/console/sign-in", get(sign_in_page).post(sign_in))
+        .route("/console/sign-out", post(sign_out))
+        .route("/console/lang", post(set_lang))
+        .route(
+            "/console/connections",
+            get(connections).post(create_connection),
+        )
+        .route("/console/connections/new", get(new_connection))
+        .route(
+            "/console/connections/{name}/delete",
+            post(delete_connection),
+        )
+        .route("/console/connections/{name}/test", post(test_connection))
+        .route("/console/assets/{file}", get(asset))
+        .layer(axum::middleware::from_fn(security_headers));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .merge(console)
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// What every page knows.
+struct Page<'a> {
+    state: &'a AppState,
+    lang: Lang,
+    session: Option<&'a Session>,
+    path: &'a str,
+}
+
+impl Page<'_> {
+    fn render(&self, template: &str, page: &str, extra: Value) -> Html<String> {
+        let settings = &self.state.settings;
+        let mut ctx = json!({
+            "t": self.lang.words(),
+            "lang": self.lang.code(),
+            "page": page,
+            "path": self.path,
+            "sandbox": settings.sandbox,
+            "sandbox_chat": format!("{}/", settings.dingtalk_api_base.trim_end_matches('/')),
+            "session": self.session.map(|s| json!({"role": s.role.as_str(), "csrf": s.csrf})),
+            "may_admin": self.session.is_some_and(|s| s.may(Role::Admin)),
+            "may_operate": self.session.is_some_and(|s| s.may(Role::Operator)),
+        });
+        if let (Value::Object(base), Value::Object(more)) = (&mut ctx, extra) {
+            base.extend(more);
+        }
+        let html = TEMPLATES
+            .get_template(template)
+            .and_then(|t| t.render(&ctx))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, template, "console page failed to render");
+                "<!doctype html><title>dtc</title><p>This page could not be shown.</p>".to_owned()
+            });
+        Html(html)
+    }
+
+    fn word(&self, key: &str) -> String {
+        self.lang.words()[key].as_str().unwrap_or(key).to_owned()
+    }
+}
+
+fn forbidden(page: &Page<'_>) -> Response {
+    let flash = json!({"flash": {"kind": "bad", "text": page.word("forbidden")}});
+    (
+        StatusCode::FORBIDDEN,
+        page.render("connections.html", "connections", flash),
+    )
+        .into_response()
+}
+
+/// `Lang` and the path, from the request parts (extractors run before the handler body).
+struct Ctx {
+    lang: Lang,
+    path: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Ctx {
+            lang: Lang::of(parts),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+async fn sign_in_page(State(s): State<AppState>, ctx: Ctx) -> Html<String> {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: None,
+        path: &ctx.path,
+    };
+    page.render("sign_in.html", "sign-in", json!({}))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+async fn sign_in(State(s): State<AppState>, ctx: Ctx, Form(f): Form<SignIn>) -> Response {
+    let token = f.token.trim();
+    let caller = if token.is_empty() {
+        None
+    } else {
+        match s.tokens.check(token).await {
+            Ok(c) => c,
+            Err(e) => return e.into_response(),
+        }
+    };
+    let Some(caller) = caller else {
+        let page = Page {
+            state: &s,
+            lang: ctx.lang,
+            session: None,
+            path: &ctx.path,
+        };
+        let error = page.word("sign_in_failed");
+        return (
+            StatusCode::UNAUTHORIZED,
+            page.render("sign_in.html", "sign-in", json!({"error": error})),
+        )
+            .into_response();
+    };
+    let session = Session::new(caller.role, caller.token_id);
+    tracing::info!(role = caller.role.as_str(), "console sign-in");
+    (
+        [(header::SET_COOKIE, session.cookie(&s))],
+        Redirect::to("/console/connections"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+fn bad_csrf() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "This form expired; reload the page and try again.",
+    )
+        .into_response()
+}
+
+async fn sign_out(session: Session, Form(f): Form<CsrfOnly>) -> Response {
+    if !session.csrf_ok(&f.csrf) {
+        return bad_csrf();
+    }
+    (
+        [(header::SET_COOKIE, Session::clear())],
+        Redirect::to("/console/sign-in"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct SetLang {
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+async fn set_lang(Form(f): Form<SetLang>) -> Response {
+    let lang = Lang::parse(&f.lang).unwrap_or(Lang::En);
+    let short = if lang == Lang::Zh { "zh" } else { "en" };
+    // Only back into the console: never an open redirect.
+    let back = if f.back.starts_with("/console") && !f.back.starts_with("//") {
+        f.back
+    } else {
+        "/console".to_owned()
+    };
+    (
+        [(
+            header::SET_COOKIE,
+            format!("dtc_lang={short}; Path=/console; SameSite=Strict; Max-Age=31536000"),
+        )],
+        Redirect::to(&back),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    created: Option<String>,
+    deleted: Option<String>,
+}
+
+async fn connections(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    let flash = match (&q.created, &q.deleted) {
+        (Some(name), _) => {
+            Some(json!({"kind": "ok", "text": format!("{}: {name}", page.word("created"))}))
+        }
+        (_, Some(name)) => {
+            Some(json!({"kind": "ok", "text": format!("{}: {name}", page.word("deleted"))}))
+        }
+        _ => None,
+    };
+    list_page(&page, flash, None).await
+}
+
+async fn list_page(page: &Page<'_>, flash: Option<Value>, test: Option<Value>) -> Response {
+    match page.state.connections.list().await {
+        Ok(list) => {
+            let list = serde_json::to_value(&list).unwrap_or(Value::Array(Vec::new()));
+            page.render(
+                "connections.html",
+                "connections",
+                json!({"connections": list, "flash": flash, "test": test}),
+            )
+            .into_response()
+        }
+        Err(e) => crate::api::error::ApiError::from(e).into_response(),
+    }
+}
+
+async fn new_connection(State(s): State<AppState>, ctx: Ctx, session: Session) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.may(Role::Admin) {
+        return forbidden(&page);
+    }
+    page.render(
+        "connection_new.html",
+        "connections",
+        json!({"form": {"kind": "app_robot"}, "errors": {}}),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct ConnectionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    app_key: String,
+    #[serde(default)]
+    app_secret: String,
+    #[serde(default)]
+    robot_code: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    keywords: String,
+    #[serde(default)]
+    description: String,
+}
+
+fn some(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+async fn create_connection(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Form(f): Form<ConnectionForm>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.csrf_ok(&f.csrf) {
+        return bad_csrf();
+    }
+    if !session.may(Role::Admin) {
+        return forbidden(&page);
+    }
+    let kind = if f.kind == "webhook_robot" {
+        ConnectionKind::WebhookRobot
+    } else {
+        ConnectionKind::AppRobot
+    };
+    let new = match kind {
+        ConnectionKind::AppRobot => NewConnection {
+            name: f.name.trim().to_owned(),
+            kind,
+            description: f.description.clone(),
+            app_key: Some(f.app_key.trim().to_owned()),
+            app_secret: Some(secrecy::SecretString::from(f.app_secret.trim().to_owned())),
+            robot_code: some(&f.robot_code).or_else(|| some(&f.app_key)),
+            access_token: None,
+            secret: None,
+            keywords: Vec::new(),
+            qps_quota: None,
+        },
+        ConnectionKind::WebhookRobot => NewConnection {
+            name: f.name.trim().to_owned(),
+            kind,
+            description: f.description.clone(),
+            app_key: None,
+            app_secret: None,
+            robot_code: None,
+            access_token: Some(secrecy::SecretString::from(
+                f.access_token.trim().to_owned(),
+            )),
+            secret: some(&f.secret).map(secrecy::SecretString::from),
+            keywords: f.keywords.split([',', '，']).filter_map(some).collect(),
+            qps_quota: None,
+        },
+    };
+    match s.connections.create(new).await {
+        Ok(conn) => {
+            tracing::info!(connection = %conn.name, kind = conn.kind.as_str(), "connection created in the console");
+            let to = format!(
+                "/console/connections?created={}",
+                percent_encoding::utf8_percent_encode(
+                    &conn.name,
+                    percent_encoding::NON_ALPHANUMERIC
+                )
+            );
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => {
+            let mut errors = Map::new();
+            match &e {
+                ConnectionError::Invalid { field, reason }
+                | ConnectionError::WrongKind { field, reason } => {
+                    errors.insert((*field).to_owned(), Value::from(reason.clone()));
+                }
+                ConnectionError::Duplicate { .. } => {
+                    errors.insert("name".into(), Value::from(e.to_string()));
+                }
+                other => {
+                    errors.insert("_form".into(), Value::from(other.to_string()));
+                }
+            }
+            // Secrets are never sent back to the browser.
+            let form = json!({"kind": kind.as_str(), "name": f.name, "app_key": f.app_key,
+                              "robot_code": f.robot_code, "keywords": f.keywords,
+                              "description": f.description});
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page.render(
+                    "connection_new.html",
+                    "connections",
+                    json!({"form": form, "errors": errors}),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn delete_connection(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.csrf_ok(&f.csrf) {
+        return bad_csrf();
+    }
+    if !session.may(Role::Admin) {
+        return forbidden(&page);
+    }
+    let conn = match s.connections.get(&name).await {
+        Ok(c) => c,
+        Err(e) => return crate::api::error::ApiError::from(e).into_response(),
+    };
+    if let Err(e) = s.connections.delete(&conn.id.to_string()).await {
+        return crate::api::error::ApiError::from(e).into_response();
+    }
+    s.connection_changed(conn.id);
+    tracing::info!(connection = %conn.name, "connection deleted in the console");
+    let to = format!(
+        "/console/connections?deleted={}",
+        percent_encoding::utf8_percent_encode(&conn.name, percent_encoding::NON_ALPHANUMERIC)
+    );
+    Redirect::to(&to).into_response()
+}
+
+async fn test_connection(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: "/console/connections",
+    };
+    let _ = &ctx.path;
+    if !session.csrf_ok(&f.csrf) {
+        return bad_csrf();
+    }
+    if !session.may(Role::Operator) {
+        return forbidden(&page);
+    }
+    let conn = match s.connections.get(&name).await {
+        Ok(c) => c,
+        Err(e) => return crate::api::error::ApiError::from(e).into_response(),
+    };
+    let result = match s.target_for(&conn) {
+        Ok(target) => crate::probe::test(&target).await,
+        Err(e) => return e.into_response(),
+    };
+    let test = json!({
+        "name": conn.name,
+        "ok": result.ok,
+        "message": result.message,
+        "code": result.dingtalk.as_ref().map(|d| d.code.clone()),
+    });
+    list_page(&page, None, Some(test)).await
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "console.css" => (
+            include_str!("assets/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("assets/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
