@@ -160,7 +160,44 @@ async fn a_new_user_signs_in_creates_and_tests_a_connection_and_reads_it_in_chin
     );
     shot("connection-tested").await;
 
+    // A delivery that failed (DingTalk: no such group) is in the dead letters; retry it.
+    let (status, failed) = app
+        .run(
+            "ops",
+            "send_text",
+            serde_json::json!({"group_chat_id": "cidNoSuchGroup0000000==", "content": "lost"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{failed}");
+    c.goto(&format!("{}/console/deliveries?status=failed", app.base))
+        .await
+        .unwrap();
+    assert!(text(c, "table.list").await.contains("send_text"));
+    shot("dead-letters").await;
+    click(c, "table.list tbody tr a").await;
+    assert!(text(c, ".error-box").await.len() > 10);
+    shot("delivery").await;
+    click(c, "form[action$='/retry'] button").await;
+    for _ in 0..50 {
+        if !c.source().await.unwrap().contains("/retry") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let facts = text(c, "dl.facts").await;
+    assert!(
+        !facts.contains("failed")
+            || facts.contains("queued")
+            || facts.contains("sending")
+            || facts.contains("retrying"),
+        "{facts}"
+    );
+    shot("delivery-retried").await;
+
     // Chinese, remembered.
+    c.goto(&format!("{}/console/connections", app.base))
+        .await
+        .unwrap();
     c.find(Locator::Css("#lang-select"))
         .await
         .unwrap()

@@ -31,6 +31,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (name, source) in [
         ("layout.html", include_str!("templates/layout.html")),
         ("sign_in.html", include_str!("templates/sign_in.html")),
+        ("deliveries.html", include_str!("templates/deliveries.html")),
+        ("delivery.html", include_str!("templates/delivery.html")),
         (
             "connections.html",
             include_str!("templates/connections.html"),
@@ -72,6 +74,9 @@ pub fn routes() -> Router<AppState> {
             post(delete_connection),
         )
         .route("/console/connections/{name}/test", post(test_connection))
+        .route("/console/deliveries", get(deliveries))
+        .route("/console/deliveries/{id}", get(delivery))
+        .route("/console/deliveries/{id}/retry", post(retry_delivery))
         .route("/console/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers));
     Router::new()
@@ -525,6 +530,209 @@ async fn test_connection(
     list_page(&page, None, Some(test)).await
 }
 
+#[derive(Deserialize, Default)]
+struct DeliveryQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    group: String,
+    /// `datetime-local` (the browser's local time is not known here: read as UTC).
+    #[serde(default)]
+    since: String,
+    before: Option<i64>,
+}
+
+fn error_text(e: &Option<crate::error::ErrorBody>) -> Option<String> {
+    e.as_ref().map(|e| e.message.clone())
+}
+
+async fn deliveries(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<DeliveryQuery>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    let connections = match s.connections.list().await {
+        Ok(c) => c,
+        Err(e) => return crate::api::error::ApiError::from(e).into_response(),
+    };
+    let status = crate::store::DeliveryStatus::parse(&q.status).ok();
+    let connection_id = connections
+        .iter()
+        .find(|c| c.name == q.connection)
+        .map(|c| c.id);
+    let since = chrono::NaiveDateTime::parse_from_str(&q.since, "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|t| t.and_utc());
+    let filter = crate::store::DeliveryFilter {
+        status,
+        connection_id,
+        group_chat_id: some(&q.group),
+        created_from: since,
+        created_before: None,
+        before_seq: q.before,
+        limit: 50,
+    };
+    let page_of = match s.store.list_deliveries(&filter).await {
+        Ok(p) => p,
+        Err(e) => return crate::api::error::ApiError::internal(e).into_response(),
+    };
+    let name_of = |id: uuid::Uuid| {
+        connections
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_string(), |c| c.name.clone())
+    };
+    let rows: Vec<Value> = page_of
+        .deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "status": d.status, "action": d.action,
+                "connection": name_of(d.connection_id),
+                "group": d.group_key.group_chat_id(),
+                "attempts": d.attempts,
+                "error": error_text(&d.last_error),
+                "created_at": d.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            })
+        })
+        .collect();
+    let next = page_of.next_cursor.map(|c| {
+        let mut q2 = form_urlencoded(&[
+            ("status", &q.status),
+            ("connection", &q.connection),
+            ("group", &q.group),
+            ("since", &q.since),
+        ]);
+        q2.push_str(&format!("&before={c}"));
+        format!("/console/deliveries?{q2}")
+    });
+    let conns: Vec<Value> = connections
+        .iter()
+        .map(|c| json!({"name": c.name}))
+        .collect();
+    page.render(
+        "deliveries.html",
+        "deliveries",
+        json!({"deliveries": rows, "connections": conns, "next": next,
+               "filter": {"status": q.status, "connection": q.connection, "group": q.group, "since": q.since}}),
+    )
+    .into_response()
+}
+
+fn form_urlencoded(pairs: &[(&str, &String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn delivery(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return (StatusCode::NOT_FOUND, page.word("not_found")).into_response();
+    };
+    let detail = match s.store.get_delivery(id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return (StatusCode::NOT_FOUND, page.word("not_found")).into_response(),
+        Err(e) => return crate::api::error::ApiError::internal(e).into_response(),
+    };
+    let d = &detail.delivery;
+    let connection = s
+        .connections
+        .get(&d.connection_id.to_string())
+        .await
+        .map_or_else(|_| d.connection_id.to_string(), |c| c.name);
+    let attempts: Vec<Value> = detail
+        .attempt_log
+        .iter()
+        .map(|a| {
+            json!({"attempt": a.attempt,
+                   "started_at": a.started_at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+                   "outcome": a.outcome, "error": error_text(&a.error)})
+        })
+        .collect();
+    page.render(
+        "delivery.html",
+        "deliveries",
+        json!({
+            "d": {
+                "id": d.id, "status": d.status, "action": d.action, "connection": connection,
+                "group": d.group_key.group_chat_id(), "attempts": d.attempts,
+                "created_at": d.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                "error": error_text(&d.last_error),
+                "code": d.last_error.as_ref().and_then(|e| e.dingtalk.as_ref()).map(|x| x.code.clone()),
+                "result": d.result.as_ref().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()),
+                "input": serde_json::to_string_pretty(&d.input).unwrap_or_default(),
+            },
+            "attempts": attempts,
+        }),
+    )
+    .into_response()
+}
+
+async fn retry_delivery(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.csrf_ok(&f.csrf) {
+        return bad_csrf();
+    }
+    if !session.may(Role::Operator) {
+        return forbidden(&page);
+    }
+    let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+        return (StatusCode::NOT_FOUND, page.word("not_found")).into_response();
+    };
+    match s.store.retry_failed(uuid).await {
+        Ok(_) => {
+            s.wake_engine();
+            tracing::info!(delivery_id = %uuid, "failed delivery queued again from the console");
+            Redirect::to(&format!("/console/deliveries/{uuid}")).into_response()
+        }
+        Err(crate::store::StoreError::NotFound { .. }) => {
+            (StatusCode::NOT_FOUND, page.word("not_found")).into_response()
+        }
+        Err(crate::store::StoreError::InvalidTransition { .. }) => {
+            Redirect::to(&format!("/console/deliveries/{uuid}")).into_response()
+        }
+        Err(e) => crate::api::error::ApiError::internal(e).into_response(),
+    }
+}
+
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "console.css" => (
@@ -548,4 +756,24 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every page template parses (they are compiled in; a typo would fail only at render).
+    #[test]
+    fn every_template_loads() {
+        for name in [
+            "layout.html",
+            "sign_in.html",
+            "connections.html",
+            "connection_new.html",
+            "deliveries.html",
+            "delivery.html",
+        ] {
+            super::TEMPLATES
+                .get_template(name)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }

@@ -12,6 +12,14 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(form.dataset.confirm)) event.preventDefault();
     });
   }
+  // The deliveries list refreshes itself while the box is ticked (remembered per browser).
+  const auto = document.querySelector("input[data-auto-refresh]");
+  if (auto) {
+    auto.checked = window.localStorage.getItem("dtc-auto-refresh") !== "off";
+    auto.addEventListener("change", () =>
+      window.localStorage.setItem("dtc-auto-refresh", auto.checked ? "on" : "off"));
+    window.setInterval(() => { if (auto.checked && !document.hidden) window.location.reload(); }, 5000);
+  }
   // The New Connection dialog shows the fields of the chosen kind only; the other kind's
   // fieldset is disabled, so its required fields do not block the form.
   const kind = document.querySelector("select[data-kind-switch]");
