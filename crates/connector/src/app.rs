@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, auth};
 use crate::connections::Connections;
 use crate::delivery::{
-    Acker, DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier,
-    RateLimiter, Registry, StoreLimiter,
+    Acker, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, Notifier, RateLimiter, Registry,
+    StoreLimiter,
 };
 use crate::secrets::{Keyring, MasterKey};
 use crate::settings::Settings;
@@ -258,10 +258,10 @@ impl Application {
             Arc::new(StoreLimiter::new(
                 store.clone(),
                 clock.clone(),
-                DEFAULT_MARGIN,
+                settings.rate_margin(),
             ))
         } else {
-            Arc::new(LocalLimiter::new(DEFAULT_MARGIN))
+            Arc::new(LocalLimiter::new(settings.rate_margin()))
         };
         let notifier = Notifier::default();
         let engine_config = settings.engine();
