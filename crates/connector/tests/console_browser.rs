@@ -160,6 +160,61 @@ async fn a_new_user_signs_in_creates_and_tests_a_connection_and_reads_it_in_chin
     );
     shot("connection-tested").await;
 
+    // Send a markdown message from the Send page: a form made from the action's schema.
+    c.goto(&format!(
+        "{}/console/send?connection=ops&action=send_markdown",
+        app.base
+    ))
+    .await
+    .unwrap();
+    let form = text(c, "main form[method=post]").await;
+    for label in ["group_chat_id", "subject", "content", "split"] {
+        assert!(form.contains(label), "{label} in {form}");
+    }
+    shot("send").await;
+    fill(c, "#f-group_chat_id", common::OPS).await;
+    fill(c, "#f-subject", "Deploy").await;
+    fill(c, "#f-content", "### Deploy done\n- **api** 1.4.2").await;
+    click(c, "main form[method=post] button.primary").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = text(c, "dl.facts").await;
+        if status.contains("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        c.refresh().await.unwrap();
+    }
+    assert!(status.contains("delivered"), "{status}");
+    let sent = app.sim.messages();
+    let last = sent.last().unwrap().msg_param.as_ref().unwrap();
+    assert_eq!(last["title"], "Deploy");
+    assert!(
+        last["text"].as_str().unwrap().contains("### Deploy done"),
+        "{last}"
+    );
+    shot("sent").await;
+    c.goto(&format!("{}/console/deliveries", app.base))
+        .await
+        .unwrap();
+    assert!(text(c, "table.list").await.contains("send_markdown"));
+
+    // A DingTalk refusal is shown in plain words at the form.
+    c.goto(&format!(
+        "{}/console/send?connection=ops&action=send_text",
+        app.base
+    ))
+    .await
+    .unwrap();
+    fill(c, "#f-group_chat_id", " ").await;
+    fill(c, "#f-content", "hi").await;
+    click(c, "main form[method=post] button.primary").await;
+    assert!(
+        text(c, "#e-group_chat_id").await.len() > 3,
+        "{}",
+        text(c, "main").await
+    );
+
     // A delivery that failed (DingTalk: no such group) is in the dead letters; retry it.
     let (status, failed) = app
         .run(

@@ -285,6 +285,55 @@ fn replay(existing: &Delivery, hash: &str, opts: &RunOptions) -> Result<Response
     }
 }
 
+/// Queues `input` for `def` on `conn` as `Prefer: respond-async` does — checked against the
+/// action's schema and plan and the connection's keywords first — for the console's Send page.
+pub(crate) async fn queue(
+    s: &AppState,
+    conn: &crate::connections::Connection,
+    def: &'static ActionDef,
+    input: Value,
+) -> Result<Delivery, ApiError> {
+    if def.connection_kind != conn.kind {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "`{}` is for {} connections; `{}` is a {} connection",
+                def.name,
+                def.connection_kind.as_str(),
+                conn.name,
+                conn.kind.as_str()
+            ),
+        )
+        .with_field("action"));
+    }
+    let hash = request_hash(def.name, &input);
+    let validated = def.validate(input)?;
+    validated.check_keywords(&conn.keywords)?;
+    let id = Uuid::new_v4();
+    let new = NewDelivery {
+        run: None,
+        id,
+        connection_id: conn.id,
+        action: def.name.to_owned(),
+        group_key: GroupKey::of(
+            conn.id,
+            validated.group_chat_id(),
+            validated.parts() > 0,
+            id,
+        ),
+        input: serde_json::to_value(&validated).map_err(ApiError::internal)?,
+        mode: DeliveryMode::Async,
+        idempotency_key: None,
+        request_hash: Some(hash),
+        lease: None,
+    };
+    let inserted = s.acceptor.accept(new).await.map_err(ApiError::internal)?;
+    metrics::counter!("dtc_deliveries_accepted_total", "action" => def.name).increment(1);
+    tracing::info!(connection = %conn.name, action = def.name, delivery_id = %id, "delivery queued from the console");
+    s.wake_engine();
+    Ok(inserted.delivery().clone())
+}
+
 fn accepted(d: &Delivery) -> Response {
     (
         StatusCode::ACCEPTED,

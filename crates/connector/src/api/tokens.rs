@@ -81,12 +81,23 @@ pub struct NewTokenView {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = new_token_rules)]
 pub struct NewToken {
     /// What the token is for (shown in the list).
     #[schemars(length(min = 1, max = 100))]
     pub label: String,
     /// viewer (read only), operator (send, run flows, retry deliveries) or admin (everything).
     pub role: Role,
+}
+
+/// The label is not blank: stated in the schema, as the handler checks it.
+fn new_token_rules(schema: &mut schemars::Schema) {
+    crate::actions::types::add_rule(
+        schema,
+        serde_json::json!({ "properties": { "label": {
+            "pattern": crate::actions::types::text_without_nul()
+        } } }),
+    );
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -109,10 +120,10 @@ async fn create(
     State(s): State<AppState>,
     AppJson(new): AppJson<NewToken>,
 ) -> Result<(StatusCode, Json<NewTokenView>), ApiError> {
-    let label = new.label.trim();
-    if label.is_empty() {
+    if new.label.chars().all(crate::actions::types::is_blank) {
         return Err(ApiError::invalid("label", "must not be blank"));
     }
+    let label = new.label.trim();
     let (id, token) = crate::app::create_api_token_with_role(s.store.as_ref(), label, new.role)
         .await
         .map_err(ApiError::internal)?;

@@ -32,6 +32,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("layout.html", include_str!("templates/layout.html")),
         ("sign_in.html", include_str!("templates/sign_in.html")),
         ("deliveries.html", include_str!("templates/deliveries.html")),
+        ("send.html", include_str!("templates/send.html")),
         ("delivery.html", include_str!("templates/delivery.html")),
         (
             "connections.html",
@@ -74,6 +75,7 @@ pub fn routes() -> Router<AppState> {
             post(delete_connection),
         )
         .route("/console/connections/{name}/test", post(test_connection))
+        .route("/console/send", get(send_page).post(send))
         .route("/console/deliveries", get(deliveries))
         .route("/console/deliveries/{id}", get(delivery))
         .route("/console/deliveries/{id}/retry", post(retry_delivery))
@@ -733,6 +735,334 @@ async fn retry_delivery(
     }
 }
 
+/// One input of an action's form, from its JSON Schema.
+#[derive(Debug, serde::Serialize)]
+struct FormField {
+    name: String,
+    /// text, textarea, select, checkbox, number, lines (a list of strings), json (anything else)
+    kind: &'static str,
+    required: bool,
+    options: Vec<String>,
+    help: String,
+    default: Option<Value>,
+}
+
+fn types_of(schema: &Value) -> Vec<String> {
+    match &schema["type"] {
+        Value::String(t) => vec![t.clone()],
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The form of an action: one field per property of its input schema, in the schema's order.
+fn form_fields(schema: &Value) -> Vec<FormField> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let Some(props) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    // The seed's order (the schema's object is read back sorted by name).
+    const ORDER: &[&str] = &[
+        "msg_type",
+        "group_chat_id",
+        "user_ids",
+        "media_type",
+        "subject",
+        "content",
+        "image_url",
+        "redirect_url",
+        "button_text",
+        "buttons",
+        "button_layout",
+        "media_id",
+        "file_url",
+        "file",
+        "file_name",
+        "file_type",
+        "process_query_key",
+        "process_query_keys",
+        "links",
+        "at_mobiles",
+        "at_user_ids",
+        "at_all",
+        "split",
+    ];
+    let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
+    let mut props: Vec<(&String, &Value)> = props.iter().collect();
+    props.sort_by_key(|(n, _)| rank(n));
+    props
+        .into_iter()
+        .map(|(name, p)| {
+            let types = types_of(p);
+            let options: Vec<String> = p["enum"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .or_else(|| {
+                    p["oneOf"].as_array().map(|one| {
+                        one.iter()
+                            .filter_map(|v| v["const"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            let kind = if !options.is_empty() {
+                "select"
+            } else if types.iter().any(|t| t == "boolean") {
+                "checkbox"
+            } else if types.iter().any(|t| t == "integer") {
+                "number"
+            } else if types.iter().any(|t| t == "array") && p["items"]["type"] == "string" {
+                "lines"
+            } else if types.iter().any(|t| t == "string") {
+                if matches!(name.as_str(), "content" | "text") {
+                    "textarea"
+                } else {
+                    "text"
+                }
+            } else {
+                "json"
+            };
+            FormField {
+                name: name.clone(),
+                kind,
+                required: required.contains(&name.as_str()),
+                options,
+                help: p["description"].as_str().unwrap_or_default().to_owned(),
+                default: p.get("default").cloned(),
+            }
+        })
+        .collect()
+}
+
+/// The action's input from the posted form; a field that cannot be read is an error at it.
+fn input_from_form(
+    fields: &[FormField],
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Value, (String, String)> {
+    let mut input = Map::new();
+    for f in fields {
+        let raw = form.get(&f.name).map(|v| v.trim()).unwrap_or_default();
+        let value = match f.kind {
+            "checkbox" => {
+                if !form.contains_key(&format!("__bool_{}", f.name)) {
+                    continue;
+                }
+                Value::Bool(form.contains_key(&f.name))
+            }
+            _ if raw.is_empty() => continue,
+            "number" => Value::from(
+                raw.parse::<i64>()
+                    .map_err(|_| (f.name.clone(), "must be a whole number".to_owned()))?,
+            ),
+            "lines" => Value::Array(
+                raw.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(Value::from)
+                    .collect(),
+            ),
+            "json" => serde_json::from_str(raw)
+                .map_err(|e| (f.name.clone(), format!("is not valid JSON: {e}")))?,
+            // Text as typed (leading spaces of markdown matter; only blank is absent).
+            _ => Value::from(form.get(&f.name).cloned().unwrap_or_default()),
+        };
+        input.insert(f.name.clone(), value);
+    }
+    Ok(Value::Object(input))
+}
+
+#[derive(Deserialize, Default)]
+struct SendQuery {
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    action: String,
+}
+
+async fn send_page(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<SendQuery>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.may(Role::Operator) {
+        return forbidden(&page);
+    }
+    render_send(
+        &page,
+        &q.connection,
+        &q.action,
+        Map::new(),
+        Map::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render_send(
+    page: &Page<'_>,
+    connection: &str,
+    action: &str,
+    values: Map<String, Value>,
+    errors: Map<String, Value>,
+    status: StatusCode,
+) -> Response {
+    let connections = match page.state.connections.list().await {
+        Ok(c) => c,
+        Err(e) => return crate::api::error::ApiError::from(e).into_response(),
+    };
+    let chosen = connections
+        .iter()
+        .find(|c| c.name == connection)
+        .or(connections.first());
+    let kind = chosen.map_or(ConnectionKind::AppRobot, |c| c.kind);
+    let actions: Vec<&crate::actions::ActionDef> = crate::actions::catalog()
+        .iter()
+        .filter(|d| d.connection_kind == kind)
+        .collect();
+    let def = actions
+        .iter()
+        .find(|d| d.name == action)
+        .or(actions.first())
+        .copied();
+    let fields = def
+        .map(|d| form_fields(&d.input_schema))
+        .unwrap_or_default();
+    let mut values = values;
+    for f in &fields {
+        if let (false, Some(d)) = (values.contains_key(&f.name), &f.default) {
+            values.insert(f.name.clone(), d.clone());
+        }
+    }
+    let list: Vec<Value> = connections
+        .iter()
+        .map(|c| json!({"name": c.name}))
+        .collect();
+    let acts: Vec<Value> = actions
+        .iter()
+        .map(|d| json!({"name": d.name, "title": format!("{} — {}", d.name, d.title)}))
+        .collect();
+    (
+        status,
+        page.render(
+            "send.html",
+            "send",
+            json!({
+                "connections": list,
+                "connection": chosen.map(|c| c.name.clone()),
+                "actions": acts,
+                "action": def.map(|d| d.name),
+                "fields": fields,
+                "values": values,
+                "errors": errors,
+            }),
+        ),
+    )
+        .into_response()
+}
+
+async fn send(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    session: Session,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let page = Page {
+        state: &s,
+        lang: ctx.lang,
+        session: Some(&session),
+        path: &ctx.path,
+    };
+    if !session.csrf_ok(form.get("csrf").map_or("", String::as_str)) {
+        return bad_csrf();
+    }
+    if !session.may(Role::Operator) {
+        return forbidden(&page);
+    }
+    let connection = form.get("__connection").cloned().unwrap_or_default();
+    let action = form.get("__action").cloned().unwrap_or_default();
+    let values: Map<String, Value> = form
+        .iter()
+        .filter(|(k, _)| !k.starts_with("__") && *k != "csrf")
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect();
+    let fail = |field: String, reason: String| {
+        let mut errors = Map::new();
+        errors.insert(field, Value::from(reason));
+        errors
+    };
+    let (Some(def), Ok(conn)) = (
+        crate::actions::spec(&action),
+        s.connections.get(&connection).await,
+    ) else {
+        let errors = fail("_form".into(), page.word("not_found"));
+        return render_send(
+            &page,
+            &connection,
+            &action,
+            values,
+            errors,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    };
+    let fields = form_fields(&def.input_schema);
+    let input = match input_from_form(&fields, &form) {
+        Ok(i) => i,
+        Err((field, reason)) => {
+            let errors = fail(field, reason);
+            return render_send(
+                &page,
+                &connection,
+                &action,
+                values,
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
+    match crate::api::actions::queue(&s, &conn, def, input).await {
+        Ok(d) => Redirect::to(&format!("/console/deliveries/{}", d.id)).into_response(),
+        Err(e) => {
+            // `buttons[1].url` is shown at `buttons`.
+            let field = e
+                .body
+                .field
+                .as_deref()
+                .map(|f| f.split(['.', '[']).next().unwrap_or(f).to_owned())
+                .filter(|f| fields.iter().any(|x| x.name == *f))
+                .unwrap_or_else(|| "_form".into());
+            let reason = match &e.body.field {
+                Some(f) if field != "_form" && f != &field => format!("{f}: {}", e.body.message),
+                _ => e.body.message.clone(),
+            };
+            let errors = fail(field, reason);
+            let status =
+                StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::BAD_REQUEST);
+            render_send(&page, &connection, &action, values, errors, status).await
+        }
+    }
+}
+
 async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "console.css" => (
@@ -770,6 +1100,7 @@ mod tests {
             "connection_new.html",
             "deliveries.html",
             "delivery.html",
+            "send.html",
         ] {
             super::TEMPLATES
                 .get_template(name)
