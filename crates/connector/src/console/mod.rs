@@ -508,7 +508,6 @@ async fn test_connection(
         session: Some(&session),
         path: "/console/connections",
     };
-    let _ = &ctx.path;
     if !session.csrf_ok(&f.csrf) {
         return bad_csrf();
     }
