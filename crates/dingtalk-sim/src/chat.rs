@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::response::Html;
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+use dingtalk_render::{Media, app_message, esc, webhook_message};
 use serde_json::Value;
 
 use crate::model::ReceivedMessage;
@@ -12,10 +12,11 @@ use crate::state::Sim;
 
 pub(crate) async fn page(State(sim): State<Sim>) -> Html<String> {
     let body = render_chats(&sim);
+    const BUBBLES: &str = dingtalk_render::CSS;
     Html(format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DingTalk simulator</title>
-<style>{CSS}</style></head>
+<style>{CSS}{BUBBLES}</style></head>
 <body><header class="top">DingTalk simulator <span class="hint">new messages appear every 2 s · <a href="/_sim/messages">/_sim/messages</a> · <a href="/_sim/stats">/_sim/stats</a></span></header>
 <div id="chats">{body}</div>
 <script>{SCRIPT}</script></body></html>"#
@@ -102,27 +103,8 @@ body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-ser
 .chat-header .cid{display:block;font-weight:400;font-size:11px;color:#8f959e}
 .messages{overflow-y:auto;padding:10px 12px;display:flex;flex-direction:column;gap:10px}
 .msg .sender{font-size:12px;color:#8f959e;margin-bottom:3px}
-.bubble{background:#fff;border-radius:6px;padding:8px 11px;max-width:340px;word-wrap:break-word;white-space:normal}
-.bubble.text{white-space:pre-wrap}
-.mention{color:#1677ff}
-.card-title{font-weight:600;margin-bottom:6px}
-.link-card{display:flex;gap:8px;text-decoration:none;color:inherit}
-.link-card img{width:56px;height:56px;object-fit:cover;border-radius:4px;background:#e3e5e8}
-.link-text{font-size:13px;color:#646a73}
-.buttons{display:flex;flex-direction:column;border-top:1px solid #e3e5e8;margin:8px -11px -8px}
-.buttons.horizontal{flex-direction:row}
-.buttons a{flex:1;text-align:center;padding:8px;color:#1677ff;text-decoration:none;border-top:1px solid #e3e5e8}
-.buttons.horizontal a{border-top:none;border-left:1px solid #e3e5e8}
-.buttons.horizontal a:first-child{border-left:none}
-.feed a{display:flex;justify-content:space-between;gap:8px;padding:6px 0;color:inherit;text-decoration:none;border-bottom:1px solid #eee}
-.feed img{width:40px;height:40px;object-fit:cover;background:#e3e5e8}
-.image img{max-width:300px;border-radius:4px;background:#e3e5e8;min-height:40px;display:block}
-.file{display:flex;gap:10px;align-items:center}
-.file .icon{width:36px;height:42px;background:#1677ff;color:#fff;border-radius:4px;display:flex;align-items:center;justify-content:center;font-size:11px;text-transform:uppercase}
-.meta{font-size:12px;color:#8f959e}
 .empty{color:#8f959e;font-size:13px;text-align:center;padding:20px}
 .earlier{color:#8f959e;font-size:12px;text-align:center}.earlier a{color:#8f959e}
-.broken-image{display:inline-block;color:#646a73;font-size:12px;background:#f0f1f3;border:1px dashed #c9ccd1;border-radius:4px;padding:6px 8px}
 "#;
 
 /// The most recent messages shown per conversation.
@@ -225,7 +207,7 @@ fn render_message(sim: &Sim, m: &ReceivedMessage) -> String {
         (
             "Custom robot".to_string(),
             msgtype.to_string(),
-            render_webhook(msgtype, payload, m.at.as_ref()),
+            webhook_message(&SimMedia(sim), msgtype, payload, m.at.as_ref()),
         )
     } else {
         let param = m.msg_param.as_ref().unwrap_or(&empty);
@@ -233,7 +215,7 @@ fn render_message(sim: &Sim, m: &ReceivedMessage) -> String {
         (
             m.robot_code.clone().unwrap_or_default(),
             key.to_string(),
-            render_app_message(sim, key, param),
+            app_message(&SimMedia(sim), key, param),
         )
     };
     format!(
@@ -248,315 +230,17 @@ fn render_message(sim: &Sim, m: &ReceivedMessage) -> String {
     )
 }
 
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
-}
+/// The simulator's media store: uploaded files are served at `/_sim/media/{id}`.
+struct SimMedia<'a>(&'a Sim);
 
-fn render_app_message(sim: &Sim, key: &str, p: &Value) -> String {
-    match key {
-        "sampleText" => text_bubble(s(p, "content"), &[], false),
-        "sampleMarkdown" => markdown_bubble(s(p, "title"), s(p, "text")),
-        "sampleLink" => link_card(
-            s(p, "title"),
-            s(p, "text"),
-            s(p, "picUrl"),
-            s(p, "messageUrl"),
-        ),
-        "sampleImageMsg" => image_bubble(s(p, "photoURL")),
-        "sampleActionCard" => action_card(
-            s(p, "title"),
-            s(p, "text"),
-            &[(s(p, "singleTitle"), s(p, "singleURL"))],
-            false,
-        ),
-        "sampleActionCard6" => action_card(
-            s(p, "title"),
-            s(p, "text"),
-            &[
-                (s(p, "buttonTitle1"), s(p, "buttonUrl1")),
-                (s(p, "buttonTitle2"), s(p, "buttonUrl2")),
-            ],
-            true,
-        ),
-        k if k.starts_with("sampleActionCard") => {
-            let buttons: Vec<(&str, &str)> = (1..=5)
-                .map(|i| {
-                    (
-                        s(p, &format!("actionTitle{i}")),
-                        s(p, &format!("actionURL{i}")),
-                    )
-                })
-                .filter(|(t, _)| !t.is_empty())
-                .collect();
-            action_card(s(p, "title"), s(p, "text"), &buttons, false)
-        }
-        "sampleFile" => file_bubble(sim, s(p, "mediaId"), s(p, "fileName"), s(p, "fileType")),
-        "sampleAudio" => format!(
-            r#"<div class="bubble audio">🎤 Voice message <span class="meta">{} ms</span></div>"#,
-            esc(&value_text(p.get("duration")))
-        ),
-        "sampleVideo" => format!(
-            r#"<div class="bubble video">🎬 Video <span class="meta">{} · {} s</span></div>"#,
-            esc(s(p, "videoType")),
-            esc(&value_text(p.get("duration")))
-        ),
-        other => format!(
-            r#"<div class="bubble">Unsupported message {}</div>"#,
-            esc(other)
-        ),
-    }
-}
-
-fn render_webhook(msgtype: &str, p: &Value, at: Option<&Value>) -> String {
-    match msgtype {
-        "text" => {
-            let mut mentions: Vec<String> = Vec::new();
-            let mut at_all = false;
-            if let Some(at) = at {
-                for list in ["atUserIds", "atMobiles"] {
-                    if let Some(Value::Array(a)) = at.get(list) {
-                        mentions.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
-                    }
-                }
-                at_all = at.get("isAtAll").and_then(Value::as_bool).unwrap_or(false);
-            }
-            text_bubble(s(p, "content"), &mentions, at_all)
-        }
-        "markdown" => markdown_bubble(s(p, "title"), s(p, "text")),
-        "link" => link_card(
-            s(p, "title"),
-            s(p, "text"),
-            s(p, "picUrl"),
-            s(p, "messageUrl"),
-        ),
-        "actionCard" => {
-            let horizontal = s(p, "btnOrientation") == "1";
-            if !s(p, "singleTitle").is_empty() {
-                action_card(
-                    s(p, "title"),
-                    s(p, "text"),
-                    &[(s(p, "singleTitle"), s(p, "singleURL"))],
-                    horizontal,
-                )
-            } else {
-                let btns = p.get("btns").and_then(Value::as_array);
-                let buttons: Vec<(&str, &str)> = btns
-                    .into_iter()
-                    .flatten()
-                    .map(|b| (s(b, "title"), s(b, "actionURL")))
-                    .collect();
-                action_card(s(p, "title"), s(p, "text"), &buttons, horizontal)
-            }
-        }
-        "feedCard" => {
-            let mut html = String::from(r#"<div class="bubble feed">"#);
-            for l in p
-                .get("links")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                html.push_str(&format!(
-                    r#"<a href="{}" target="_blank" rel="noopener"><span class="card-title">{}</span>{}</a>"#,
-                    esc(&safe_url(s(l, "messageURL"))),
-                    esc(s(l, "title")),
-                    img_tag(s(l, "picURL"), s(l, "title"))
-                ));
-            }
-            html.push_str("</div>");
-            html
-        }
-        other => format!(
-            r#"<div class="bubble">Unsupported message {}</div>"#,
-            esc(other)
-        ),
-    }
-}
-
-fn text_bubble(content: &str, mentions: &[String], at_all: bool) -> String {
-    let mut html = esc(content);
-    for m in mentions.iter().filter(|m| !m.is_empty()) {
-        let token = format!("@{}", esc(m));
-        html = html.replace(&token, &format!(r#"<span class="mention">{token}</span>"#));
-    }
-    if at_all {
-        html.push_str(r#" <span class="mention">@所有人</span>"#);
-    }
-    format!(r#"<div class="bubble text">{html}</div>"#)
-}
-
-fn markdown_bubble(title: &str, text: &str) -> String {
-    format!(
-        r#"<div class="bubble markdown" title="{}">{}</div>"#,
-        esc(title),
-        markdown(text)
-    )
-}
-
-fn link_card(title: &str, text: &str, pic: &str, url: &str) -> String {
-    format!(
-        r#"<div class="bubble link"><a class="link-card" href="{}" target="_blank" rel="noopener"><div><div class="card-title">{}</div><div class="link-text">{}</div></div>{}</a></div>"#,
-        esc(&safe_url(url)),
-        esc(title),
-        esc(text),
-        img_tag(pic, title)
-    )
-}
-
-fn action_card(title: &str, text: &str, buttons: &[(&str, &str)], horizontal: bool) -> String {
-    let mut html = format!(
-        r#"<div class="bubble action-card"><div class="card-title">{}</div>{}<div class="buttons{}">"#,
-        esc(title),
-        markdown(text),
-        if horizontal { " horizontal" } else { "" }
-    );
-    for (t, u) in buttons {
-        html.push_str(&format!(
-            r#"<a class="button" href="{}" target="_blank" rel="noopener">{}</a>"#,
-            esc(&safe_url(u)),
-            esc(t)
-        ));
-    }
-    html.push_str("</div></div>");
-    html
-}
-
-fn image_bubble(photo: &str) -> String {
-    format!(
-        r#"<div class="bubble image">{}</div>"#,
-        img_tag(photo, "Image")
-    )
-}
-
-fn file_bubble(sim: &Sim, media_id: &str, name: &str, file_type: &str) -> String {
-    let size = crate::media::describe(sim, media_id)
-        .map(|(_, _, size)| format!(" · {} KB", size.div_ceil(1024)))
-        .unwrap_or_default();
-    format!(
-        r#"<div class="bubble file" data-media-id="{}"><div class="icon">{}</div><div><div class="file-name">{}</div><div class="meta">{}{}</div></div></div>"#,
-        esc(media_id),
-        esc(file_type),
-        esc(name),
-        esc(file_type),
-        esc(&size)
-    )
-}
-
-/// An image with words for when it cannot be shown (the page replaces a broken one with them).
-fn img_tag(src: &str, alt: &str) -> String {
-    if src.is_empty() {
-        return String::new();
-    }
-    let alt = if alt.is_empty() { "Image" } else { alt };
-    format!(
-        r#"<img src="{}" alt="{}" title="{}" loading="lazy">"#,
-        esc(&image_src(src)),
-        esc(alt),
-        esc(src)
-    )
-}
-
-/// Media ids (`@…`, `$…`) are served by the simulator; other sources must be http(s).
-fn image_src(src: &str) -> String {
-    if src.starts_with('@') || src.starts_with('$') {
+impl Media for SimMedia<'_> {
+    fn src(&self, media_id: &str) -> Option<String> {
         let encoded =
-            percent_encoding::utf8_percent_encode(src, percent_encoding::NON_ALPHANUMERIC);
-        format!("/_sim/media/{encoded}")
-    } else {
-        safe_url(src)
-    }
-}
-
-/// Only http(s) and dingtalk:// links are kept; anything else (e.g. `javascript:`) becomes `#`.
-fn safe_url(url: &str) -> String {
-    let lower = url.trim().to_ascii_lowercase();
-    if ["http://", "https://", "dingtalk://"]
-        .iter()
-        .any(|p| lower.starts_with(p))
-    {
-        url.trim().to_string()
-    } else {
-        "#".to_string()
-    }
-}
-
-fn value_text(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// DingTalk's markdown subset: raw HTML is shown as text, single newlines break lines.
-fn markdown(text: &str) -> String {
-    let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES;
-    let events = Parser::new_ext(text, options).map(|event| match event {
-        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
-        Event::SoftBreak => Event::HardBreak,
-        Event::Start(Tag::Link {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => Event::Start(Tag::Link {
-            link_type,
-            dest_url: CowStr::from(safe_url(&dest_url)),
-            title,
-            id,
-        }),
-        Event::Start(Tag::Image {
-            link_type,
-            dest_url,
-            title,
-            id,
-        }) => Event::Start(Tag::Image {
-            link_type,
-            dest_url: CowStr::from(image_src(&dest_url)),
-            title,
-            id,
-        }),
-        other => other,
-    });
-    let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, events);
-    html
-}
-
-/// HTML-escapes text for element content and quoted attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markdown_escapes_raw_html_and_bad_links() {
-        let html = markdown("# Hi\n\n<script>alert(1)</script>\n\nsee [x](javascript:alert(1))");
-        assert!(html.contains("<h1>Hi</h1>"), "{html}");
-        assert!(!html.contains("<script>"), "{html}");
-        assert!(html.contains("&lt;script&gt;"), "{html}");
-        assert!(html.contains(r##"href="#""##), "{html}");
+            percent_encoding::utf8_percent_encode(media_id, percent_encoding::NON_ALPHANUMERIC);
+        Some(format!("/_sim/media/{encoded}"))
     }
 
-    #[test]
-    fn mentions_are_highlighted_inside_escaped_text() {
-        let html = text_bubble("<b>hi</b> @manager1234", &["manager1234".into()], true);
-        assert!(html.contains("&lt;b&gt;hi&lt;/b&gt;"), "{html}");
-        assert!(html.contains(r#"<span class="mention">@manager1234</span>"#));
-        assert!(html.contains("@所有人"));
+    fn size(&self, media_id: &str) -> Option<u64> {
+        crate::media::describe(self.0, media_id).map(|(_, _, size)| size as u64)
     }
 }

@@ -104,6 +104,5 @@ async fn test(
     Path(c): Path<ConnectionRef>,
 ) -> Result<Json<TestResult>, ApiError> {
     let conn = s.connections.get(&c.id_or_name).await?;
-    let target = s.target_for(&conn)?;
-    Ok(Json(crate::probe::test(&target).await))
+    Ok(Json(s.test_connection(&conn).await?))
 }

@@ -13,7 +13,7 @@ pub mod openapi;
 pub mod strict_json;
 pub mod swagger;
 pub mod system;
-mod tokens;
+pub(crate) mod tokens;
 
 use aide::axum::ApiRouter;
 use axum::Router;
@@ -136,6 +136,26 @@ impl AppState {
             .expect("cache poisoned")
             .retain(|_, (_, c)| c.id != id);
         self.targets.forget(id);
+    }
+
+    /// Tests a connection against DingTalk and records the result as its last test.
+    pub async fn test_connection(
+        &self,
+        conn: &Connection,
+    ) -> Result<crate::probe::TestResult, ApiError> {
+        let target = self.target_for(conn)?;
+        let result = crate::probe::test(&target).await;
+        let check = crate::store::ConnectionCheck {
+            checked_at: chrono::Utc::now(),
+            ok: result.ok,
+            message: result.message.clone(),
+            code: result.dingtalk.as_ref().and_then(|d| d.code.clone()),
+        };
+        // The test happened and is answered either way; only the list's note of it is lost.
+        if let Err(e) = self.store.put_connection_check(conn.id, &check).await {
+            tracing::warn!(connection = %conn.name, error = %e, "could not record the connection test");
+        }
+        Ok(result)
     }
 
     pub fn wake_engine(&self) {

@@ -120,31 +120,49 @@ async fn create(
     State(s): State<AppState>,
     AppJson(new): AppJson<NewToken>,
 ) -> Result<(StatusCode, Json<NewTokenView>), ApiError> {
-    if new.label.chars().all(crate::actions::types::is_blank) {
-        return Err(ApiError::invalid("label", "must not be blank"));
-    }
-    let label = new.label.trim();
-    let (id, token) = crate::app::create_api_token_with_role(s.store.as_ref(), label, new.role)
-        .await
-        .map_err(ApiError::internal)?;
-    tracing::info!(token_id = %id, role = new.role.as_str(), "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(NewTokenView {
-            id,
-            label: label.to_owned(),
-            role: new.role,
-            token: token.expose_secret().to_owned(),
-        }),
+        Json(create_token(&s, &new.label, new.role).await?),
     ))
+}
+
+/// Makes a token with a role; the answer is the only place the token is ever shown.
+pub(crate) async fn create_token(
+    s: &AppState,
+    label: &str,
+    role: Role,
+) -> Result<NewTokenView, ApiError> {
+    if label.chars().all(crate::actions::types::is_blank) {
+        return Err(ApiError::invalid("label", "must not be blank"));
+    }
+    if label.chars().count() > 100 {
+        return Err(ApiError::invalid("label", "must be at most 100 characters"));
+    }
+    let label = label.trim();
+    let (id, token) = crate::app::create_api_token_with_role(s.store.as_ref(), label, role)
+        .await
+        .map_err(ApiError::internal)?;
+    tracing::info!(token_id = %id, role = role.as_str(), "API token created");
+    Ok(NewTokenView {
+        id,
+        label: label.to_owned(),
+        role,
+        token: token.expose_secret().to_owned(),
+    })
 }
 
 async fn revoke(
     State(s): State<AppState>,
     Path(r): Path<TokenRef>,
 ) -> Result<StatusCode, ApiError> {
-    let not_found = || ApiError::not_found(format!("no token has the id `{}`", r.id));
-    let id = Uuid::parse_str(&r.id).map_err(|_| not_found())?;
+    revoke_token(&s, &r.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes a token: it stops working at once on this instance (its cached check is dropped).
+pub(crate) async fn revoke_token(s: &AppState, id: &str) -> Result<(), ApiError> {
+    let not_found = || ApiError::not_found(format!("no token has the id `{id}`"));
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let hash = s
         .store
         .list_api_tokens()
@@ -164,5 +182,5 @@ async fn revoke(
     }
     s.tokens.forget(&hash);
     tracing::info!(token_id = %id, "API token revoked");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

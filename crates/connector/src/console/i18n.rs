@@ -58,6 +58,146 @@ impl Lang {
     }
 }
 
+impl Lang {
+    fn pick(
+        self,
+        table: &'static [(&str, &'static str, &'static str)],
+        key: &str,
+    ) -> Option<&'static str> {
+        table
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, en, zh)| if self == Lang::Zh { *zh } else { *en })
+    }
+
+    /// The seed's label of an action input (`group_chat_id` → "Group Chat ID").
+    pub fn label(self, field: &str) -> Option<&'static str> {
+        self.pick(LABELS, field)
+    }
+
+    /// The seed's description of an input, where it has one (else the schema's is shown).
+    pub fn help(self, field: &str) -> Option<&'static str> {
+        self.pick(HELP, field)
+    }
+
+    /// The seed's name of an action.
+    pub fn action_title(self, action: &str) -> Option<&'static str> {
+        self.pick(ACTIONS, action)
+    }
+}
+
+/// The seed's parameter names (ROMA Connect's DingTalk connector), then dtc's own inputs.
+const LABELS: &[(&str, &str, &str)] = &[
+    ("group_chat_id", "Group Chat ID", "群会话 ID"),
+    ("subject", "Subject", "消息标题"),
+    ("content", "Content", "消息内容"),
+    ("image_url", "Image URL", "图片链接"),
+    ("redirect_url", "Redirection URL", "跳转链接"),
+    ("button_text", "Redirect Button", "跳转按钮"),
+    ("media_id", "Media File ID", "媒体文件 ID"),
+    ("file_name", "File Name", "文件名"),
+    ("file_type", "File Type", "文件类型"),
+    ("file", "File", "文件"),
+    ("file_url", "File URL", "文件链接"),
+    ("msg_type", "Message Type", "消息类型"),
+    ("user_ids", "User IDs", "用户 ID"),
+    ("media_type", "Media Type", "媒体类型"),
+    ("buttons", "Buttons", "按钮"),
+    ("button_layout", "Button Layout", "按钮排列"),
+    ("process_query_key", "Process Query Key", "消息查询 Key"),
+    (
+        "process_query_keys",
+        "Process Query Keys",
+        "消息查询 Key 列表",
+    ),
+    ("links", "Links", "链接列表"),
+    ("at_mobiles", "@ Mobiles", "@ 手机号"),
+    ("at_user_ids", "@ User IDs", "@ 用户 ID"),
+    ("at_all", "@ Everyone", "@ 所有人"),
+    ("split", "Split long messages", "超长消息自动拆分"),
+    ("max_results", "Max Results", "最大条数"),
+    ("next_token", "Next Token", "分页标记"),
+];
+
+const HELP: &[(&str, &str, &str)] = &[
+    (
+        "group_chat_id",
+        "The group's openConversationId (cid…==): from DingTalk's API for creating a group, or, for an existing group, the JSAPI biz.chat.chooseConversationByCorpId.",
+        "群的 openConversationId（cid…==）：创建企业内部群等接口返回；已有的群可通过 JSAPI biz.chat.chooseConversationByCorpId 获取。",
+    ),
+    ("subject", "Message subject.", "消息标题。"),
+    ("content", "Message content.", "消息内容。"),
+    (
+        "image_url",
+        "Link to the preview image.",
+        "预览图片的链接。",
+    ),
+    (
+        "redirect_url",
+        "Redirection link opened after clicking the message.",
+        "点击消息后打开的跳转链接。",
+    ),
+    (
+        "button_text",
+        "Text displayed on the redirect button.",
+        "跳转按钮上显示的文字。",
+    ),
+    (
+        "media_id",
+        "Value of media_id of the API for uploading media files.",
+        "上传媒体文件接口返回的 media_id。",
+    ),
+    (
+        "file_name",
+        "Name of the file to be sent.",
+        "要发送的文件名。",
+    ),
+    (
+        "file_type",
+        "xlsx, pdf, zip, rar, doc and docx files are supported.",
+        "支持 xlsx、pdf、zip、rar、doc、docx 文件。",
+    ),
+    (
+        "file",
+        "A file from this computer, uploaded to DingTalk first.",
+        "本机上的文件，先上传到钉钉。",
+    ),
+];
+
+/// The seed's action names.
+const ACTIONS: &[(&str, &str, &str)] = &[
+    (
+        "send_text",
+        "Send a text message by chatbot",
+        "机器人发送文本消息",
+    ),
+    (
+        "send_markdown",
+        "Send a Markdown message by chatbot",
+        "机器人发送 Markdown 消息",
+    ),
+    (
+        "send_link",
+        "Send a link message by chatbot",
+        "机器人发送链接消息",
+    ),
+    (
+        "send_image",
+        "Send an image message by chatbot",
+        "机器人发送图片消息",
+    ),
+    (
+        "send_file",
+        "Send a file message by chatbot",
+        "机器人发送文件消息",
+    ),
+    (
+        "send_action_card",
+        "Send an ActionCard message by chatbot",
+        "机器人发送 ActionCard 消息",
+    ),
+];
+
 /// (key, English, 简体中文)
 const WORDS: &[(&str, &str, &str)] = &[
     ("console", "dtc console", "dtc 控制台"),
@@ -193,4 +333,125 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("status_retrying", "retrying", "重试中"),
     ("status_delivered", "delivered", "已送达"),
     ("status_failed", "failed", "失败"),
+    ("edit", "Edit", "编辑"),
+    ("edit_connection", "Edit connection", "编辑连接"),
+    ("updated", "Connection saved", "连接已保存"),
+    (
+        "remove_signing_secret",
+        "Remove the signing secret",
+        "移除加签密钥",
+    ),
+    ("last_test", "Last test", "最近测试"),
+    ("last_used", "Last used", "最近使用"),
+    ("never", "never", "从未"),
+    ("preview", "Preview", "预览"),
+    (
+        "preview_help",
+        "As DingTalk will show it; updates as you type.",
+        "钉钉中的显示效果，随输入更新。",
+    ),
+    (
+        "known_groups",
+        "Groups this connection has sent to",
+        "此连接发送过的群",
+    ),
+    ("choose_file", "Choose a file", "选择文件"),
+    ("tokens", "API tokens", "API 令牌"),
+    ("new_token", "New token", "新建令牌"),
+    ("create_token", "Create token", "创建令牌"),
+    ("token_made", "Token created", "令牌已创建"),
+    (
+        "token_once",
+        "Copy it now: it is shown only this once and stored only as a hash.",
+        "请立即复制：令牌只显示这一次，服务端只保存其哈希。",
+    ),
+    ("existing_tokens", "Tokens", "令牌列表"),
+    ("label", "Label", "标签"),
+    ("revoke", "Revoke", "吊销"),
+    (
+        "revoke_confirm",
+        "Revoke this token? Programs and sessions using it stop working.",
+        "吊销此令牌？使用它的程序和会话将立即失效。",
+    ),
+    ("role_viewer", "viewer — read only", "只读（viewer）"),
+    (
+        "role_operator",
+        "operator — send, run flows, retry",
+        "操作员（operator）：发送、运行流程、重试",
+    ),
+    (
+        "role_admin",
+        "admin — everything",
+        "管理员（admin）：全部权限",
+    ),
+    ("flows", "Flows", "流程"),
+    ("flow", "Flow", "流程"),
+    ("new_flow", "New flow", "新建流程"),
+    ("runs", "Runs", "运行记录"),
+    ("run", "Run", "运行"),
+    ("ready_flows", "Ready flows", "现成流程"),
+    (
+        "ready_flows_help",
+        "Alerts from Prometheus Alertmanager or Grafana, or any JSON, to a DingTalk group: pick one, check it, apply.",
+        "把 Prometheus Alertmanager、Grafana 告警或任意 JSON 发到钉钉群：选一个模板，检查后应用。",
+    ),
+    ("template", "Template", "模板"),
+    ("any_json", "Any JSON webhook", "任意 JSON Webhook"),
+    ("use_template", "Open in the editor", "在编辑器中打开"),
+    ("trigger", "Trigger", "触发方式"),
+    ("version", "Version", "版本"),
+    ("updated_at", "Changed", "修改时间"),
+    ("next_fire", "Next", "下次运行"),
+    ("no_flows", "No flows yet.", "还没有流程。"),
+    ("hook_url", "Hook", "Webhook 地址"),
+    (
+        "template_secret_note",
+        "The hook secret below was made for you: copy it into the sender's configuration before applying. Once applied it is stored sealed and shown as <set>.",
+        "下面的 Webhook 密钥是新生成的：应用前请复制到发送方的配置中。应用后它会加密保存，并显示为 <set>。",
+    ),
+    ("flow_problems", "The flow was not applied:", "流程未应用："),
+    ("line", "line", "第"),
+    (
+        "flow_document",
+        "Flow (YAML or JSON)",
+        "流程（YAML 或 JSON）",
+    ),
+    (
+        "flow_editor_help",
+        "Secrets show as <set>: leave them so to keep them. Tab indents; Escape then Tab leaves the editor.",
+        "密钥显示为 <set>，保持不变即沿用原密钥。Tab 键缩进；先按 Esc 再按 Tab 离开编辑器。",
+    ),
+    ("apply", "Apply", "应用"),
+    ("flow_applied", "Flow applied", "流程已应用"),
+    ("try_flow", "Try it", "试运行"),
+    (
+        "sample_trigger",
+        "Sample trigger body (JSON)",
+        "示例触发数据（JSON）",
+    ),
+    ("dry_run", "Dry run (sends nothing)", "试运行（不发送）"),
+    ("run_now", "Run now", "立即运行"),
+    ("dry_run_result", "What it would send", "将会发送的消息"),
+    ("step", "Step", "步骤"),
+    ("would_send", "would send", "将发送"),
+    ("skipped", "skipped", "跳过"),
+    ("would_fail", "would fail", "将失败"),
+    ("delete_flow", "Delete flow", "删除流程"),
+    (
+        "delete_flow_confirm",
+        "Delete this flow? Its runs stay.",
+        "删除此流程？运行记录会保留。",
+    ),
+    ("run_running", "running", "运行中"),
+    ("run_succeeded", "succeeded", "成功"),
+    ("run_failed", "failed", "失败"),
+    ("no_runs", "No runs match.", "没有匹配的运行记录。"),
+    ("finished_at", "Finished", "结束时间"),
+    ("steps", "Steps", "步骤"),
+    (
+        "no_steps_yet",
+        "No step has finished yet.",
+        "还没有完成的步骤。",
+    ),
+    ("trigger_data", "Trigger data", "触发数据"),
 ];

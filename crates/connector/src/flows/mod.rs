@@ -10,5 +10,6 @@ pub mod run;
 pub mod schedule;
 pub mod service;
 pub mod template;
+pub mod yaml;
 
 pub use doc::{FlowDoc, FlowProblem, HookAuth, HookFormat, OnError, StepDoc, Trigger};

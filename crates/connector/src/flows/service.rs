@@ -133,8 +133,10 @@ impl Flows {
             Trigger::Webhook {
                 auth: Some(auth), ..
             } => {
-                let plain = take_secrets(auth);
+                let mut plain = take_secrets(auth);
                 let keyring = self.connections.keyring();
+                self.keep_stored_secrets(&flow.name, &mut plain, &keyring)
+                    .await?;
                 Some(
                     secrets::seal(&keyring, &secrets_context(&flow.name), &plain.to_string())
                         .map_err(|e| ApplyError::Seal(e.to_string()))?,
@@ -161,6 +163,46 @@ impl Flows {
         metrics::counter!("dtc_flow_applies_total").increment(1);
         tracing::info!(flow = %record.name, version = record.version, "flow applied");
         Ok(record)
+    }
+
+    /// A secret given as [`SET`] (as a stored document shows it, so one can be edited and
+    /// applied again) keeps the current version's secret; a new flow has none to keep.
+    async fn keep_stored_secrets(
+        &self,
+        name: &str,
+        plain: &mut Value,
+        keyring: &secrets::Keyring,
+    ) -> Result<(), ApplyError> {
+        let Some(fields) = plain.as_object_mut() else {
+            return Ok(());
+        };
+        if !fields.values().any(|v| v == SET) {
+            return Ok(());
+        }
+        let stored: Option<Value> = match self.store.get_flow(name).await? {
+            Some(FlowRecord {
+                sealed_secrets: Some(sealed),
+                ..
+            }) => secrets::open(keyring, &secrets_context(name), &sealed)
+                .ok()
+                .and_then(|p| serde_json::from_str(p.expose_secret()).ok()),
+            _ => None,
+        };
+        for (key, value) in fields.iter_mut().filter(|(_, v)| *v == SET) {
+            match stored.as_ref().and_then(|s| s.get(key.as_str())) {
+                Some(old) => *value = old.clone(),
+                None => {
+                    return Err(ApplyError::Invalid(vec![FlowProblem {
+                        field: format!("trigger.auth.{key}"),
+                        line: None,
+                        reason: format!(
+                            "is `{SET}`, which keeps a stored secret, but this flow has none: give the secret"
+                        ),
+                    }]));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn get(&self, name: &str) -> Result<Option<FlowRecord>, StoreError> {

@@ -132,6 +132,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// still holds the value it was re-sealed from; otherwise nothing changes and
     /// [`StoreError::Conflict`] is returned.
     async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()>;
+    /// Records a connection's latest test, replacing the one before.
+    async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()>;
+    /// Every connection's last test and last use.
+    async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>>;
 
     // ---- API tokens ----
 

@@ -524,6 +524,42 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()> {
+        query(sql!("connection_check_put"))
+            .bind(id)
+            .bind(types::trunc_micros(check.checked_at))
+            .bind(i32::from(check.ok))
+            .bind(check.message.as_str())
+            .bind(check.code.as_deref())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>> {
+        query(sql!("connection_activity"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let last_check = match row.opt_time("checked_at")? {
+                    Some(checked_at) => Some(ConnectionCheck {
+                        checked_at,
+                        ok: row.int32("ok")? != 0,
+                        message: row.text("message")?,
+                        code: row.opt_text("code")?,
+                    }),
+                    None => None,
+                };
+                Ok(ConnectionActivity {
+                    connection_id: row.id("id")?,
+                    last_check,
+                    last_used_at: row.opt_time("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn count_api_tokens(&self) -> StoreResult<u64> {
         let row = query(sql!("api_token_count")).fetch_one(&self.pool).await?;
         Ok(row.int("n")?.max(0) as u64)

@@ -250,6 +250,25 @@ pub struct SealedSecretsUpdate {
     pub new: String,
 }
 
+/// A connection's last test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionCheck {
+    pub checked_at: DateTime<Utc>,
+    pub ok: bool,
+    pub message: String,
+    /// DingTalk's code when it refused.
+    pub code: Option<String>,
+}
+
+/// What the connection list shows beside a connection's fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionActivity {
+    pub connection_id: Uuid,
+    pub last_check: Option<ConnectionCheck>,
+    /// When its newest delivery was accepted.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiTokenRecord {
     pub id: Uuid,

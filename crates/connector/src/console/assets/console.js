@@ -34,4 +34,71 @@ document.addEventListener("DOMContentLoaded", () => {
     kind.addEventListener("change", show);
     show();
   }
+  // The Send page's live preview: the form as DingTalk would show it, asked of the server
+  // (the same validation and renderer as a real send) a moment after the user stops typing.
+  // A picked file is named, not uploaded, until Send.
+  const sendForm = document.querySelector("form[data-preview]");
+  const pane = document.getElementById("preview");
+  if (sendForm && pane) {
+    let timer = 0, asked = 0;
+    const ask = async () => {
+      const mine = ++asked;
+      const data = new FormData(sendForm);
+      for (const input of sendForm.querySelectorAll("input[type=file]")) {
+        data.delete(input.name);
+        if (input.files.length) data.set("__picked_" + input.name, input.files[0].name);
+      }
+      try {
+        const r = await fetch(sendForm.dataset.preview, { method: "POST", body: data, credentials: "same-origin" });
+        if (mine !== asked) return;
+        pane.innerHTML = await r.text();
+        wordsForBrokenImages(pane);
+      } catch (e) {
+        if (mine === asked) pane.textContent = String(e);
+      }
+    };
+    const later = () => { window.clearTimeout(timer); timer = window.setTimeout(ask, 250); };
+    sendForm.addEventListener("input", later);
+    sendForm.addEventListener("change", later);
+    ask();
+  }
+  // Images a preview cannot load (outside addresses are not fetched) are named in words.
+  function wordsForBrokenImages(root) {
+    for (const img of root.querySelectorAll("img")) {
+      const swap = () => {
+        const note = document.createElement("span");
+        note.className = "broken-image";
+        note.textContent = (img.alt || "Image") + " (" + img.title + ")";
+        img.replaceWith(note);
+      };
+      if (img.complete && img.naturalWidth === 0) swap(); else img.addEventListener("error", swap);
+    }
+  }
+  // The flow editor: a problem's line number jumps to that line.
+  const editor = document.querySelector("textarea[data-editor]");
+  if (editor) {
+    for (const link of document.querySelectorAll("a[data-line]")) {
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        const line = Number(link.dataset.line);
+        const lines = editor.value.split("\n");
+        const start = lines.slice(0, line - 1).join("\n").length + (line > 1 ? 1 : 0);
+        const end = start + (lines[line - 1] || "").length;
+        editor.focus();
+        editor.setSelectionRange(start, end);
+        const lineHeight = parseFloat(window.getComputedStyle(editor).lineHeight) || 20;
+        editor.scrollTop = Math.max(0, (line - 3) * lineHeight);
+      });
+    }
+    // Tab indents (two spaces) instead of leaving the editor; Escape then Tab leaves it.
+    let escaped = false;
+    editor.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") { escaped = true; return; }
+      if (event.key === "Tab" && !event.shiftKey && !escaped) {
+        event.preventDefault();
+        editor.setRangeText("  ", editor.selectionStart, editor.selectionEnd, "end");
+      }
+      escaped = false;
+    });
+  }
 });
