@@ -179,3 +179,149 @@ async fn the_language_switch_never_redirects_outside_the_console() {
             .starts_with("dtc_lang=zh")
     );
 }
+
+/// A console form: its path, the least role that may post it, its other fields.
+type Post = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
+
+/// Every console form, for each role and with a forged CSRF value: what a role may not do is
+/// refused (403) and changes nothing; a post without the session's CSRF value is refused for
+/// everyone. Pages a role cannot use are refused too.
+#[tokio::test]
+async fn every_console_route_checks_csrf_and_role() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let (status, body) = app
+        .post(
+            "/v1/flows",
+            json!({"name": "hello", "trigger": {"type": "manual"}, "steps": [
+                {"id": "s", "action": "send_text", "connection": "ops",
+                 "input": {"group_chat_id": common::OPS, "content": "hi"}}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let http = browser();
+    // (method path, the least role that may, the form's other fields)
+    let posts: Vec<Post> = vec![
+        (
+            "/console/connections",
+            "admin",
+            vec![("kind", "app_robot"), ("name", "x")],
+        ),
+        (
+            "/console/connections/ops/edit",
+            "admin",
+            vec![("name", "ops")],
+        ),
+        ("/console/connections/ops/delete", "admin", vec![]),
+        ("/console/connections/ops/test", "operator", vec![]),
+        ("/console/send/preview", "operator", vec![]),
+        (
+            "/console/deliveries/00000000-0000-0000-0000-000000000000/retry",
+            "operator",
+            vec![],
+        ),
+        (
+            "/console/tokens",
+            "admin",
+            vec![("label", "x"), ("role", "viewer")],
+        ),
+        (
+            "/console/tokens/00000000-0000-0000-0000-000000000000/revoke",
+            "admin",
+            vec![],
+        ),
+        ("/console/flows", "admin", vec![("text", "name: x")]),
+        (
+            "/console/flows/hello/dry-run",
+            "operator",
+            vec![("sample", "{}")],
+        ),
+        (
+            "/console/flows/hello/run",
+            "operator",
+            vec![("sample", "{}")],
+        ),
+        ("/console/flows/hello/delete", "admin", vec![]),
+    ];
+    let gets = [
+        ("/console/connections/new", "admin"),
+        ("/console/connections/ops/edit", "admin"),
+        ("/console/tokens", "admin"),
+        ("/console/flows/new", "admin"),
+        ("/console/send", "operator"),
+        ("/console/connections", "viewer"),
+        ("/console/deliveries", "viewer"),
+        ("/console/flows", "viewer"),
+        ("/console/flows/hello", "viewer"),
+        ("/console/runs", "viewer"),
+    ];
+    let rank = |r: &str| {
+        ["viewer", "operator", "admin"]
+            .iter()
+            .position(|x| *x == r)
+            .unwrap()
+    };
+    for role in ["viewer", "operator", "admin"] {
+        let (cookie, csrf) = if role == "admin" {
+            sign_in(&app, TOKEN).await
+        } else {
+            let (_, made) = app
+                .post("/v1/tokens", json!({"label": role, "role": role}))
+                .await;
+            sign_in(&app, made["token"].as_str().unwrap()).await
+        };
+        for (path, least, fields) in &posts {
+            let form = |csrf: &str| {
+                let mut f: Vec<(&str, String)> = vec![("csrf", csrf.to_owned())];
+                f.extend(fields.iter().map(|(k, v)| (*k, (*v).to_owned())));
+                f
+            };
+            let post = |form: Vec<(&str, String)>| {
+                let req = http
+                    .post(format!("{}{path}", app.base))
+                    .header("cookie", &cookie);
+                // The Send page's forms are multipart (they may carry files).
+                if path.starts_with("/console/send") {
+                    let mut mp = reqwest::multipart::Form::new();
+                    for (k, v) in form {
+                        mp = mp.text(k.to_owned(), v);
+                    }
+                    req.multipart(mp)
+                } else {
+                    req.form(&form)
+                }
+            };
+            let forged = post(form("forged")).send().await.unwrap();
+            assert_eq!(
+                forged.status(),
+                403,
+                "{role} {path} with a forged CSRF value"
+            );
+            if rank(role) < rank(least) {
+                let resp = post(form(&csrf)).send().await.unwrap();
+                assert_eq!(resp.status(), 403, "{role} may not POST {path}");
+            }
+        }
+        for (path, least) in gets {
+            let resp = http
+                .get(format!("{}{path}", app.base))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            let want = if rank(role) < rank(least) { 403 } else { 200 };
+            assert_eq!(resp.status().as_u16(), want, "{role} GET {path}");
+        }
+    }
+    // Nothing a refused post asked for happened.
+    assert_eq!(app.get("/v1/connections").await.1[0]["name"], "ops");
+    assert_eq!(app.get("/v1/flows/hello").await.0, 200);
+    let (_, tokens) = app.get("/v1/tokens").await;
+    assert_eq!(tokens.as_array().map(Vec::len), Some(2), "{tokens}");
+    let (_, runs) = app.get("/v1/runs").await;
+    assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0), "{runs}");
+}

@@ -91,6 +91,19 @@ async function refresh() {
   }
 }
 setInterval(() => refresh().catch(e => console.warn('refresh failed', e)), 2000);
+// Writing as a person: the message goes to the robots of the group (Stream mode).
+chats.addEventListener('submit', async e => {
+  const form = e.target.closest('form.say');
+  if (!form) return;
+  e.preventDefault();
+  const text = form.elements.text.value;
+  if (!text.trim()) return;
+  const r = await fetch('/_sim/conversations/' + encodeURIComponent(form.dataset.conversation) + '/messages', {
+    method: 'POST', headers: {'content-type': 'application/json'},
+    body: JSON.stringify({sender: {nick: 'You', staff_id: 'manager1234'}, text, at_robot: form.elements.at.checked}),
+  });
+  if (r.ok) { form.elements.text.value = ''; refresh().catch(() => {}); }
+});
 "#;
 
 const CSS: &str = r#"
@@ -103,6 +116,9 @@ body{margin:0;font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-ser
 .chat-header .cid{display:block;font-weight:400;font-size:11px;color:#8f959e}
 .messages{overflow-y:auto;padding:10px 12px;display:flex;flex-direction:column;gap:10px}
 .msg .sender{font-size:12px;color:#8f959e;margin-bottom:3px}
+.say{display:flex;gap:6px;align-items:center;padding:8px 10px;border-top:1px solid #e3e5e8;background:#fff;border-radius:0 0 8px 8px;font-size:12px}
+.say input[name=text]{flex:1;padding:6px 8px;border:1px solid #c9ccd1;border-radius:4px}
+.bubble.person{background:#d7e8ff}
 .empty{color:#8f959e;font-size:13px;text-align:center;padding:20px}
 .earlier{color:#8f959e;font-size:12px;text-align:center}.earlier a{color:#8f959e}
 "#;
@@ -194,29 +210,51 @@ fn render_chats(sim: &Sim) -> String {
         if here.is_empty() {
             html.push_str(r#"<div class="empty">No messages yet</div>"#);
         }
-        html.push_str("</div></section>");
+        html.push_str("</div>");
+        // A person's side: write into a group, @-mentioning its robot(s) or not.
+        if !conv.key.starts_with("user:") {
+            html.push_str(&format!(
+                r#"<form class="say" data-conversation="{}"><input name="text" placeholder="Write as a person…" aria-label="Message to {}" autocomplete="off"><label><input type="checkbox" name="at" checked> @robot</label><button type="submit">Send</button></form>"#,
+                esc(&conv.key),
+                esc(&conv.title)
+            ));
+        }
+        html.push_str("</section>");
     }
     html
 }
 
 fn render_message(sim: &Sim, m: &ReceivedMessage) -> String {
     let empty = Value::Null;
-    let (sender, kind, body) = if m.api == "webhook" {
-        let payload = m.payload.as_ref().unwrap_or(&empty);
-        let msgtype = m.msgtype.as_deref().unwrap_or_default();
-        (
+    let payload = m.payload.as_ref().unwrap_or(&empty);
+    let msgtype = m.msgtype.as_deref().unwrap_or_default();
+    let (sender, kind, body) = match m.api.as_str() {
+        "webhook" => (
             "Custom robot".to_string(),
             msgtype.to_string(),
             webhook_message(&SimMedia(sim), msgtype, payload, m.at.as_ref()),
-        )
-    } else {
-        let param = m.msg_param.as_ref().unwrap_or(&empty);
-        let key = m.msg_key.as_deref().unwrap_or_default();
-        (
-            m.robot_code.clone().unwrap_or_default(),
-            key.to_string(),
-            app_message(&SimMedia(sim), key, param),
-        )
+        ),
+        // A robot's reply through its session webhook (Stream mode).
+        "session" => (
+            format!("{} (reply)", m.robot_code.as_deref().unwrap_or_default()),
+            msgtype.to_string(),
+            webhook_message(&SimMedia(sim), msgtype, payload, m.at.as_ref()),
+        ),
+        // What a person wrote.
+        "person" => (
+            payload["sender"].as_str().unwrap_or("Someone").to_string(),
+            msgtype.to_string(),
+            person_bubble(msgtype, payload),
+        ),
+        _ => {
+            let param = m.msg_param.as_ref().unwrap_or(&empty);
+            let key = m.msg_key.as_deref().unwrap_or_default();
+            (
+                m.robot_code.clone().unwrap_or_default(),
+                key.to_string(),
+                app_message(&SimMedia(sim), key, param),
+            )
+        }
     };
     format!(
         r#"<div class="msg" data-msg-id="{}" data-api="{}" data-msg-key="{}" data-received-at="{}"><div class="sender">{} · {}</div>{}</div>"#,
@@ -243,4 +281,25 @@ impl Media for SimMedia<'_> {
     fn size(&self, media_id: &str) -> Option<u64> {
         crate::media::describe(self.0, media_id).map(|(_, _, size)| size as u64)
     }
+}
+
+/// A person's message: text (with the @-mention of the robot when there was one), or the name
+/// of the picture or file.
+fn person_bubble(msgtype: &str, payload: &Value) -> String {
+    let content = &payload["content"];
+    let at = if payload["at_robot"].as_bool().unwrap_or(false) {
+        r#"<span class="mention">@robot</span> "#
+    } else {
+        ""
+    };
+    let text = match msgtype {
+        "text" => esc(content["content"].as_str().unwrap_or_default()),
+        "picture" => "🖼 picture".to_owned(),
+        "file" => format!(
+            "📎 {}",
+            esc(content["fileName"].as_str().unwrap_or_default())
+        ),
+        other => esc(other),
+    };
+    format!(r#"<div class="bubble text person">{at}{text}</div>"#)
 }

@@ -80,6 +80,14 @@ pub struct Limits {
     /// How long a webhook robot stays throttled after exceeding its per-minute limit (DingTalk: 10 min).
     #[serde(default = "default_lockout")]
     pub webhook_lockout_secs: u64,
+    /// Stream mode: an unacknowledged robot message is sent again after this long (on the
+    /// simulator's clock). DingTalk's figure is unconfirmed: 60 s is what users report.
+    #[serde(default = "default_stream_redeliver")]
+    pub stream_redeliver_secs: u64,
+    /// Stream mode: how often each connection gets a SYSTEM `ping` (real time). Unconfirmed:
+    /// reports say 20–30 s.
+    #[serde(default = "default_stream_ping")]
+    pub stream_ping_secs: u64,
 }
 
 fn default_qps() -> u32 {
@@ -94,6 +102,12 @@ fn default_token_ttl() -> u64 {
 fn default_lockout() -> u64 {
     600
 }
+fn default_stream_redeliver() -> u64 {
+    60
+}
+fn default_stream_ping() -> u64 {
+    30
+}
 
 impl Default for Limits {
     fn default() -> Self {
@@ -102,6 +116,8 @@ impl Default for Limits {
             webhook_per_minute: default_webhook_per_minute(),
             token_ttl_secs: default_token_ttl(),
             webhook_lockout_secs: default_lockout(),
+            stream_redeliver_secs: default_stream_redeliver(),
+            stream_ping_secs: default_stream_ping(),
         }
     }
 }

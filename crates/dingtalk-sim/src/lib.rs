@@ -22,6 +22,7 @@ mod robot;
 mod samples;
 mod server;
 mod state;
+mod stream;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ pub use fixture::{
 };
 pub use model::{FaultKind, FaultSpec, ReceivedMessage, RouteName, Stats};
 pub use server::{SimHandle, Simulator};
+pub use stream::{BOT_TOPIC, StreamStats};
 
 /// Why [`run`] stopped.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use crate::fixture::{Fixture, Limits};
 use crate::model::{FaultSpec, ReceivedMessage, Stats};
 use crate::state::{Sim, SimState};
-use crate::{admin, auth, chat, media, robot, webhook};
+use crate::{admin, auth, chat, media, robot, stream, webhook};
 
 /// Largest request body accepted; above DingTalk's 20 MB media limit so oversize uploads get
 /// DingTalk's own 40006 answer rather than a transport error.
@@ -60,6 +60,7 @@ impl Simulator {
         let sim = SimState::with_journal(fixture, journal);
         let app = router(sim.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(stream::run(sim.clone(), stop_rx.clone()));
         let task = tokio::spawn(accept_loop(listener, app, stop_rx));
         Ok(SimHandle {
             addr,
@@ -91,6 +92,20 @@ pub(crate) fn router(sim: Sim) -> Router {
         )
         .route("/media/upload", post(media::upload))
         .route("/robot/send", post(webhook::send))
+        .route("/v1.0/gateway/connections/open", post(stream::open))
+        .route("/connect", get(stream::connect))
+        .route("/robot/sendBySession", post(stream::send_by_session))
+        .route(
+            "/v1.0/robot/messageFiles/download",
+            post(stream::file_download_url),
+        )
+        .route("/_sim/files/{code}", get(stream::file_bytes))
+        .route(
+            "/_sim/conversations/{conversation}/messages",
+            post(stream::person_writes),
+        )
+        .route("/_sim/stream", get(stream::status))
+        .route("/_sim/stream/disconnect", post(stream::disconnect_all))
         .route("/", get(chat::page))
         .route("/_sim/chat", get(chat::fragment))
         .route("/_sim/samples/{name}", get(crate::samples::sample))
@@ -138,7 +153,9 @@ async fn accept_loop(listener: TcpListener, app: Router, mut stop: watch::Receiv
                 app.clone().oneshot(req)
             });
             let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                // Stream mode's WebSocket is an upgrade of this connection.
+                .with_upgrades();
             tokio::select! {
                 result = conn => {
                     if let Err(e) = result {

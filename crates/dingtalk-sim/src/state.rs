@@ -23,6 +23,8 @@ pub(crate) type Sim = Arc<SimState>;
 
 pub(crate) struct SimState {
     pub fixture: Fixture,
+    /// Stream mode: tickets, sockets, unacknowledged messages, reply sessions.
+    pub stream: crate::stream::Gateway,
     /// Added to the system time; moved forward by `advance_clock` so tests never sleep.
     clock_offset_ms: AtomicI64,
     inner: Mutex<Inner>,
@@ -113,6 +115,7 @@ impl SimState {
         let next_message_id = messages.iter().map(|m| m.id).max().unwrap_or(0);
         Arc::new(SimState {
             fixture,
+            stream: crate::stream::Gateway::default(),
             clock_offset_ms: AtomicI64::new(0),
             inner: Mutex::new(Inner {
                 limits,

@@ -205,7 +205,10 @@ fn within_rate(sim: &Sim, robot: &WebhookRobotFixture, now: i64) -> bool {
 }
 
 /// Checks the object named after `msgtype` has its required fields; returns it.
-fn validate_payload(msgtype: &str, msg: &Map<String, Value>) -> Result<Value, (i64, String)> {
+pub(crate) fn validate_payload(
+    msgtype: &str,
+    msg: &Map<String, Value>,
+) -> Result<Value, (i64, String)> {
     let required: &[&str] = match msgtype {
         "text" => &["content"],
         "markdown" => &["title", "text"],

@@ -31,7 +31,15 @@ struct ListQuery {
     created: Option<String>,
     updated: Option<String>,
     deleted: Option<String>,
+    /// Part of a name or description.
+    #[serde(default)]
+    q: String,
+    /// 1-based.
+    page: Option<usize>,
 }
+
+/// Connections shown per page.
+const PER_PAGE: usize = 100;
 
 async fn list(c: SignedIn, Query(q): Query<ListQuery>) -> Response {
     let flash = [
@@ -44,14 +52,42 @@ async fn list(c: SignedIn, Query(q): Query<ListQuery>) -> Response {
         name.as_ref()
             .map(|n| json!({"kind": "ok", "text": format!("{}: {n}", c.word(word))}))
     });
-    list_page(&c, flash, None).await
+    list_page(&c, flash, None, &q.q, q.page.unwrap_or(1)).await
 }
 
-async fn list_page(page: &Page, flash: Option<Value>, test: Option<Value>) -> Response {
-    let list = match page.state.connections.list().await {
+async fn list_page(
+    page: &Page,
+    flash: Option<Value>,
+    test: Option<Value>,
+    search: &str,
+    number: usize,
+) -> Response {
+    let mut list = match page.state.connections.list().await {
         Ok(list) => list,
         Err(e) => return page.failed(e),
     };
+    let total = list.len();
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        list.retain(|c| {
+            c.name.to_lowercase().contains(&needle)
+                || c.description.to_lowercase().contains(&needle)
+        });
+    }
+    let matching = list.len();
+    let pages = matching.div_ceil(PER_PAGE).max(1);
+    let number = number.clamp(1, pages);
+    let list: Vec<Connection> = list
+        .into_iter()
+        .skip((number - 1) * PER_PAGE)
+        .take(PER_PAGE)
+        .collect();
+    let link = |n: usize| format!("/console/connections?q={}&page={n}", seg(search));
+    let pager = json!({
+        "total": total, "matching": matching, "page": number, "pages": pages,
+        "prev": (number > 1).then(|| link(number - 1)),
+        "next": (number < pages).then(|| link(number + 1)),
+    });
     let activity = match page.state.store.connection_activity().await {
         Ok(a) => a,
         Err(e) => return page.failed(crate::api::error::ApiError::internal(e)),
@@ -72,7 +108,8 @@ async fn list_page(page: &Page, flash: Option<Value>, test: Option<Value>) -> Re
     page.render(
         "connections.html",
         "connections",
-        json!({"connections": rows, "flash": flash, "test": test, "path": "/console/connections"}),
+        json!({"connections": rows, "flash": flash, "test": test, "path": "/console/connections",
+               "q": search, "pager": pager}),
     )
     .into_response()
 }
@@ -295,5 +332,5 @@ async fn test(c: SignedIn, Path(name): Path<String>, Form(f): Form<CsrfOnly>) ->
         "message": result.message,
         "code": result.dingtalk.as_ref().and_then(|d| d.code.clone()),
     });
-    list_page(&c, None, Some(test)).await
+    list_page(&c, None, Some(test), &conn.name, 1).await
 }

@@ -454,4 +454,8 @@ const WORDS: &[(&str, &str, &str)] = &[
         "还没有完成的步骤。",
     ),
     ("trigger_data", "Trigger data", "触发数据"),
+    ("search", "Search", "搜索"),
+    ("pages", "Pages", "分页"),
+    ("previous", "Previous", "上一页"),
+    ("next", "Next", "下一页"),
 ];

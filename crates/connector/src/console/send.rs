@@ -20,7 +20,7 @@ use super::{Page, SignedIn, check};
 use crate::actions::{ActionDef, MessageSpec, Step};
 use crate::api::AppState;
 use crate::connections::{Connection, ConnectionKind};
-use crate::store::{DeliveryFilter, Role};
+use crate::store::Role;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -262,26 +262,14 @@ async fn page(c: SignedIn, Query(q): Query<SendQuery>) -> Response {
 
 /// The groups a connection has sent to, newest first: the Send page offers them.
 async fn known_groups(page: &Page, conn: &Connection) -> Vec<String> {
-    let filter = DeliveryFilter {
-        connection_id: Some(conn.id),
-        limit: 200,
-        ..DeliveryFilter::default()
-    };
-    let mut groups: Vec<String> = Vec::new();
-    match page.state.store.list_deliveries(&filter).await {
-        Ok(p) => {
-            for d in &p.deliveries {
-                if let Some(g) = d.group_key.group_chat_id()
-                    && !groups.iter().any(|x| x == g)
-                {
-                    groups.push(g.to_owned());
-                }
-            }
-        }
+    match page.state.store.recent_groups(conn.id, 500).await {
+        Ok(groups) => groups,
         // Only a convenience is missing: the field still takes any id.
-        Err(e) => tracing::warn!(error = %e, "could not list the groups a connection knows"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the groups a connection knows");
+            Vec::new()
+        }
     }
-    groups
 }
 
 fn actions_for(kind: ConnectionKind) -> Vec<&'static ActionDef> {

@@ -134,6 +134,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()>;
     /// Records a connection's latest test, replacing the one before.
     async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()>;
+    /// The group chats of a connection's newest `scan` deliveries, newest first, each once.
+    async fn recent_groups(&self, connection_id: Uuid, scan: u32) -> StoreResult<Vec<String>>;
     /// Every connection's last test and last use.
     async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>>;
 

@@ -536,6 +536,24 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn recent_groups(&self, connection_id: Uuid, scan: u32) -> StoreResult<Vec<String>> {
+        let rows = query(sql!("delivery_recent_groups"))
+            .bind(connection_id)
+            .bind(i64::from(scan))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut groups: Vec<String> = Vec::new();
+        for row in &rows {
+            let key = GroupKey::parse(&row.text("group_key")?)?;
+            if let Some(g) = key.group_chat_id()
+                && !groups.iter().any(|x| x == g)
+            {
+                groups.push(g.to_owned());
+            }
+        }
+        Ok(groups)
+    }
+
     async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>> {
         query(sql!("connection_activity"))
             .fetch_all(&self.pool)
@@ -631,7 +649,12 @@ impl Store for SqlStore {
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
         let page_size = filter.page_size();
-        let rows = query(sql!("delivery_list"))
+        let text = if filter.connection_id.is_some() {
+            sql!("delivery_list_by_connection")
+        } else {
+            sql!("delivery_list")
+        };
+        let rows = query(text)
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
             .bind(filter.group_chat_id.as_deref())
