@@ -86,7 +86,7 @@ impl Connection {
         self.qps_quota.unwrap_or(DEFAULT_QPS_QUOTA)
     }
 
-    fn from_record(record: ConnectionRecord) -> Self {
+    pub(crate) fn from_record(record: ConnectionRecord) -> Self {
         let ConnectionRecord {
             id,
             fields,

@@ -12,9 +12,9 @@ use connector::connections::{
 use connector::error::{DingTalkDetail, ErrorBody, ErrorCode};
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
-    ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryFilter, DeliveryMode,
-    DeliveryStatus, FinishedDelivery, GroupKey, Inserted, Lease, ManualClock, NewDelivery, Store,
-    StoreError, connect_with_clock,
+    ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, ConnectionActivity, ConnectionCheck,
+    ConnectionQuery, Delivery, DeliveryFilter, DeliveryMode, DeliveryStatus, FinishedDelivery,
+    GroupKey, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError, connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -60,6 +60,7 @@ impl Env {
 on_both_databases!(with env;
 
     connections_are_created_listed_and_found_by_id_or_name,
+    the_connection_list_pages_searches_and_shows_last_test_and_use,
     a_duplicate_connection_name_is_rejected,
     secrets_are_never_stored_in_clear_text,
     patch_changes_only_what_it_names_and_keeps_secrets,
@@ -249,6 +250,81 @@ async fn connections_are_created_listed_and_found_by_id_or_name(env: &Env) {
         Err(ConnectionError::NotFound { .. })
     ));
     assert_eq!(conns.list().await.unwrap().len(), 1);
+}
+
+async fn the_connection_list_pages_searches_and_shows_last_test_and_use(env: &Env) {
+    let conns = env.connections(keyring());
+    let mut ids = Vec::new();
+    for name in ["alpha", "beta_1", "beta-2", "gamma"] {
+        ids.push(conns.create(app_robot(name)).await.unwrap().id);
+    }
+    let page = |search: Option<&str>, offset: u32, limit: u32| ConnectionQuery {
+        search: search.map(str::to_owned),
+        offset,
+        limit,
+    };
+    let names = |p: &[(connector::store::ConnectionRecord, ConnectionActivity)]| {
+        p.iter()
+            .map(|(r, _)| r.fields.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let (p, n) = env.store.connection_page(&page(None, 1, 2)).await.unwrap();
+    assert_eq!(
+        (names(&p), n),
+        (vec!["beta-2".to_owned(), "beta_1".to_owned()], 4)
+    );
+    // `_` is a letter to the search, not LIKE's wildcard; any case matches.
+    let (p, n) = env
+        .store
+        .connection_page(&page(Some("A_1"), 0, 10))
+        .await
+        .unwrap();
+    assert_eq!((names(&p), n), (vec!["beta_1".to_owned()], 1));
+    let (p, n) = env
+        .store
+        .connection_page(&page(Some("BETA"), 0, 10))
+        .await
+        .unwrap();
+    assert_eq!((p.len(), n), (2, 2));
+    // Nothing tested or used yet; then a test and a delivery show.
+    assert_eq!(
+        p[0].1,
+        ConnectionActivity {
+            last_check: None,
+            last_used_at: None
+        }
+    );
+    let check = ConnectionCheck {
+        checked_at: env.clock.now(),
+        ok: false,
+        message: "DingTalk refused the AppSecret".into(),
+        code: Some("invalidClientIdOrSecret".into()),
+    };
+    env.store
+        .put_connection_check(ids[0], &check)
+        .await
+        .unwrap();
+    let d = insert(env, new_delivery(ids[0], "cidA==")).await;
+    let (p, _) = env
+        .store
+        .connection_page(&page(Some("alpha"), 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(p[0].1.last_check.as_ref(), Some(&check));
+    assert_eq!(p[0].1.last_used_at, Some(d.created_at));
+    let names: Vec<_> = env
+        .store
+        .connection_names()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["alpha", "beta-2", "beta_1", "gamma"]);
+    assert_eq!(
+        env.store.recent_groups(ids[0], 10).await.unwrap(),
+        ["cidA=="]
+    );
 }
 
 async fn a_duplicate_connection_name_is_rejected(env: &Env) {

@@ -1,8 +1,8 @@
 //! `dingtalk`: a typed client for the DingTalk Open API.
 //!
 //! It covers access tokens (with a per-app cache and single-flight refresh), enterprise-internal
-//! app robot messages (group send, read status, recall, 1:1 batch send), media upload and custom
-//! webhook robots, and decodes both of DingTalk's error dialects into one classified [`Error`].
+//! app robot messages (group send, read status, recall, 1:1 batch send), media upload, custom
+//! webhook robots and Stream mode (receiving robot messages over a WebSocket, replying), and decodes both of DingTalk's error dialects into one classified [`Error`].
 //! Base URLs and time are injected, so it runs against the local simulator as well as DingTalk.
 //! It knows nothing of connections, storage or queues: those belong to the `connector` crate,
 //! and it must never depend on it.
@@ -17,6 +17,7 @@ pub mod ids;
 pub mod media;
 pub mod retry;
 pub mod robot;
+pub mod stream;
 pub mod webhook;
 
 pub use auth::{AppClient, AppCredentials, Clock, TokenCache, TokioClock};
@@ -27,4 +28,5 @@ pub use ids::*;
 pub use media::{MediaType, MediaUpload, UploadedMedia};
 pub use retry::{RetryPolicy, Retryable};
 pub use robot::{Button, ButtonLayout, Message};
+pub use stream::{ChatbotMessage, MessageContent, StreamClient, StreamConfig};
 pub use webhook::{At, FeedLink, WebhookButton, WebhookMessage, WebhookPayload, WebhookRobot};

@@ -15,7 +15,7 @@ use crate::api::AppState;
 use crate::connections::{
     Connection, ConnectionError, ConnectionKind, ConnectionPatch, NewConnection,
 };
-use crate::store::Role;
+use crate::store::{ConnectionQuery, Role};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -62,46 +62,50 @@ async fn list_page(
     search: &str,
     number: usize,
 ) -> Response {
-    let mut list = match page.state.connections.list().await {
-        Ok(list) => list,
-        Err(e) => return page.failed(e),
+    let search = search.trim();
+    let number = number.max(1);
+    let query = ConnectionQuery {
+        search: (!search.is_empty()).then(|| search.to_owned()),
+        offset: u32::try_from((number - 1) * PER_PAGE).unwrap_or(u32::MAX),
+        limit: PER_PAGE as u32,
     };
-    let total = list.len();
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
-        list.retain(|c| {
-            c.name.to_lowercase().contains(&needle)
-                || c.description.to_lowercase().contains(&needle)
-        });
-    }
-    let matching = list.len();
-    let pages = matching.div_ceil(PER_PAGE).max(1);
-    let number = number.clamp(1, pages);
-    let list: Vec<Connection> = list
-        .into_iter()
-        .skip((number - 1) * PER_PAGE)
-        .take(PER_PAGE)
-        .collect();
+    let (list, matching) = match page.state.store.connection_page(&query).await {
+        Ok(p) => p,
+        Err(e) => return page.failed(crate::api::error::ApiError::internal(e)),
+    };
+    let total = if query.search.is_some() {
+        match page
+            .state
+            .store
+            .connection_page(&ConnectionQuery {
+                limit: 0,
+                ..ConnectionQuery::default()
+            })
+            .await
+        {
+            Ok((_, n)) => n,
+            Err(e) => return page.failed(crate::api::error::ApiError::internal(e)),
+        }
+    } else {
+        matching
+    };
+    let pages = (matching as usize).div_ceil(PER_PAGE).max(1);
     let link = |n: usize| format!("/console/connections?q={}&page={n}", seg(search));
     let pager = json!({
         "total": total, "matching": matching, "page": number, "pages": pages,
         "prev": (number > 1).then(|| link(number - 1)),
         "next": (number < pages).then(|| link(number + 1)),
     });
-    let activity = match page.state.store.connection_activity().await {
-        Ok(a) => a,
-        Err(e) => return page.failed(crate::api::error::ApiError::internal(e)),
-    };
     let rows: Vec<Value> = list
-        .iter()
-        .map(|conn| {
-            let a = activity.iter().find(|a| a.connection_id == conn.id);
-            let check = a.and_then(|a| a.last_check.as_ref());
+        .into_iter()
+        .map(|(record, a)| {
+            let conn = Connection::from_record(record);
+            let check = a.last_check.as_ref();
             json!({
                 "name": conn.name, "kind": conn.kind, "robot_code": conn.robot_code,
                 "description": conn.description,
                 "check": check.map(|k| json!({"ok": k.ok, "message": k.message, "at": when(k.checked_at)})),
-                "last_used": a.and_then(|a| a.last_used_at).map(when),
+                "last_used": a.last_used_at.map(when),
             })
         })
         .collect();

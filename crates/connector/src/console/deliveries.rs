@@ -41,9 +41,9 @@ fn error_text(e: &Option<crate::error::ErrorBody>) -> Option<String> {
 
 async fn list(page: SignedIn, Query(q): Query<DeliveryQuery>) -> Response {
     let s = &page.state;
-    let connections = match s.connections.list().await {
+    let connections = match s.store.connection_names().await {
         Ok(c) => c,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return ApiError::internal(e).into_response(),
     };
     let status = crate::store::DeliveryStatus::parse(&q.status).ok();
     let connection_id = connections

@@ -50,12 +50,12 @@ async fn list(c: SignedIn) -> Response {
             })
         })
         .collect();
-    let connections = match c.state.connections.list().await {
+    let connections = match c.state.store.connection_names().await {
         Ok(list) => list
             .into_iter()
             .map(|x| json!({"name": x.name}))
             .collect::<Vec<_>>(),
-        Err(e) => return c.failed(e),
+        Err(e) => return c.failed(ApiError::internal(e)),
     };
     c.render(
         "flows.html",

@@ -261,8 +261,8 @@ async fn page(c: SignedIn, Query(q): Query<SendQuery>) -> Response {
 }
 
 /// The groups a connection has sent to, newest first: the Send page offers them.
-async fn known_groups(page: &Page, conn: &Connection) -> Vec<String> {
-    match page.state.store.recent_groups(conn.id, 500).await {
+async fn known_groups(page: &Page, connection_id: uuid::Uuid) -> Vec<String> {
+    match page.state.store.recent_groups(connection_id, 500).await {
         Ok(groups) => groups,
         // Only a convenience is missing: the field still takes any id.
         Err(e) => {
@@ -287,9 +287,9 @@ async fn render(
     errors: Map<String, Value>,
     status: StatusCode,
 ) -> Response {
-    let connections = match page.state.connections.list().await {
+    let connections = match page.state.store.connection_names().await {
         Ok(c) => c,
-        Err(e) => return page.failed(e),
+        Err(e) => return page.failed(crate::api::error::ApiError::internal(e)),
     };
     let chosen = connections
         .iter()
@@ -312,7 +312,7 @@ async fn render(
         }
     }
     let groups = match chosen {
-        Some(conn) => known_groups(page, conn).await,
+        Some(conn) => known_groups(page, conn.id).await,
         None => Vec::new(),
     };
     let list: Vec<Value> = connections

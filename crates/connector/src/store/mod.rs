@@ -136,8 +136,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()>;
     /// The group chats of a connection's newest `scan` deliveries, newest first, each once.
     async fn recent_groups(&self, connection_id: Uuid, scan: u32) -> StoreResult<Vec<String>>;
-    /// Every connection's last test and last use.
-    async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>>;
+    /// One page of the connection list, each with its last test and last use, and how many
+    /// connections match the search in all.
+    async fn connection_page(
+        &self,
+        q: &ConnectionQuery,
+    ) -> StoreResult<(Vec<(ConnectionRecord, ConnectionActivity)>, u64)>;
+    /// Every connection's id, name and kind, by name.
+    async fn connection_names(&self) -> StoreResult<Vec<ConnectionName>>;
 
     // ---- API tokens ----
 

@@ -554,10 +554,18 @@ impl Store for SqlStore {
         Ok(groups)
     }
 
-    async fn connection_activity(&self) -> StoreResult<Vec<ConnectionActivity>> {
-        query(sql!("connection_activity"))
+    async fn connection_page(
+        &self,
+        q: &ConnectionQuery,
+    ) -> StoreResult<(Vec<(ConnectionRecord, ConnectionActivity)>, u64)> {
+        let pattern = q.pattern();
+        let rows = query(sql!("connection_page"))
+            .bind(pattern.as_deref())
+            .bind(i64::from(q.limit))
+            .bind(i64::from(q.offset))
             .fetch_all(&self.pool)
-            .await?
+            .await?;
+        let page = rows
             .iter()
             .map(|row| {
                 let last_check = match row.opt_time("checked_at")? {
@@ -569,10 +577,30 @@ impl Store for SqlStore {
                     }),
                     None => None,
                 };
-                Ok(ConnectionActivity {
-                    connection_id: row.id("id")?,
+                let activity = ConnectionActivity {
                     last_check,
                     last_used_at: row.opt_time("last_used_at")?,
+                };
+                Ok((connection_from_row(row)?, activity))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let count = query(sql!("connection_count"))
+            .bind(pattern.as_deref())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((page, count.int("n")?.max(0) as u64))
+    }
+
+    async fn connection_names(&self) -> StoreResult<Vec<ConnectionName>> {
+        query(sql!("connection_names"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ConnectionName {
+                    id: row.id("id")?,
+                    name: row.text("name")?,
+                    kind: ConnectionKind::parse(&row.text("kind")?)?,
                 })
             })
             .collect()

@@ -263,10 +263,43 @@ pub struct ConnectionCheck {
 /// What the connection list shows beside a connection's fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionActivity {
-    pub connection_id: Uuid,
     pub last_check: Option<ConnectionCheck>,
     /// When its newest delivery was accepted.
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A connection as pickers and lookups need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionName {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: ConnectionKind,
+}
+
+/// A page of the connection list: which ones, by name, from where.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionQuery {
+    /// Part of a name or description, any case.
+    pub search: Option<String>,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+impl ConnectionQuery {
+    /// The search as a lower-case LIKE pattern, its wildcards escaped.
+    pub(crate) fn pattern(&self) -> Option<String> {
+        self.search.as_ref().map(|s| {
+            let mut p = String::from("%");
+            for c in s.to_lowercase().chars() {
+                if matches!(c, '%' | '_' | '\\') {
+                    p.push('\\');
+                }
+                p.push(c);
+            }
+            p.push('%');
+            p
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,260 @@
+//! The Stream-mode client against the simulator's gateway: it receives what a person writes,
+//! replies through the session webhook, acknowledges only what its handler finished (the rest
+//! comes again), moves to a new socket on `disconnect` and stops on refused credentials.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dingtalk::stream::{ChatbotMessage, MessageContent, StreamClient, StreamConfig};
+use dingtalk::{
+    AppClient, AppCredentials, AppKey, AppSecret, Client, ClientConfig, ErrorClass, WebhookMessage,
+    WebhookPayload,
+};
+use dingtalk_sim::{
+    Fixture, SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_OPS_GROUP, SimHandle, Simulator,
+};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+async fn sim() -> SimHandle {
+    Simulator::start(Fixture::sandbox(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts")
+}
+
+fn client_for(sim: &SimHandle) -> Client {
+    Client::new(ClientConfig::with_base(&sim.base_url()).unwrap()).unwrap()
+}
+
+fn creds(secret: &str) -> AppCredentials {
+    AppCredentials {
+        app_key: AppKey::new(SANDBOX_APP_KEY),
+        app_secret: AppSecret::new(secret),
+    }
+}
+
+async fn admin(sim: &SimHandle, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", sim.base_url()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+async fn person_says(sim: &SimHandle, text: &str) {
+    let said = admin(
+        sim,
+        reqwest::Method::POST,
+        &format!("/_sim/conversations/{SANDBOX_OPS_GROUP}/messages"),
+        Some(json!({"sender": {"nick": "Han Meimei", "staff_id": "manager1234"}, "text": text})),
+    )
+    .await;
+    assert!(said["msgId"].is_string(), "{said}");
+}
+
+async fn until<F: Fn(&Value) -> bool>(sim: &SimHandle, what: &str, ok: F) -> Value {
+    let mut st = Value::Null;
+    for _ in 0..100 {
+        st = admin(sim, reqwest::Method::GET, "/_sim/stream", None).await;
+        if ok(&st) {
+            return st;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: {st}");
+}
+
+#[tokio::test]
+async fn messages_are_received_replied_to_and_acknowledged_only_when_handled() {
+    let sim = sim().await;
+    let client = client_for(&sim);
+    let stream = Arc::new(StreamClient::new(
+        client.clone(),
+        creds(SANDBOX_APP_SECRET),
+        StreamConfig::default(),
+    ));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<ChatbotMessage>();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (stop_tx, stop) = watch::channel(false);
+    let running = {
+        let (stream, calls, client) = (stream.clone(), calls.clone(), client.clone());
+        tokio::spawn(async move {
+            stream
+                .run(
+                    move |m: ChatbotMessage| {
+                        let (seen_tx, calls, client) =
+                            (seen_tx.clone(), calls.clone(), client.clone());
+                        async move {
+                            let n = calls.fetch_add(1, Ordering::SeqCst);
+                            seen_tx.send(m.clone()).unwrap();
+                            // The first "flaky" fails: DingTalk must send it again.
+                            if m.text().as_deref() == Some("flaky") && n == 1 {
+                                return Err("not now".to_owned());
+                            }
+                            let answer = WebhookMessage::new(WebhookPayload::Text {
+                                content: format!("got: {}", m.text().unwrap_or_default()),
+                            });
+                            m.reply(&client, &answer).await.map_err(|e| e.to_string())
+                        }
+                    },
+                    stop,
+                )
+                .await
+        })
+    };
+    let mut connected = stream.connected();
+    tokio::time::timeout(Duration::from_secs(5), connected.wait_for(|c| *c))
+        .await
+        .expect("connects")
+        .unwrap();
+
+    person_says(&sim, "status db-1").await;
+    let m = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.is_group());
+    assert_eq!(m.conversation_id, SANDBOX_OPS_GROUP);
+    assert_eq!(m.text().as_deref(), Some("status db-1"));
+    assert_eq!(
+        m.content_kind(),
+        MessageContent::Text(" status db-1".into())
+    );
+    assert_eq!(m.sender_staff_id.as_deref(), Some("manager1234"));
+    until(&sim, "acknowledged", |st| {
+        st["stats"]["acks"] == 1 && st["pending"] == 0
+    })
+    .await;
+    let reply = sim
+        .messages()
+        .into_iter()
+        .find(|r| r.api == "session")
+        .expect("the reply reached the group");
+    assert_eq!(reply.payload.unwrap()["content"], "got: status db-1");
+
+    // A handler that fails leaves the message unacknowledged; it comes again and is handled.
+    person_says(&sim, "flaky").await;
+    let first = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    until(&sim, "left pending", |st| st["pending"] == 1).await;
+    admin(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/clock",
+        Some(json!({"advance_secs": 61})),
+    )
+    .await;
+    let again = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.msg_id, first.msg_id, "the same message, redelivered");
+    until(&sim, "handled the second time", |st| {
+        st["pending"] == 0 && st["stats"]["acks"] == 2
+    })
+    .await;
+
+    // `disconnect`: the client opens a new socket and messages keep coming.
+    admin(&sim, reqwest::Method::POST, "/_sim/stream/disconnect", None).await;
+    until(&sim, "reconnected", |st| {
+        st["stats"]["connections_opened"] == 2
+    })
+    .await;
+    person_says(&sim, "after").await;
+    let after = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.text().as_deref(), Some("after"));
+    until(&sim, "acknowledged on the new socket", |st| {
+        st["stats"]["acks"] == 3
+    })
+    .await;
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn refused_credentials_end_the_run_with_the_error() {
+    let sim = sim().await;
+    let stream = StreamClient::new(client_for(&sim), creds("wrong"), StreamConfig::default());
+    let (_stop_tx, stop) = watch::channel(false);
+    let err = tokio::time::timeout(
+        Duration::from_secs(5),
+        stream.run(|_m| async { Ok(()) }, stop),
+    )
+    .await
+    .expect("gives up at once")
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::CredentialsRejected);
+    assert_eq!(err.code(), Some("authFailed"));
+}
+
+#[tokio::test]
+async fn a_received_file_is_downloaded_through_its_download_code() {
+    let sim = sim().await;
+    let said = admin(
+        &sim,
+        reqwest::Method::POST,
+        "/_sim/conversations/cidOneToOne0002==/messages",
+        Some(json!({"robot_code": SANDBOX_APP_KEY, "file": {"file_name": "q3.pdf", "content_base64": "JVBERi0xLjQ="}})),
+    )
+    .await;
+    assert!(said["msgId"].is_string(), "{said}");
+    // The message waits for a socket; take it over one.
+    let stream = Arc::new(StreamClient::new(
+        client_for(&sim),
+        creds(SANDBOX_APP_SECRET),
+        StreamConfig::default(),
+    ));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<ChatbotMessage>();
+    let (stop_tx, stop) = watch::channel(false);
+    let s2 = stream.clone();
+    tokio::spawn(async move {
+        s2.run(
+            move |m| {
+                let seen_tx = seen_tx.clone();
+                async move {
+                    seen_tx.send(m).unwrap();
+                    Ok(())
+                }
+            },
+            stop,
+        )
+        .await
+    });
+    let m = tokio::time::timeout(Duration::from_secs(5), seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!m.is_group());
+    let MessageContent::File {
+        download_code,
+        file_name,
+    } = m.content_kind()
+    else {
+        panic!("a file: {m:?}");
+    };
+    assert_eq!(file_name, "q3.pdf");
+    let app = AppClient::new(client_for(&sim), creds(SANDBOX_APP_SECRET));
+    let url = app
+        .call(&dingtalk::stream::MessageFileDownload {
+            robot_code: SANDBOX_APP_KEY.into(),
+            download_code,
+        })
+        .await
+        .unwrap()
+        .download_url;
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&bytes[..], b"%PDF-1.4");
+    stop_tx.send(true).unwrap();
+}
