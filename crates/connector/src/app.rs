@@ -343,9 +343,18 @@ impl Application {
             self.state.flows.clone(),
             self.state.wake.clone(),
         ));
+        let (stream_stop, stream_stopped) = tokio::sync::watch::channel(false);
+        let streams = tokio::spawn(crate::chat::supervise(self.state.clone(), stream_stopped));
         let router = api::router(self.state.clone());
         let limits = self.state.settings.http_limits();
         let result = crate::server::serve(self.listener, router, limits, shutdown).await;
+        let _ = stream_stop.send(true);
+        if tokio::time::timeout(std::time::Duration::from_secs(10), streams)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Stream sockets did not close in time");
+        }
         self.state.recorder.flush().await;
         if let Some(engine) = engine {
             let report = engine.shutdown(ENGINE_GRACE).await;

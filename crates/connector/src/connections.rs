@@ -74,6 +74,8 @@ pub struct Connection {
     pub keywords: Vec<String>,
     /// `None`: [`DEFAULT_QPS_QUOTA`].
     pub qps_quota: Option<u32>,
+    /// Stream mode: `dtc serve` receives the robot's messages (app robots).
+    pub stream: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
@@ -103,6 +105,7 @@ impl Connection {
             keywords: fields.keywords,
             // The store only ever holds validated quotas (1..=60); a negative one cannot appear.
             qps_quota: fields.qps_quota.and_then(|q| u32::try_from(q).ok()),
+            stream: fields.stream,
             created_at,
             updated_at,
             sealed: Sealed(fields.sealed_secrets),
@@ -166,6 +169,10 @@ pub struct NewConnection {
     pub keywords: Vec<String>,
     /// This app's QPS quota per API (1 to 60); default 20, DingTalk's standard edition.
     pub qps_quota: Option<u32>,
+    /// Stream mode (app robots): `dtc serve` keeps a socket to DingTalk and receives what
+    /// people write to the robot.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 /// The rules of [`Draft::validate`], stated for the JSON Schema.
@@ -204,7 +211,8 @@ fn new_connection_rules(schema: &mut schemars::Schema) {
             "if": { "required": ["kind"], "properties": { "kind": { "const": "webhook_robot" } } },
             "then": {
                 "required": ["access_token"],
-                "not": forbidden(&["app_key", "app_secret", "robot_code"], ConnectionKind::WebhookRobot)
+                "not": forbidden(&["app_key", "app_secret", "robot_code"], ConnectionKind::WebhookRobot),
+                "properties": { "stream": { "const": false, "description": "webhook robots cannot receive messages" } }
             },
             "else": {
                 "required": ["app_key", "app_secret", "robot_code"],
@@ -250,6 +258,8 @@ pub struct ConnectionPatch {
     #[serde(default, deserialize_with = "present")]
     #[schemars(extend("x-null" = "returns to the default quota"))]
     pub qps_quota: Option<Option<u32>>,
+    /// Stream mode on or off (app robots).
+    pub stream: Option<bool>,
 }
 
 /// Tells "absent" (`None`, via `default`) from "null" (`Some(None)`).
@@ -268,6 +278,7 @@ struct Draft {
     robot_code: Option<String>,
     keywords: Vec<String>,
     qps_quota: Option<u32>,
+    stream: bool,
     app_secret: Option<SecretString>,
     access_token: Option<SecretString>,
     secret: Option<SecretString>,
@@ -346,6 +357,8 @@ impl Draft {
                 forbid("app_key", self.app_key.is_some(), self.kind)?;
                 forbid("app_secret", self.app_secret.is_some(), self.kind)?;
                 forbid("robot_code", self.robot_code.is_some(), self.kind)?;
+                // A custom robot only sends; DingTalk has no Stream mode for it.
+                forbid("stream", self.stream, self.kind)?;
             }
         }
         Ok(())
@@ -369,6 +382,7 @@ impl Draft {
             robot_code: self.robot_code,
             keywords: self.keywords,
             qps_quota: self.qps_quota.map(|q| q as i32),
+            stream: self.stream,
             sealed_secrets,
         })
     }
@@ -464,6 +478,7 @@ impl Connections {
             robot_code: new.robot_code,
             keywords: new.keywords,
             qps_quota: new.qps_quota,
+            stream: new.stream,
             app_secret: new.app_secret,
             access_token: new.access_token,
             secret: new.secret,
@@ -584,6 +599,7 @@ impl Connections {
                 Some(q) => q,
                 None => current.qps_quota.and_then(|q| u32::try_from(q).ok()),
             },
+            stream: patch.stream.unwrap_or(current.stream),
             app_secret: patch.app_secret.as_ref().map(dup).or(app_secret),
             access_token: patch.access_token.as_ref().map(dup).or(access_token),
             secret: match &patch.secret {
@@ -727,6 +743,7 @@ mod tests {
             robot_code: Some("dingabc".into()),
             keywords: vec![],
             qps_quota: None,
+            stream: false,
             app_secret: Some(SecretString::from("s3cret".to_owned())),
             access_token: None,
             secret: None,

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod admin;
 pub mod api;
 pub mod app;
+pub mod chat;
 pub mod connections;
 pub mod console;
 pub mod delivery;

@@ -191,6 +191,16 @@ async fn every_operation_answers_as_the_document_says() {
             "/v1/connections/hook/test",
         ),
         call(
+            M::GET,
+            "/v1/connections/{id_or_name}/conversations",
+            "/v1/connections/ops/conversations",
+        ),
+        call(
+            M::GET,
+            "/v1/connections/{id_or_name}/conversations",
+            "/v1/connections/nope/conversations",
+        ),
+        call(
             M::DELETE,
             "/v1/connections/{id_or_name}",
             "/v1/connections/tmp",

@@ -45,6 +45,7 @@ async fn with_ops(store: &Arc<dyn Store>, key: &MasterKey) {
             secret: None,
             keywords: vec![],
             qps_quota: None,
+            stream: false,
         })
         .await
         .unwrap();

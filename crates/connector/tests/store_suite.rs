@@ -14,7 +14,8 @@ use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, ConnectionActivity, ConnectionCheck,
     ConnectionQuery, Delivery, DeliveryFilter, DeliveryMode, DeliveryStatus, FinishedDelivery,
-    GroupKey, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError, connect_with_clock,
+    GroupKey, InboundMessage, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
+    connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -61,6 +62,8 @@ on_both_databases!(with env;
 
     connections_are_created_listed_and_found_by_id_or_name,
     the_connection_list_pages_searches_and_shows_last_test_and_use,
+    an_inbound_message_is_recorded_once_with_its_conversation,
+    one_owner_holds_a_stream_socket_until_its_lease_runs_out,
     a_duplicate_connection_name_is_rejected,
     secrets_are_never_stored_in_clear_text,
     patch_changes_only_what_it_names_and_keeps_secrets,
@@ -324,6 +327,90 @@ async fn the_connection_list_pages_searches_and_shows_last_test_and_use(env: &En
     assert_eq!(
         env.store.recent_groups(ids[0], 10).await.unwrap(),
         ["cidA=="]
+    );
+}
+
+async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
+    let conn = env
+        .connections(keyring())
+        .create(app_robot("ops"))
+        .await
+        .unwrap();
+    let message = |msg_id: &str, title: Option<&str>| InboundMessage {
+        id: Uuid::new_v4(),
+        connection_id: conn.id,
+        msg_id: msg_id.into(),
+        conversation_id: "cidGroup==".into(),
+        conversation_type: "2".into(),
+        conversation_title: title.map(str::to_owned),
+        sender_staff_id: Some("manager1234".into()),
+        sender_nick: "Li Lei".into(),
+        msgtype: "text".into(),
+        text: Some("id".into()),
+        message: json!({"msgId": msg_id}),
+        received_at: env.clock.now(),
+    };
+    assert!(
+        env.store
+            .record_inbound(&message("m1", Some("Ops")))
+            .await
+            .unwrap()
+    );
+    // A redelivery of the same message is recognised.
+    assert!(
+        !env.store
+            .record_inbound(&message("m1", Some("Ops")))
+            .await
+            .unwrap()
+    );
+    env.advance(Duration::from_secs(5));
+    assert!(
+        env.store
+            .record_inbound(&message("m2", None))
+            .await
+            .unwrap()
+    );
+    let list = env.store.list_conversations(conn.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].conversation_id, "cidGroup==");
+    assert_eq!(list[0].kind, "group");
+    assert_eq!(
+        list[0].title.as_deref(),
+        Some("Ops"),
+        "a message without a title keeps it"
+    );
+    assert_eq!(list[0].messages, 2);
+    assert_eq!(list[0].last_seen_at, env.clock.now());
+}
+
+async fn one_owner_holds_a_stream_socket_until_its_lease_runs_out(env: &Env) {
+    let id = Uuid::new_v4();
+    let lease = Duration::from_secs(10);
+    assert!(env.store.hold_stream(id, "a", lease).await.unwrap());
+    assert!(
+        !env.store.hold_stream(id, "b", lease).await.unwrap(),
+        "a holds it"
+    );
+    env.advance(Duration::from_secs(5));
+    assert!(
+        env.store.hold_stream(id, "a", lease).await.unwrap(),
+        "renewed"
+    );
+    env.advance(Duration::from_secs(9));
+    assert!(
+        !env.store.hold_stream(id, "b", lease).await.unwrap(),
+        "still a's"
+    );
+    env.advance(Duration::from_secs(2));
+    assert!(
+        env.store.hold_stream(id, "b", lease).await.unwrap(),
+        "taken over"
+    );
+    assert!(!env.store.hold_stream(id, "a", lease).await.unwrap());
+    env.store.release_stream(id, "b").await.unwrap();
+    assert!(
+        env.store.hold_stream(id, "a", lease).await.unwrap(),
+        "released"
     );
 }
 

@@ -78,15 +78,6 @@ pub const CODES: &[Code] = &[
         0,
         "the AppKey (Client ID) or AppSecret (Client Secret) is wrong",
     ),
-    // Stream mode's gateway (docs/dingtalk-stream.md §1.1).
-    code(
-        New,
-        401,
-        "authFailed",
-        CredentialsRejected,
-        0,
-        "Stream mode: the AppKey or AppSecret is wrong, or the app is not published",
-    ),
     code(
         New,
         400,

@@ -44,6 +44,13 @@ enum Command {
         #[command(subcommand)]
         cmd: remote::ConnectionCmd,
     },
+    /// Conversations a Stream-mode robot has heard from (how to find a group's id).
+    Conversation {
+        #[command(flatten)]
+        server: remote::ServerArgs,
+        #[command(subcommand)]
+        cmd: remote::ConversationCmd,
+    },
     /// Browse the action catalog of a dtc server.
     Action {
         #[command(flatten)]
@@ -119,6 +126,10 @@ async fn main() -> ExitCode {
         Command::Action { server, cmd } => {
             table = server_table(&server);
             remote::action(&server, cmd).await.map(Some)
+        }
+        Command::Conversation { server, cmd } => {
+            table = server_table(&server);
+            remote::conversation(&server, cmd).await.map(Some)
         }
         Command::Run { server, run } => {
             table = server_table(&server);

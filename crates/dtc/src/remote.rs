@@ -20,6 +20,8 @@ pub struct ServerArgs {
     table: bool,
 }
 
+// Parsed once per process: the size of its biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum ConnectionCmd {
     /// Create a connection (secrets are read from environment variables, never from flags).
@@ -51,6 +53,9 @@ pub enum ConnectionCmd {
         /// Per-API QPS quota of the app (20 on DingTalk's standard edition, up to 60).
         #[arg(long)]
         qps_quota: Option<u32>,
+        /// Stream mode (app robots): the server receives what people write to the robot.
+        #[arg(long)]
+        stream: bool,
     },
     /// List connections.
     List,
@@ -239,6 +244,30 @@ pub(crate) fn seg(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+#[derive(Subcommand, Debug)]
+pub enum ConversationCmd {
+    /// The groups (and 1:1 chats) a Stream-mode connection's robot has heard from, with their
+    /// ids: a group's is the `group_chat_id` the send actions take.
+    List {
+        #[arg(long)]
+        connection: String,
+    },
+}
+
+pub async fn conversation(args: &ServerArgs, cmd: ConversationCmd) -> Result<Value, Failure> {
+    let r = Remote::new(args)?;
+    match cmd {
+        ConversationCmd::List { connection } => {
+            r.call(
+                reqwest::Method::GET,
+                &format!("/v1/connections/{}/conversations", seg(&connection)),
+                None,
+            )
+            .await
+        }
+    }
+}
+
 pub async fn connection(args: &ServerArgs, cmd: ConnectionCmd) -> Result<Value, Failure> {
     let r = Remote::new(args)?;
     use reqwest::Method;
@@ -254,8 +283,12 @@ pub async fn connection(args: &ServerArgs, cmd: ConnectionCmd) -> Result<Value, 
             keyword,
             description,
             qps_quota,
+            stream,
         } => {
             let mut body = Map::new();
+            if stream {
+                body.insert("stream".into(), json!(true));
+            }
             body.insert("name".into(), json!(name));
             body.insert("kind".into(), json!(kind));
             body.insert("description".into(), json!(description));

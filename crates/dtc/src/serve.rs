@@ -223,6 +223,8 @@ async fn ensure_sandbox_connections(
         secret: None,
         keywords: Vec::new(),
         qps_quota: None,
+        // The sandbox robot hears its groups: "@robot id" on the chat page answers at once.
+        stream: true,
     };
     match connections.create(app).await {
         Ok(_) => {}
@@ -252,6 +254,7 @@ async fn ensure_sandbox_connections(
         secret: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_SECRET)),
         keywords: Vec::new(),
         qps_quota: None,
+        stream: false,
     };
     match connections.create(hook).await {
         Ok(_) | Err(ConnectionError::Duplicate { .. }) => Ok(()),

@@ -1,4 +1,5 @@
-//! `/v1/connections`: create, list, read, update, delete, test.
+//! `/v1/connections`: create, list, read, update, delete, test, and the conversations a
+//! Stream-mode robot has heard from.
 
 use aide::axum::ApiRouter;
 use aide::axum::routing::{get_with, post_with};
@@ -51,6 +52,48 @@ pub fn routes() -> ApiRouter<AppState> {
                     .description("App robots: fetch an access token. Webhook robots: a probe that posts nothing.")
             }),
         )
+        .api_route(
+            "/v1/connections/{id_or_name}/conversations",
+            get_with(conversations, |op| {
+                doc(op, "listConversations", "The conversations the robot has heard from")
+                    .description("Stream mode only: every group (and 1:1 chat) a message came from, most recent first. A group's `conversation_id` is its openConversationId, the `group_chat_id` of the send actions.")
+            }),
+        )
+}
+
+/// A conversation a Stream-mode robot has heard from.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+pub struct ConversationView {
+    /// A group's openConversationId (the actions' `group_chat_id`), or a 1:1 chat's id.
+    pub conversation_id: String,
+    /// `group` or `single` (1:1).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Messages received from it.
+    pub messages: i64,
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn conversations(
+    State(s): State<AppState>,
+    Path(c): Path<ConnectionRef>,
+) -> Result<Json<Vec<ConversationView>>, ApiError> {
+    let conn = s.connections.get(&c.id_or_name).await?;
+    let list = crate::chat::conversations(&s, &conn)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        list.into_iter()
+            .map(|r| ConversationView {
+                conversation_id: r.conversation_id,
+                kind: r.kind,
+                title: r.title,
+                messages: r.messages,
+                last_seen_at: r.last_seen_at,
+            })
+            .collect(),
+    ))
 }
 
 fn doc<'a>(op: TransformOperation<'a>, id: &str, summary: &str) -> TransformOperation<'a> {

@@ -157,6 +157,9 @@ struct ConnectionForm {
     /// Edit only: remove the signing secret.
     #[serde(default)]
     remove_secret: Option<String>,
+    /// App robots: Stream mode (a checkbox: present when ticked).
+    #[serde(default)]
+    stream: Option<String>,
     #[serde(default)]
     keywords: String,
     #[serde(default)]
@@ -172,7 +175,7 @@ impl ConnectionForm {
     fn echo(&self, kind: ConnectionKind, editing: Option<&str>) -> Value {
         json!({"kind": kind.as_str(), "name": self.name, "app_key": self.app_key,
                "robot_code": self.robot_code, "keywords": self.keywords,
-               "description": self.description, "editing": editing})
+               "description": self.description, "editing": editing, "stream": self.stream.is_some()})
     }
 }
 
@@ -216,12 +219,14 @@ async fn create(c: SignedIn, Form(f): Form<ConnectionForm>) -> Response {
         secret: None,
         keywords: Vec::new(),
         qps_quota: None,
+        stream: false,
     };
     match kind {
         ConnectionKind::AppRobot => {
             new.app_key = Some(f.app_key.trim().to_owned());
             new.app_secret = Some(SecretString::from(f.app_secret.trim().to_owned()));
             new.robot_code = some(&f.robot_code).or_else(|| some(&f.app_key));
+            new.stream = f.stream.is_some();
         }
         ConnectionKind::WebhookRobot => {
             new.access_token = Some(SecretString::from(f.access_token.trim().to_owned()));
@@ -263,6 +268,7 @@ async fn edit(c: SignedIn, Path(name): Path<String>) -> Response {
         "kind": conn.kind.as_str(), "name": conn.name, "app_key": conn.app_key,
         "robot_code": conn.robot_code, "keywords": conn.keywords.join(", "),
         "description": conn.description, "editing": conn.name, "secret_set": secret_set,
+        "stream": conn.stream,
     });
     dialog(&c, StatusCode::OK, form, Map::new())
 }
@@ -281,6 +287,7 @@ async fn update(c: SignedIn, Path(name): Path<String>, Form(f): Form<ConnectionF
             patch.app_key = Some(f.app_key.trim().to_owned());
             patch.robot_code = some(&f.robot_code).or_else(|| some(&f.app_key));
             patch.app_secret = some(&f.app_secret).map(SecretString::from);
+            patch.stream = Some(f.stream.is_some());
         }
         ConnectionKind::WebhookRobot => {
             patch.access_token = some(&f.access_token).map(SecretString::from);

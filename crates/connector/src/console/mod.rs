@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 mod connections;
+mod conversations;
 mod deliveries;
 mod flows;
 mod i18n;
@@ -55,6 +56,10 @@ const PAGES: &[(&str, &str)] = &[
     ("flows.html", include_str!("templates/flows.html")),
     ("flow.html", include_str!("templates/flow.html")),
     ("runs.html", include_str!("templates/runs.html")),
+    (
+        "conversations.html",
+        include_str!("templates/conversations.html"),
+    ),
     ("run.html", include_str!("templates/run.html")),
 ];
 
@@ -90,6 +95,7 @@ pub fn routes() -> Router<AppState> {
         .merge(deliveries::routes())
         .merge(tokens::routes())
         .merge(flows::routes())
+        .merge(conversations::routes())
         .route("/console/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(security_headers));
     Router::new()

@@ -142,6 +142,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         q: &ConnectionQuery,
     ) -> StoreResult<(Vec<(ConnectionRecord, ConnectionActivity)>, u64)>;
+    /// Records a received robot message and the conversation it came from, in one transaction;
+    /// `false` when the same `msg_id` was recorded before (a redelivery).
+    async fn record_inbound(&self, message: &InboundMessage) -> StoreResult<bool>;
+    /// The conversations a connection's robot has heard from, most recent first.
+    async fn list_conversations(&self, connection_id: Uuid)
+    -> StoreResult<Vec<ConversationRecord>>;
+    /// Takes or renews the Stream socket of a connection for `owner` until `lease` from now;
+    /// `false` while another owner's lease runs.
+    async fn hold_stream(
+        &self,
+        connection_id: Uuid,
+        owner: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
+    async fn release_stream(&self, connection_id: Uuid, owner: &str) -> StoreResult<()>;
     /// Every connection's id, name and kind, by name.
     async fn connection_names(&self) -> StoreResult<Vec<ConnectionName>>;
 

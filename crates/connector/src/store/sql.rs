@@ -376,6 +376,7 @@ impl Store for SqlStore {
             .bind(fields.qps_quota)
             .bind(&fields.sealed_secrets)
             .bind(self.now())
+            .bind(i32::from(fields.stream))
             .fetch_one(&self.pool)
             .await
             .map_err(|e| duplicate_as(e, "connection name"))?;
@@ -435,6 +436,7 @@ impl Store for SqlStore {
             .bind(&fields.sealed_secrets)
             .bind(now)
             .bind(expected_updated_at)
+            .bind(i32::from(fields.stream))
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| duplicate_as(e, "connection name"))?;
@@ -604,6 +606,90 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn record_inbound(&self, m: &InboundMessage) -> StoreResult<bool> {
+        let mut tx = self.pool.begin_write().await?;
+        let inserted = query(sql!("inbound_insert"))
+            .bind(m.id)
+            .bind(m.connection_id)
+            .bind(m.msg_id.as_str())
+            .bind(m.conversation_id.as_str())
+            .bind(m.conversation_type.as_str())
+            .bind(m.sender_staff_id.as_deref())
+            .bind(m.sender_nick.as_str())
+            .bind(m.msgtype.as_str())
+            .bind(m.text.as_deref())
+            .bind(&m.message)
+            .bind(types::trunc_micros(m.received_at))
+            .execute(&mut tx)
+            .await?;
+        if inserted == 0 {
+            // A redelivery: already recorded (and handled) once.
+            return Ok(false);
+        }
+        let kind = if m.conversation_type == "2" {
+            "group"
+        } else {
+            "single"
+        };
+        query(sql!("conversation_seen"))
+            .bind(m.connection_id)
+            .bind(m.conversation_id.as_str())
+            .bind(kind)
+            .bind(m.conversation_title.as_deref())
+            .bind(types::trunc_micros(m.received_at))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_conversations(
+        &self,
+        connection_id: Uuid,
+    ) -> StoreResult<Vec<ConversationRecord>> {
+        query(sql!("conversation_list"))
+            .bind(connection_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(ConversationRecord {
+                    conversation_id: row.text("conversation_id")?,
+                    kind: row.text("kind")?,
+                    title: row.opt_text("title")?,
+                    messages: row.int("messages")?,
+                    last_seen_at: row.time("last_seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn hold_stream(
+        &self,
+        connection_id: Uuid,
+        owner: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        let now = self.now();
+        let held = query(sql!("stream_hold"))
+            .bind(connection_id)
+            .bind(owner)
+            .bind(lease_expiry(now, lease))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(held > 0)
+    }
+
+    async fn release_stream(&self, connection_id: Uuid, owner: &str) -> StoreResult<()> {
+        query(sql!("stream_release"))
+            .bind(connection_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn count_api_tokens(&self) -> StoreResult<u64> {
@@ -1310,6 +1396,7 @@ fn connection_from_row(row: &Row) -> StoreResult<ConnectionRecord> {
             robot_code: row.opt_text("robot_code")?,
             keywords: row.json("keywords")?,
             qps_quota: row.opt_int32("qps_quota")?,
+            stream: row.int32("stream")? != 0,
             sealed_secrets: row.text("sealed_secrets")?,
         },
         created_at: row.time("created_at")?,

@@ -230,6 +230,8 @@ pub struct ConnectionFields {
     pub robot_code: Option<String>,
     pub keywords: Vec<String>,
     pub qps_quota: Option<i32>,
+    /// Stream mode: receive the robot's messages (app robots only).
+    pub stream: bool,
     /// `secrets::seal` of a JSON object of the connection's secrets.
     pub sealed_secrets: String,
 }
@@ -266,6 +268,37 @@ pub struct ConnectionActivity {
     pub last_check: Option<ConnectionCheck>,
     /// When its newest delivery was accepted.
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A robot message received over Stream mode, as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundMessage {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    /// DingTalk's id of the message: a redelivery carries the same.
+    pub msg_id: String,
+    pub conversation_id: String,
+    /// `"1"` 1:1, `"2"` group.
+    pub conversation_type: String,
+    pub conversation_title: Option<String>,
+    pub sender_staff_id: Option<String>,
+    pub sender_nick: String,
+    pub msgtype: String,
+    pub text: Option<String>,
+    /// The whole message as DingTalk sent it.
+    pub message: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// A conversation a robot has heard from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub conversation_id: String,
+    /// `group` or `single`.
+    pub kind: String,
+    pub title: Option<String>,
+    pub messages: i64,
+    pub last_seen_at: DateTime<Utc>,
 }
 
 /// A connection as pickers and lookups need it.

@@ -103,6 +103,7 @@ impl World {
                 secret: None,
                 keywords: vec![],
                 qps_quota: Some(opts.qps_quota),
+                stream: false,
             })
             .await
             .unwrap();
@@ -152,6 +153,7 @@ impl World {
                 secret: Some(SecretString::from(dingtalk_sim::SANDBOX_WEBHOOK_SECRET)),
                 keywords: vec![],
                 qps_quota: None,
+                stream: false,
             })
             .await
             .unwrap()

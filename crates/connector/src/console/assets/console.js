@@ -101,4 +101,17 @@ document.addEventListener("DOMContentLoaded", () => {
       escaped = false;
     });
   }
+  // Copy buttons (conversation ids): the id to the clipboard, and a word that it happened.
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(button.dataset.copy);
+        const was = button.textContent;
+        button.textContent = "✓";
+        window.setTimeout(() => { button.textContent = was; }, 1500);
+      } catch (e) {
+        window.prompt("", button.dataset.copy);
+      }
+    });
+  }
 });

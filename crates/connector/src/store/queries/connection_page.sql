@@ -1,7 +1,7 @@
 -- One page of the connection list with each connection's last test and last use (one index
 -- seek on deliveries (connection_id, seq) per connection shown). $1: a lower-case LIKE pattern
 -- matched against name and description (NULL: every connection).
-SELECT c.id, c.name, c.kind, c.description, c.app_key, c.robot_code, c.keywords, c.qps_quota,
+SELECT c.id, c.name, c.kind, c.description, c.app_key, c.robot_code, c.keywords, c.qps_quota, c.stream,
        c.sealed_secrets, c.created_at, c.updated_at,
        k.checked_at, k.ok, k.message, k.code,
        (SELECT d.created_at FROM deliveries d WHERE d.connection_id = c.id

@@ -1,0 +1,231 @@
+//! DingTalk talking back: for every app-robot connection with Stream mode on, one instance keeps
+//! a Stream socket ([`dingtalk::StreamClient`]). Which instance is decided in the store (a lease
+//! renewed every few seconds, taken over when its holder stops renewing). Each robot message is
+//! recorded durably — with the conversation it came from — before DingTalk is told it arrived,
+//! and a redelivery (same `msgId`) is recognised and not handled twice. The built-in answer:
+//! "@robot id" replies with the conversation's id, which DingTalk shows nowhere else.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dingtalk::stream::{ChatbotMessage, StreamClient, StreamConfig};
+use dingtalk::{AppCredentials, AppKey, AppSecret, WebhookMessage, WebhookPayload};
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::connections::{Connection, ConnectionKind, ConnectionSecrets};
+use crate::store::InboundMessage;
+
+/// How long a holder's claim on a socket lasts without renewal; renewed every [`CHECK_EVERY`].
+const HOLD_LEASE: Duration = Duration::from_secs(10);
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// One socket this instance runs.
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// The connection as it was when started: a change restarts the socket.
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Keeps the sockets of this instance's share of Stream connections until `shutdown`.
+pub async fn supervise(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut running: HashMap<Uuid, Running> = HashMap::new();
+    let owner = state.instance_id.clone();
+    loop {
+        if let Err(e) = check(&state, &owner, &mut running).await {
+            tracing::warn!(error = %e, "Stream mode: could not check the connections; trying again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    for (id, r) in running.drain() {
+        stop(r).await;
+        if let Err(e) = state.store.release_stream(id, &owner).await {
+            tracing::warn!(error = %e, "Stream mode: could not release a socket");
+        }
+    }
+}
+
+async fn stop(r: Running) {
+    let _ = r.stop.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), r.task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("Stream mode: a socket did not stop in time");
+    }
+}
+
+async fn check(
+    state: &AppState,
+    owner: &str,
+    running: &mut HashMap<Uuid, Running>,
+) -> Result<(), String> {
+    let wanted: Vec<Connection> = state
+        .connections
+        .list()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|c| c.stream && c.kind == ConnectionKind::AppRobot)
+        .collect();
+    // Sockets no longer wanted (deleted, Stream mode off) stop.
+    let gone: Vec<Uuid> = running
+        .keys()
+        .filter(|id| !wanted.iter().any(|c| c.id == **id))
+        .copied()
+        .collect();
+    for id in gone {
+        if let Some(r) = running.remove(&id) {
+            stop(r).await;
+        }
+        let _ = state.store.release_stream(id, owner).await;
+    }
+    for conn in wanted {
+        let held = state
+            .store
+            .hold_stream(conn.id, owner, HOLD_LEASE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let current = running.get(&conn.id).map(|r| r.updated_at);
+        match (held, current) {
+            (true, Some(at)) if at == conn.updated_at && !running[&conn.id].task.is_finished() => {}
+            (true, _) => {
+                if let Some(r) = running.remove(&conn.id) {
+                    stop(r).await;
+                }
+                match start(state, &conn) {
+                    Ok(r) => {
+                        tracing::info!(connection = %conn.name, "Stream mode: holding the socket");
+                        running.insert(conn.id, r);
+                    }
+                    Err(e) => {
+                        tracing::warn!(connection = %conn.name, error = %e, "Stream mode: cannot start")
+                    }
+                }
+            }
+            // Another instance holds it (we may have lost it after a pause).
+            (false, Some(_)) => {
+                if let Some(r) = running.remove(&conn.id) {
+                    tracing::info!(connection = %conn.name, "Stream mode: another instance holds the socket now");
+                    stop(r).await;
+                }
+            }
+            (false, None) => {}
+        }
+    }
+    Ok(())
+}
+
+fn start(state: &AppState, conn: &Connection) -> Result<Running, String> {
+    let ConnectionSecrets::AppRobot { app_secret } =
+        state.connections.secrets(conn).map_err(|e| e.to_string())?
+    else {
+        return Err("not an app robot".into());
+    };
+    let creds = AppCredentials {
+        app_key: AppKey::new(conn.app_key.clone().unwrap_or_default()),
+        app_secret: AppSecret::new(app_secret.expose_secret()),
+    };
+    let client = StreamClient::new(state.dingtalk.clone(), creds, StreamConfig::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (state2, conn2) = (state.clone(), conn.clone());
+    let task = tokio::spawn(async move {
+        let handler = {
+            let (state, conn) = (state2.clone(), conn2.clone());
+            move |m: ChatbotMessage| {
+                let (state, conn) = (state.clone(), conn.clone());
+                async move { receive(&state, &conn, m).await }
+            }
+        };
+        if let Err(e) = client.run(handler, stop_rx).await {
+            // DingTalk refused the credentials: a configuration problem, reported, not retried
+            // in a loop; the supervisor starts it again when the connection changes.
+            metrics::counter!("dtc_stream_failures_total").increment(1);
+            tracing::error!(connection = %conn2.name, error = %e, "Stream mode stopped: DingTalk refused the connection");
+            // Keep the task alive (and so not restarted every check) until stopped.
+            std::future::pending::<()>().await;
+        }
+    });
+    Ok(Running {
+        stop: stop_tx,
+        task,
+        updated_at: conn.updated_at,
+    })
+}
+
+/// One robot message: recorded (with its conversation) before it is acknowledged; handled
+/// once. An `Err` leaves it unacknowledged, so DingTalk sends it again.
+async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Result<(), String> {
+    let record = InboundMessage {
+        id: Uuid::new_v4(),
+        connection_id: conn.id,
+        msg_id: m.msg_id.clone(),
+        conversation_id: m.conversation_id.clone(),
+        conversation_type: m.conversation_type.clone(),
+        conversation_title: m.conversation_title.clone(),
+        sender_staff_id: m.sender_staff_id.clone().filter(|s| !s.is_empty()),
+        sender_nick: m.sender_nick.clone(),
+        msgtype: m.msgtype.clone(),
+        text: m.text(),
+        message: serde_json::to_value(&m).map_err(|e| e.to_string())?,
+        received_at: chrono::Utc::now(),
+    };
+    let fresh = state
+        .store
+        .record_inbound(&record)
+        .await
+        .map_err(|e| format!("could not record the message: {e}"))?;
+    if !fresh {
+        metrics::counter!("dtc_inbound_messages_total", "outcome" => "duplicate").increment(1);
+        return Ok(());
+    }
+    metrics::counter!("dtc_inbound_messages_total", "outcome" => "recorded").increment(1);
+    tracing::info!(
+        connection = %conn.name,
+        conversation = %m.conversation_id,
+        msgtype = %m.msgtype,
+        "robot message received"
+    );
+    if m.text().is_some_and(|t| t.eq_ignore_ascii_case("id")) {
+        answer_id(state, &m).await;
+    }
+    Ok(())
+}
+
+/// "@robot id": the conversation's id, ready to paste (a group's is its openConversationId).
+async fn answer_id(state: &AppState, m: &ChatbotMessage) {
+    let text = if m.is_group() {
+        format!(
+            "This group's openConversationId (group_chat_id):\n{}",
+            m.conversation_id
+        )
+    } else {
+        format!(
+            "This 1:1 conversation's id: {}\nYour userId: {}",
+            m.conversation_id,
+            m.sender_staff_id
+                .as_deref()
+                .unwrap_or("(not shown to this robot)")
+        )
+    };
+    let reply = WebhookMessage::new(WebhookPayload::Text { content: text });
+    if let Err(e) = m.reply(&state.dingtalk, &reply).await {
+        metrics::counter!("dtc_stream_reply_failures_total").increment(1);
+        tracing::warn!(error = %e, "could not answer \"id\"");
+    }
+}
+
+/// The conversations a connection's robot has heard from (`GET …/conversations`).
+pub async fn conversations(
+    state: &AppState,
+    connection: &Connection,
+) -> Result<Vec<crate::store::ConversationRecord>, crate::store::StoreError> {
+    state.store.list_conversations(connection.id).await
+}

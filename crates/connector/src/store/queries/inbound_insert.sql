@@ -1,0 +1,4 @@
+INSERT INTO inbound_messages (id, connection_id, msg_id, conversation_id, conversation_type,
+    sender_staff_id, sender_nick, msgtype, text, message, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (connection_id, msg_id) DO NOTHING

@@ -1,0 +1,1 @@
+DELETE FROM stream_holders WHERE connection_id = $1 AND owner = $2
