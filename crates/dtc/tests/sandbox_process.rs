@@ -186,3 +186,79 @@ async fn a_taken_simulator_port_is_not_fatal() {
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("is in use"), "{log}");
 }
+
+/// A newcomer's way to a group's id: in the sandbox, type "id" (with "@robot" ticked) in the
+/// Ops group's box on the chat page; the robot answers with the group's openConversationId, and
+/// the group is listed among the connection's conversations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_at_robot_id_on_the_sandbox_chat_page_answers_the_group_id() {
+    let Some(browser) = testkit::Browser::start(1280, 900).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), free_port());
+    let http = reqwest::Client::new();
+    wait_ready(&http, &s.api).await;
+    // The sandbox robot holds its Stream socket.
+    let mut sockets = 0;
+    for _ in 0..100 {
+        let st: Value = http
+            .get(format!("{}/_sim/stream", s.sim))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        sockets = st["connections"].as_array().map_or(0, Vec::len);
+        if sockets == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sockets, 1);
+    let c = &browser.client;
+    c.goto(&format!("{}/", s.sim)).await.unwrap();
+    let ops = dingtalk_sim::SANDBOX_OPS_GROUP;
+    let input = c
+        .find(testkit::fantoccini::Locator::Css(&format!(
+            "form.say[data-conversation='{ops}'] input[name=text]"
+        )))
+        .await
+        .expect("the Ops group has an input box");
+    input.send_keys("id\n").await.unwrap();
+    let mut answered = false;
+    for _ in 0..100 {
+        let text: Value = c
+            .execute(
+                "return [...document.querySelectorAll('section.chat .bubble')].map(b => b.textContent).join('\\n');",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if text
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("openConversationId (group_chat_id):\n{ops}"))
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .screenshot_in("console-screenshots", "sandbox-chat-robot-id")
+        .await;
+    assert!(answered, "the robot answered with the group's id");
+    let list: Value = http
+        .get(format!("{}/v1/connections/sandbox/conversations", s.api))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["conversation_id"], ops, "{list}");
+    browser.close().await;
+}
