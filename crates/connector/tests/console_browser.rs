@@ -302,6 +302,14 @@ async fn a_new_user_signs_in_creates_and_tests_a_connection_and_reads_it_in_chin
     }
     assert_eq!(text(c, "h1").await, "新建连接");
     shot("new-connection-zh").await;
+    // The API's refusal, in Chinese at its field.
+    fill(c, "#f-name", "bad name!").await;
+    fill(c, "#f-app_key", dingtalk_sim::SANDBOX_APP_KEY).await;
+    fill(c, "#f-app_secret", dingtalk_sim::SANDBOX_APP_SECRET).await;
+    click(c, "button[type=submit].primary").await;
+    let error = text(c, "#e-name").await;
+    assert!(error.contains("只能包含字母"), "{error}");
+    shot("new-connection-error-zh").await;
 
     // Sign out ends the session.
     c.goto(&format!("{}/console/connections", app.base))
@@ -649,5 +657,65 @@ async fn the_six_seed_messages_tokens_an_edit_and_a_flow_from_the_console() {
     shot("runs").await;
     c.goto(&format!("{base}/console/flows")).await.unwrap();
     shot("flows").await;
+
+    // Stream mode on: a person's "@robot id" in the group; the group is listed with its id.
+    let resp = app
+        .request(
+            reqwest::Method::PATCH,
+            "/v1/connections/ops",
+            Some(serde_json::json!({"stream": true})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut listed = String::new();
+    for _ in 0..100 {
+        let _ = reqwest::Client::new()
+            .post(format!(
+                "{}/_sim/conversations/{}/messages",
+                app.sim.base_url(),
+                common::OPS
+            ))
+            .json(&serde_json::json!({"text": "id"}))
+            .send()
+            .await;
+        c.goto(&format!("{base}/console/conversations"))
+            .await
+            .unwrap();
+        listed = text(c, "main").await;
+        if listed.contains(common::OPS) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(listed.contains(common::OPS), "{listed}");
+    shot("conversations").await;
+    // The Send page offers the group the robot heard from.
+    c.goto(&format!(
+        "{base}/console/send?connection=ops&action=send_text&group={}",
+        common::OPS
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        js(
+            c,
+            "return document.querySelector('#f-group_chat_id').value;"
+        )
+        .await,
+        common::OPS
+    );
+
+    // Readable in a narrow window (a phone's width): no sideways scrolling.
+    c.set_window_size(400, 800).await.unwrap();
+    c.goto(&format!("{base}/console/connections"))
+        .await
+        .unwrap();
+    let wide = js(
+        c,
+        "return document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;",
+    )
+    .await;
+    shot("connections-narrow").await;
+    assert_eq!(wide, Value::Bool(false), "the page fits a narrow window");
     browser.close().await;
 }

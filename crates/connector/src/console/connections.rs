@@ -179,16 +179,20 @@ impl ConnectionForm {
     }
 }
 
-/// The API's refusal, at the dialog's field it is about.
-fn field_errors(e: &ConnectionError) -> Map<String, Value> {
+/// The API's refusal, at the dialog's field it is about, in the reader's language.
+fn field_errors(page: &Page, e: &ConnectionError) -> Map<String, Value> {
     let mut errors = Map::new();
     match e {
         ConnectionError::Invalid { field, reason }
         | ConnectionError::WrongKind { field, reason } => {
-            errors.insert((*field).to_owned(), Value::from(reason.clone()));
+            errors.insert((*field).to_owned(), Value::from(page.lang.reason(reason)));
         }
-        ConnectionError::Duplicate { .. } => {
-            errors.insert("name".into(), Value::from(e.to_string()));
+        ConnectionError::Duplicate { name } => {
+            let text = match page.lang {
+                super::i18n::Lang::Zh => format!("已存在名为 {name:?} 的连接"),
+                super::i18n::Lang::En => e.to_string(),
+            };
+            errors.insert("name".into(), Value::from(text));
         }
         other => {
             errors.insert("_form".into(), Value::from(other.to_string()));
@@ -243,7 +247,7 @@ async fn create(c: SignedIn, Form(f): Form<ConnectionForm>) -> Response {
             &c,
             StatusCode::UNPROCESSABLE_ENTITY,
             f.echo(kind, None),
-            field_errors(&e),
+            field_errors(&c, &e),
         ),
     }
 }
@@ -314,7 +318,7 @@ async fn update(c: SignedIn, Path(name): Path<String>, Form(f): Form<ConnectionF
             &c,
             StatusCode::UNPROCESSABLE_ENTITY,
             f.echo(conn.kind, Some(&conn.name)),
-            field_errors(&e),
+            field_errors(&c, &e),
         ),
     }
 }

@@ -80,6 +80,20 @@ impl Lang {
         self.pick(HELP, field)
     }
 
+    /// A reason the domain layer gave (in English, as the API answers), in the reader's
+    /// language where it is one of the common ones; otherwise as given.
+    pub fn reason(self, reason: &str) -> String {
+        if self == Lang::En {
+            return reason.to_owned();
+        }
+        for (en, zh) in REASONS {
+            if let Some(rest) = reason.strip_prefix(en) {
+                return format!("{zh}{rest}");
+            }
+        }
+        reason.to_owned()
+    }
+
     /// The seed's name of an action.
     pub fn action_title(self, action: &str) -> Option<&'static str> {
         self.pick(ACTIONS, action)
@@ -162,6 +176,35 @@ const HELP: &[(&str, &str, &str)] = &[
         "A file from this computer, uploaded to DingTalk first.",
         "本机上的文件，先上传到钉钉。",
     ),
+];
+
+/// Common refusals: the English start of a reason, and its Chinese. What follows the start (a
+/// character, a number) is kept.
+const REASONS: &[(&str, &str)] = &[
+    ("is required", "必填"),
+    ("must not be empty", "不能为空"),
+    ("must not be blank", "不能为空白"),
+    ("must not contain whitespace", "不能包含空白字符"),
+    ("must start with SEC", "必须以 SEC 开头"),
+    (
+        "may contain only letters, digits, '-', '_' and '.', not",
+        "只能包含字母、数字、'-'、'_' 和 '.'，不能包含",
+    ),
+    ("must not be only dots", "不能只由点组成"),
+    ("must not be a UUID", "不能是 UUID"),
+    ("must be 1 to", "长度必须在 1 到"),
+    ("must be at most", "最多"),
+    (
+        "is not used by app_robot connections",
+        "企业内部应用机器人连接不使用此项",
+    ),
+    (
+        "is not used by webhook_robot connections",
+        "自定义机器人连接不使用此项",
+    ),
+    ("keywords must not be empty", "关键词不能为空"),
+    ("must be a whole number", "必须是整数"),
+    ("is not valid JSON", "不是有效的 JSON"),
 ];
 
 /// The seed's action names.

@@ -245,25 +245,52 @@ struct SendQuery {
     connection: String,
     #[serde(default)]
     action: String,
+    /// A group to fill in (from the Conversations page).
+    #[serde(default)]
+    group: String,
 }
 
 async fn page(c: SignedIn, Query(q): Query<SendQuery>) -> Response {
     check!(c.may(Role::Operator));
+    let mut values = Map::new();
+    if !q.group.is_empty() {
+        values.insert("group_chat_id".into(), Value::from(q.group.clone()));
+    }
     render(
         &c,
         &q.connection,
         &q.action,
-        Map::new(),
+        values,
         Map::new(),
         StatusCode::OK,
     )
     .await
 }
 
-/// The groups a connection has sent to, newest first: the Send page offers them.
+/// The groups a connection knows, newest first: the Send page offers them.
 async fn known_groups(page: &Page, connection_id: uuid::Uuid) -> Vec<String> {
+    // The groups its robot has heard from (Stream mode), then those it has sent to.
+    let heard: Vec<String> = match page.state.store.list_conversations(connection_id).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|c| c.kind == "group")
+            .map(|c| c.conversation_id)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the conversations a connection knows");
+            Vec::new()
+        }
+    };
     match page.state.store.recent_groups(connection_id, 500).await {
-        Ok(groups) => groups,
+        Ok(sent) => {
+            let mut groups = heard;
+            for g in sent {
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+            groups
+        }
         // Only a convenience is missing: the field still takes any id.
         Err(e) => {
             tracing::warn!(error = %e, "could not list the groups a connection knows");
@@ -400,7 +427,7 @@ async fn send(c: SignedIn, m: Multipart) -> Response {
         .collect();
     let again = |field: String, reason: String, status: StatusCode| {
         let mut errors = Map::new();
-        errors.insert(field, Value::from(reason));
+        errors.insert(field, Value::from(c.lang.reason(&reason)));
         render(&c, &connection, &action, values.clone(), errors, status)
     };
     let (conn, def, fields) = match chosen(&c, &form).await {
