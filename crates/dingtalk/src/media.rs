@@ -70,6 +70,16 @@ pub struct MediaUpload {
     pub bytes: Bytes,
 }
 
+/// A file name's extension, lower-cased: what follows its last `.` once surrounding whitespace
+/// is trimmed, if something other than blank precedes that dot (`.png` alone and `a .png` have
+/// none). The name is a name, not a path: a `/` in it is just a character.
+pub fn file_extension(name: &str) -> Option<String> {
+    let blank = |c: char| c.is_control() || c.is_whitespace() || c == '\u{feff}';
+    let (stem, ext) = name.trim().rsplit_once('.')?;
+    (!ext.is_empty() && stem.chars().next_back().is_some_and(|c| !blank(c)))
+        .then(|| ext.to_ascii_lowercase())
+}
+
 impl MediaUpload {
     pub fn new(
         media_type: MediaType,
@@ -83,12 +93,9 @@ impl MediaUpload {
         }
     }
 
-    /// The lower-cased extension of the file name.
+    /// The lower-cased extension of the file name (see [`file_extension`]).
     pub fn extension(&self) -> Option<String> {
-        std::path::Path::new(&self.file_name)
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
+        file_extension(&self.file_name)
     }
 
     /// Check type, format and size against DingTalk's limits.
@@ -191,6 +198,18 @@ impl AppClient {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_extension_is_what_follows_the_last_dot_of_the_trimmed_name() {
+        assert_eq!(file_extension("chart.PNG").as_deref(), Some("png"));
+        assert_eq!(file_extension("a/.png\u{2005}\n").as_deref(), Some("png"));
+        assert_eq!(file_extension("report.tar.gz").as_deref(), Some("gz"));
+        assert_eq!(file_extension(".png"), None);
+        assert_eq!(file_extension("a .png"), None);
+        assert_eq!(file_extension("a."), None);
+        assert_eq!(file_extension("noext"), None);
+    }
+
     use super::*;
 
     #[test]

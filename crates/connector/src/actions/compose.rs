@@ -92,9 +92,8 @@ pub(super) fn required<'a>(
 /// The extension of a file name (not a path: `/` is just a character), as the schemas'
 /// name patterns read it: after the last `.`, which follows a character that is not blank.
 pub(super) fn extension(name: &str) -> Option<String> {
-    let (stem, ext) = name.trim().rsplit_once('.')?;
-    (!ext.is_empty() && stem.chars().next_back().is_some_and(|c| !is_blank(c)))
-        .then(|| ext.to_ascii_lowercase())
+    // One rule for the schema's pattern, this check and the client's own.
+    dingtalk::media::file_extension(name)
 }
 
 pub(super) const MB: usize = 1024 * 1024;
