@@ -303,36 +303,41 @@ struct SampleForm {
     sample: String,
 }
 
-fn read_sample(text: &str) -> Result<Value, String> {
-    if text.trim().is_empty() {
-        return Ok(json!({}));
-    }
-    serde_json::from_str(text).map_err(|e| format!("the sample trigger is not JSON: {e}"))
-}
-
-async fn dry_run(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm>) -> Response {
-    check!(c.post(Role::Operator, &f.csrf));
-    let flow = check!(find(&c, &name).await);
-    let text = crate::flows::yaml::to_yaml(&flow.document);
-    let body = match read_sample(&f.sample) {
+/// The flow and the trigger its form describes (a sample body as the sender would post it), or
+/// the editor again saying what is wrong with the sample.
+async fn sampled(
+    c: &SignedIn,
+    name: &str,
+    f: &SampleForm,
+    kind: Option<&'static str>,
+) -> Result<(FlowRecord, TriggerData), Response> {
+    let flow = find(c, name).await?;
+    let body = if f.sample.trim().is_empty() {
+        Ok(json!({}))
+    } else {
+        serde_json::from_str(&f.sample).map_err(|e| format!("the sample trigger is not JSON: {e}"))
+    };
+    let body = match body {
         Ok(b) => b,
         Err(reason) => {
-            return editor(
-                &c,
+            let text = crate::flows::yaml::to_yaml(&flow.document);
+            return Err(editor(
+                c,
                 StatusCode::BAD_REQUEST,
                 &text,
                 &[],
                 Some(&flow),
                 json!({"sample": f.sample, "sample_error": reason}),
             )
-            .await;
+            .await);
         }
     };
-    let kind = match flow.trigger_kind.as_str() {
+    // A dry run reads the sample as the flow's own trigger would deliver it.
+    let kind = kind.unwrap_or(match flow.trigger_kind.as_str() {
         "webhook" => "webhook",
         "schedule" => "schedule",
         _ => "manual",
-    };
+    });
     let trigger = TriggerData {
         kind,
         body,
@@ -340,6 +345,13 @@ async fn dry_run(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm
         query: json!({}),
         fired_at: chrono::Utc::now(),
     };
+    Ok((flow, trigger))
+}
+
+async fn dry_run(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm>) -> Response {
+    check!(c.post(Role::Operator, &f.csrf));
+    let (flow, trigger) = check!(sampled(&c, &name, &f, None).await);
+    let text = crate::flows::yaml::to_yaml(&flow.document);
     let steps = match c.state.flows.dry_run(&flow, trigger).await {
         Ok(s) => s,
         Err(e) => return c.failed(ApiError::internal(e)),
@@ -376,29 +388,7 @@ fn with_previews(mut step: Value) -> Value {
 
 async fn run_now(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm>) -> Response {
     check!(c.post(Role::Operator, &f.csrf));
-    let flow = check!(find(&c, &name).await);
-    let body = match read_sample(&f.sample) {
-        Ok(b) => b,
-        Err(reason) => {
-            let text = crate::flows::yaml::to_yaml(&flow.document);
-            return editor(
-                &c,
-                StatusCode::BAD_REQUEST,
-                &text,
-                &[],
-                Some(&flow),
-                json!({"sample": f.sample, "sample_error": reason}),
-            )
-            .await;
-        }
-    };
-    let trigger = TriggerData {
-        kind: "manual",
-        body,
-        headers: json!({}),
-        query: json!({}),
-        fired_at: chrono::Utc::now(),
-    };
+    let (flow, trigger) = check!(sampled(&c, &name, &f, Some("manual")).await);
     let started = c.state.flows.start(&flow, trigger, None, None).await;
     c.state.wake_engine();
     match started {
