@@ -30,11 +30,21 @@ async fn click(c: &Client, css: &str) {
 
 /// The text of `css`, waiting for it to appear (a click's navigation may still be on its way).
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(std::time::Duration::from_secs(10))
+    let found = c
+        .wait()
+        .at_most(std::time::Duration::from_secs(30))
         .for_element(Locator::Css(css))
-        .await
-        .expect(css)
+        .await;
+    let page = match &found {
+        Ok(_) => String::new(),
+        Err(_) => c
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+    };
+    found
+        .unwrap_or_else(|e| panic!("no `{css}` on {page}: {e}"))
         .text()
         .await
         .expect("text")
