@@ -304,6 +304,8 @@ async fn every_console_route_checks_csrf_and_role() {
             if rank(role) < rank(least) {
                 let resp = post(form(&csrf)).send().await.unwrap();
                 assert_eq!(resp.status(), 403, "{role} may not POST {path}");
+                let page = resp.text().await.unwrap();
+                assert!(page.contains("Your role may not do this."), "{page}");
             }
         }
         for (path, least) in gets {
@@ -315,6 +317,12 @@ async fn every_console_route_checks_csrf_and_role() {
                 .unwrap();
             let want = if rank(role) < rank(least) { 403 } else { 200 };
             assert_eq!(resp.status().as_u16(), want, "{role} GET {path}");
+            // Every page renders (a template error would still answer with the status).
+            let page = resp.text().await.unwrap();
+            assert!(
+                !page.contains("could not be shown"),
+                "{role} GET {path}: {page}"
+            );
         }
     }
     // Nothing a refused post asked for happened.

@@ -498,6 +498,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("trigger_data", "Trigger data", "触发数据"),
     ("search", "Search", "搜索"),
+    ("back_to_console", "Back to the console", "返回控制台"),
     (
         "stream_mode",
         "Receive messages (Stream mode)",

@@ -40,6 +40,7 @@ use session::{Session, SignInFirst};
 /// Every page template, by name.
 const PAGES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
+    ("problem.html", include_str!("templates/problem.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("deliveries.html", include_str!("templates/deliveries.html")),
     ("send.html", include_str!("templates/send.html")),
@@ -184,7 +185,7 @@ impl Page {
     /// A page that says only what went wrong, with the right status.
     fn problem(&self, status: StatusCode, text: &str) -> Response {
         let flash = json!({"flash": {"kind": "bad", "text": text}});
-        (status, self.render("connections.html", "", flash)).into_response()
+        (status, self.render("problem.html", "", flash)).into_response()
     }
 
     fn not_found(&self) -> Response {
