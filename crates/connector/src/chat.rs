@@ -2,8 +2,10 @@
 //! a Stream socket ([`dingtalk::StreamClient`]). Which instance is decided in the store (a lease
 //! renewed every few seconds, taken over when its holder stops renewing). Each robot message is
 //! recorded durably — with the conversation it came from — before DingTalk is told it arrived,
-//! and a redelivery (same `msgId`) is recognised and not handled twice. The built-in answer:
-//! "@robot id" replies with the conversation's id, which DingTalk shows nowhere else.
+//! and a redelivery (same `msgId`) is recognised and not handled twice. Messages start the
+//! chat flows they match ([`crate::flows::chat`]); a flow's `reply` steps answer through the
+//! message's session webhook ([`reply_target`]). The built-in answer, when no flow takes the
+//! message: "@robot id" replies with the conversation's id, which DingTalk shows nowhere else.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,9 +17,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::actions::{ReplyTarget, ValidatedAction};
 use crate::api::AppState;
-use crate::connections::{Connection, ConnectionKind, ConnectionSecrets};
-use crate::store::InboundMessage;
+use crate::connections::{Connection, ConnectionKind, ConnectionSecrets, Connections};
+use crate::flows::chat::ChatMessage;
+use crate::flows::service::{Flows, TriggerData};
+use crate::store::{InboundMessage, RunStarted, Store, StoreError};
 
 /// How long a holder's claim on a socket lasts without renewal; renewed every [`CHECK_EVERY`].
 const HOLD_LEASE: Duration = Duration::from_secs(10);
@@ -160,9 +165,29 @@ fn start(state: &AppState, conn: &Connection) -> Result<Running, String> {
     })
 }
 
-/// One robot message: recorded (with its conversation) before it is acknowledged; handled
-/// once. An `Err` leaves it unacknowledged, so DingTalk sends it again.
+/// How long a chat message's runs are remembered: a redelivery within it starts no second run.
+const RUN_DEDUPE_WINDOW: Duration = Duration::from_secs(86_400);
+/// A session webhook is not used in its last seconds: the reply could arrive after it closed.
+const SESSION_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
+
+fn session_context(connection: Uuid) -> String {
+    format!("connection:{connection}:session-webhook")
+}
+
+/// One robot message: recorded (with its conversation) before it is acknowledged, then the
+/// chat flows it matches are started. An `Err` leaves it unacknowledged, so DingTalk sends it
+/// again: the record is not repeated (same `msgId`) and neither are the runs (their dedupe key
+/// is the `msgId`), so a crash between the two loses nothing and doubles nothing.
 async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Result<(), String> {
+    let keyring = state.connections.keyring();
+    let session_webhook = (!m.session_webhook.is_empty())
+        .then(|| crate::secrets::seal(&keyring, &session_context(conn.id), &m.session_webhook))
+        .transpose()
+        .map_err(|e| format!("could not seal the session webhook: {e}"))?;
+    let mut message = serde_json::to_value(&m).map_err(|e| e.to_string())?;
+    if let Some(fields) = message.as_object_mut() {
+        fields.remove("sessionWebhook");
+    }
     let record = InboundMessage {
         id: Uuid::new_v4(),
         connection_id: conn.id,
@@ -174,7 +199,9 @@ async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Resu
         sender_nick: m.sender_nick.clone(),
         msgtype: m.msgtype.clone(),
         text: m.text(),
-        message: serde_json::to_value(&m).map_err(|e| e.to_string())?,
+        message,
+        session_webhook,
+        session_expires_at: chrono::DateTime::from_timestamp_millis(m.session_webhook_expired_time),
         received_at: chrono::Utc::now(),
     };
     let fresh = state
@@ -182,21 +209,127 @@ async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Resu
         .record_inbound(&record)
         .await
         .map_err(|e| format!("could not record the message: {e}"))?;
-    if !fresh {
-        metrics::counter!("dtc_inbound_messages_total", "outcome" => "duplicate").increment(1);
-        return Ok(());
+    let outcome = if fresh { "recorded" } else { "duplicate" };
+    metrics::counter!("dtc_inbound_messages_total", "outcome" => outcome).increment(1);
+    if fresh {
+        tracing::info!(
+            connection = %conn.name,
+            conversation = %m.conversation_id,
+            msgtype = %m.msgtype,
+            "robot message received"
+        );
     }
-    metrics::counter!("dtc_inbound_messages_total", "outcome" => "recorded").increment(1);
-    tracing::info!(
-        connection = %conn.name,
-        conversation = %m.conversation_id,
-        msgtype = %m.msgtype,
-        "robot message received"
-    );
-    if m.text().is_some_and(|t| t.eq_ignore_ascii_case("id")) {
+    // Also for a redelivery: the first delivery may have been recorded and not acknowledged
+    // because starting its runs failed.
+    let started = start_flows(state, conn, &record).await?;
+    if fresh
+        && started == 0
+        && record
+            .text
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("id"))
+    {
         answer_id(state, &m).await;
     }
     Ok(())
+}
+
+/// Starts every chat flow of `conn` the message matches; how many match.
+async fn start_flows(
+    state: &AppState,
+    conn: &Connection,
+    record: &InboundMessage,
+) -> Result<usize, String> {
+    let message = ChatMessage {
+        connection: conn.name.clone(),
+        msg_id: record.msg_id.clone(),
+        msgtype: record.msgtype.clone(),
+        text: record.text.clone(),
+        group: record.conversation_type == "2",
+        conversation_id: record.conversation_id.clone(),
+        conversation_title: record.conversation_title.clone(),
+        sender_nick: record.sender_nick.clone(),
+        sender_staff_id: record.sender_staff_id.clone(),
+    };
+    let flows = state
+        .store
+        .list_flows()
+        .await
+        .map_err(|e| format!("could not read the flows: {e}"))?;
+    let mut matched = 0;
+    for flow in flows.iter().filter(|f| f.trigger_kind == "chat") {
+        let Ok(doc) = Flows::document(flow) else {
+            tracing::warn!(flow = %flow.name, "a stored chat flow cannot be read");
+            continue;
+        };
+        let Some(data) = crate::flows::chat::matches(&doc.trigger, &message) else {
+            continue;
+        };
+        matched += 1;
+        let trigger = TriggerData {
+            kind: "chat",
+            body: data,
+            headers: serde_json::json!({}),
+            query: serde_json::json!({}),
+            fired_at: record.received_at,
+        };
+        let dedupe = Some((format!("chat:{}", record.msg_id), RUN_DEDUPE_WINDOW));
+        match state.flows.start(flow, trigger, dedupe, None).await {
+            Ok(RunStarted::Started(run)) => {
+                tracing::info!(flow = %flow.name, run_id = %run.id, "a chat message started a run");
+            }
+            Ok(_) => {}
+            Err(e) => return Err(format!("could not start flow {}: {e}", flow.name)),
+        }
+    }
+    if matched > 0 {
+        state.wake_engine();
+    }
+    Ok(matched)
+}
+
+/// Where a `reply` step of `action` goes: the received message's conversation, and its session
+/// webhook while the session lasts (`now` is compared with DingTalk's expiry). `None` when the
+/// action replies to nothing, or to a message this connection never received.
+pub async fn reply_target(
+    store: &dyn Store,
+    connections: &Connections,
+    connection_id: Uuid,
+    action: &ValidatedAction,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<ReplyTarget>, StoreError> {
+    let Some(msg_id) = action.steps().iter().find_map(|s| s.reply_to()) else {
+        return Ok(None);
+    };
+    let Some(m) = store.inbound_message(connection_id, msg_id).await? else {
+        return Ok(None);
+    };
+    let open = m
+        .session_expires_at
+        .is_some_and(|at| now + SESSION_MARGIN < at);
+    let session_webhook = match (&m.session_webhook, open) {
+        (Some(sealed), true) => {
+            match crate::secrets::open(
+                &connections.keyring(),
+                &session_context(connection_id),
+                sealed,
+            ) {
+                Ok(url) => Some(url),
+                // Sealed under a key no longer held: answer as a robot message instead.
+                Err(e) => {
+                    tracing::warn!(error = %e, "a session webhook cannot be opened");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(Some(ReplyTarget {
+        session_webhook,
+        group: m.conversation_type == "2",
+        conversation_id: m.conversation_id,
+        sender_staff_id: m.sender_staff_id,
+    }))
 }
 
 /// "@robot id": the conversation's id, ready to paste (a group's is its openConversationId).

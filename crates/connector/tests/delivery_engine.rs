@@ -558,6 +558,7 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
             http: &http,
             deadline: deadline(),
             retry: &dingtalk::RetryPolicy::default(),
+            reply: None,
             request_id: "req-1",
         },
     )
@@ -573,6 +574,7 @@ async fn the_sync_path_gets_retry_after_instead_of_exceeding_the_quota() {
             http: &http,
             deadline: deadline(),
             retry: &dingtalk::RetryPolicy::default(),
+            reply: None,
             request_id: "req-2",
         },
     )

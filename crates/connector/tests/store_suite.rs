@@ -348,6 +348,8 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
         msgtype: "text".into(),
         text: Some("id".into()),
         message: json!({"msgId": msg_id}),
+        session_webhook: Some("sealed-url".into()),
+        session_expires_at: Some(env.clock.now() + chrono::Duration::minutes(90)),
         received_at: env.clock.now(),
     };
     assert!(
@@ -381,6 +383,33 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
     );
     assert_eq!(list[0].messages, 2);
     assert_eq!(list[0].last_seen_at, env.clock.now());
+
+    // A message is found again by DingTalk's id (to reply to it), with its conversation.
+    let m1 = env
+        .store
+        .inbound_message(conn.id, "m1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m1.conversation_title.as_deref(), Some("Ops"));
+    assert_eq!(m1.session_webhook.as_deref(), Some("sealed-url"));
+    assert!(m1.session_expires_at.is_some());
+    assert_eq!(m1.sender_staff_id.as_deref(), Some("manager1234"));
+    assert!(
+        env.store
+            .inbound_message(conn.id, "m9")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.store
+            .inbound_message(Uuid::new_v4(), "m1")
+            .await
+            .unwrap()
+            .is_none(),
+        "another connection's message is not found"
+    );
 }
 
 async fn one_owner_holds_a_stream_socket_until_its_lease_runs_out(env: &Env) {

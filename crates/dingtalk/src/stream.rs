@@ -229,20 +229,31 @@ impl ChatbotMessage {
     /// Replies into the conversation through the message's session webhook (text, markdown,
     /// link, actionCard or feedCard; no token needed). DingTalk's refusal is an [`Error`].
     pub async fn reply(&self, client: &Client, message: &WebhookMessage) -> Result<(), Error> {
-        const ROUTE: &str = "robot.send_by_session";
-        let url = url::Url::parse(&self.session_webhook)
-            .map_err(|e| Error::invalid_input("sessionWebhook", e.to_string()))?;
-        let resp = client
-            .http()
-            .post(url)
-            .header("content-type", "application/json;charset=utf-8")
-            .body(message.to_body()?)
-            .send()
-            .await
-            .map_err(|e| Error::transport(ROUTE, e))?;
-        let _: Value = decode_old(ROUTE, resp).await?;
-        Ok(())
+        send_by_session(client, &self.session_webhook, message).await
     }
+}
+
+/// Posts `message` to a session webhook (a received message's `sessionWebhook`): the reply
+/// lands in that conversation. Once the session has expired DingTalk refuses it with a
+/// [`crate::ErrorClass::CredentialsRejected`] error.
+pub async fn send_by_session(
+    client: &Client,
+    session_webhook: &str,
+    message: &WebhookMessage,
+) -> Result<(), Error> {
+    const ROUTE: &str = "robot.send_by_session";
+    let url = url::Url::parse(session_webhook)
+        .map_err(|e| Error::invalid_input("sessionWebhook", e.to_string()))?;
+    let resp = client
+        .http()
+        .post(url)
+        .header("content-type", "application/json;charset=utf-8")
+        .body(message.to_body()?)
+        .send()
+        .await
+        .map_err(|e| Error::transport(ROUTE, e))?;
+    let _: Value = decode_old(ROUTE, resp).await?;
+    Ok(())
 }
 
 /// `POST /v1.0/robot/messageFiles/download`: a received file's download URL.

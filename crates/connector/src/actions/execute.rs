@@ -66,6 +66,39 @@ pub struct StepContext {
     /// and the message, so DingTalk drops a repeat of a send whose first try timed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_base: Option<String>,
+    /// Where a `reply` step goes, looked up from the received message before the step runs
+    /// (never stored: it holds the session webhook). `None`: no such message.
+    #[serde(skip)]
+    pub reply: Option<ReplyTarget>,
+}
+
+/// Where a reply goes: the received message's conversation and, while its session lasts, its
+/// session webhook.
+#[derive(Debug, Clone)]
+pub struct ReplyTarget {
+    /// The session webhook; `None` once the session has expired.
+    pub session_webhook: Option<secrecy::SecretString>,
+    pub conversation_id: String,
+    /// A group conversation (else 1:1).
+    pub group: bool,
+    /// The sender's userId, to answer a 1:1 message once the session has expired.
+    pub sender_staff_id: Option<String>,
+}
+
+impl PartialEq for ReplyTarget {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.session_webhook
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+            == other
+                .session_webhook
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+            && self.conversation_id == other.conversation_id
+            && self.group == other.group
+            && self.sender_staff_id == other.sender_staff_id
+    }
 }
 
 /// What one step produced.
@@ -78,6 +111,7 @@ pub enum StepResult {
     ReadStatus(ReadStatusOutput),
     Recalled(RecallOutput),
     WebhookSent { msg_type: String },
+    Replied(ReplyOutput),
 }
 
 /// How long a `file_url` download may take.
@@ -283,8 +317,84 @@ pub async fn execute_step(
                 failed: resp.failed_result,
             }))
         }
+        Step::Reply {
+            message_id,
+            message,
+        } => reply(client, robot_code, message_id, message, ctx.reply.as_ref()).await,
         Step::Webhook { .. } => unreachable!("handled above"),
     }
+}
+
+/// A reply: through the session webhook while it lasts; once DingTalk says it has expired (or
+/// it had before the step ran), as a robot message into the same conversation.
+async fn reply(
+    client: &dingtalk::AppClient,
+    robot_code: &dingtalk::RobotCode,
+    message_id: &str,
+    message: &MessageSpec,
+    to: Option<&ReplyTarget>,
+) -> Result<StepResult, ExecuteError> {
+    use secrecy::ExposeSecret;
+    let Some(to) = to else {
+        return Err(InputError::unusable(
+            "message_id",
+            format!("this connection has received no message with msgId `{message_id}`"),
+        )
+        .into());
+    };
+    let replied = |via, process_query_key| {
+        Ok(StepResult::Replied(ReplyOutput {
+            via,
+            conversation_id: to.conversation_id.clone(),
+            process_query_key,
+        }))
+    };
+    if let Some(url) = &to.session_webhook {
+        let payload = match message.clone() {
+            MessageSpec::Markdown { title, text } => {
+                dingtalk::WebhookPayload::Markdown { title, text }
+            }
+            MessageSpec::Text { content } => dingtalk::WebhookPayload::Text { content },
+            _ => {
+                return Err(InputError::field("msg_type", "a reply is text or markdown").into());
+            }
+        };
+        let m = dingtalk::WebhookMessage::new(payload);
+        match dingtalk::stream::send_by_session(client.client(), url.expose_secret(), &m).await {
+            Ok(()) => return replied(ReplyRoute::SessionWebhook, None),
+            // The session ended early (or its expiry was misjudged): fall back as below.
+            Err(e) if e.class() == dingtalk::ErrorClass::CredentialsRejected => {
+                tracing::info!("the session webhook has expired; replying as a robot message");
+            }
+            Err(e) => return Err(client_err(e, "content")),
+        }
+    }
+    let m = message.to_message(None)?;
+    if to.group {
+        let resp = client
+            .send_group_message(robot_code, &to.conversation_id.as_str().into(), &m)
+            .await
+            .map_err(|e| client_err(e, "content"))?;
+        return replied(
+            ReplyRoute::GroupSend,
+            Some(resp.process_query_key.to_string()),
+        );
+    }
+    let Some(user) = &to.sender_staff_id else {
+        return Err(InputError::unusable(
+            "message_id",
+            "the session has expired and DingTalk did not give the sender's userId: a 1:1 reply cannot be sent",
+        )
+        .into());
+    };
+    let resp = client
+        .send_to_users(robot_code, vec![user.as_str().into()], &m)
+        .await
+        .map_err(|e| client_err(e, "content"))?;
+    replied(
+        ReplyRoute::OneToOne,
+        Some(resp.process_query_key.to_string()),
+    )
 }
 
 fn uploaded_id(ctx: &StepContext) -> Option<&str> {

@@ -26,8 +26,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use execute::{
-    DOWNLOAD_TIMEOUT, ExecuteError, StepContext, StepResult, Target, assemble_output, execute,
-    execute_step,
+    DOWNLOAD_TIMEOUT, ExecuteError, ReplyTarget, StepContext, StepResult, Target, assemble_output,
+    execute, execute_step,
 };
 pub use plan::{
     ActionName, FileSource, MediaRef, Mentions, MessageSpec, Step, ValidatedAction, WebhookSpec,
@@ -255,6 +255,7 @@ catalog! {
     recall_messages::RecallMessages,
     send_to_users::SendToUsers,
     webhook_send::WebhookSend,
+    reply::Reply,
 }
 
 /// Every action, in a stable order.

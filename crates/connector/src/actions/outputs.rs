@@ -32,6 +32,30 @@ pub struct SendOutput {
     pub parts: Option<Vec<SentPart>>,
 }
 
+/// How a reply went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyRoute {
+    /// Through the received message's session webhook.
+    SessionWebhook,
+    /// The session had expired: as a robot message to the group.
+    GroupSend,
+    /// The session had expired: as a robot message to the sender (1:1).
+    OneToOne,
+}
+
+/// Answer of `reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplyOutput {
+    /// How the reply was sent.
+    pub via: ReplyRoute,
+    /// The conversation it went to.
+    pub conversation_id: String,
+    /// Set when it went as a robot message (read status, recall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_query_key: Option<String>,
+}
+
 /// Answer of `upload_media`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct UploadOutput {

@@ -342,6 +342,11 @@ pub enum Step {
         #[serde(default)]
         mentions: Mentions,
     },
+    /// An answer to a received message ([`super::StepContext::reply`] says where it goes).
+    Reply {
+        message_id: String,
+        message: MessageSpec,
+    },
 }
 
 impl Step {
@@ -349,8 +354,19 @@ impl Step {
     pub fn is_send(&self) -> bool {
         matches!(
             self,
-            Step::GroupSend { .. } | Step::OtoSend { .. } | Step::Webhook { .. }
+            Step::GroupSend { .. }
+                | Step::OtoSend { .. }
+                | Step::Webhook { .. }
+                | Step::Reply { .. }
         )
+    }
+
+    /// The received message a `reply` step answers.
+    pub fn reply_to(&self) -> Option<&str> {
+        match self {
+            Step::Reply { message_id, .. } => Some(message_id),
+            _ => None,
+        }
     }
 }
 

@@ -248,7 +248,7 @@ fn client_field_names_map_back_to_input_names() {
 #[test]
 fn the_catalog_lists_every_action_with_self_contained_schemas() {
     let catalog = catalog();
-    assert_eq!(catalog.len(), 11);
+    assert_eq!(catalog.len(), 12);
     for spec in catalog {
         for schema in [&spec.input_schema, &spec.output_schema] {
             let text = schema.to_string();
@@ -540,4 +540,37 @@ fn the_nul_character_is_refused_in_every_string_by_the_schema() {
         json!({ "group_chat_id": "cid\u{0}x", "content": "c" }),
     );
     assert_eq!(field, "group_chat_id");
+}
+
+#[test]
+fn a_reply_is_one_text_or_markdown_message() {
+    let v = validate("reply", json!({"message_id": "msg1", "content": "pong"})).unwrap();
+    assert!(matches!(
+        v.steps(),
+        [Step::Reply { message_id, message: MessageSpec::Text { .. } }] if message_id == "msg1"
+    ));
+    let v = validate(
+        "reply",
+        json!({"message_id": "msg1", "msg_type": "markdown", "content": "## Done\nok"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        v.steps(),
+        [Step::Reply { message: MessageSpec::Markdown { title, .. }, .. }] if title == "Done"
+    ));
+    let e = validate(
+        "reply",
+        json!({"message_id": "msg1", "content": "x", "title": "t"}),
+    )
+    .unwrap_err();
+    assert_eq!(e.field_name(), Some("title"));
+    let e = validate(
+        "reply",
+        json!({"message_id": "msg1", "content": "字".repeat(5001)}),
+    )
+    .unwrap_err();
+    assert_eq!(e.field_name(), Some("content"));
+    assert!(e.reason().contains("15000 bytes"), "{e}");
+    let e = validate("reply", json!({"content": "x"})).unwrap_err();
+    assert_eq!(e.field_name(), Some("message_id"));
 }

@@ -521,6 +521,15 @@ async fn run_sync(
     // A sync request waits for its turn under DingTalk's limits at most this long; past it
     // the answer is 429 with Retry-After rather than a request DingTalk would throttle.
     let deadline = tokio::time::Instant::now() + s.settings.sync_rate_wait();
+    let reply = crate::chat::reply_target(
+        s.store.as_ref(),
+        &s.connections,
+        conn.id,
+        validated,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let LimitedRunError {
         error,
         completed_parts,
@@ -535,6 +544,7 @@ async fn run_sync(
             deadline: Some(deadline),
             retry: &policy,
             request_id: &id.to_string(),
+            reply: reply.as_ref(),
         },
     )
     .await

@@ -458,11 +458,7 @@ async fn dry_run(
     let flow = find(&s, &r.name).await?;
     let (headers, bytes) = read_body(req).await?;
     let body = sample_body(&bytes)?;
-    let kind = match flow.trigger_kind.as_str() {
-        "webhook" => "webhook",
-        "schedule" => "schedule",
-        _ => "manual",
-    };
+    let kind = crate::flows::service::Flows::sample_kind(&flow.trigger_kind);
     let trigger = TriggerData {
         kind,
         body,

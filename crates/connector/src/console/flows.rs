@@ -290,6 +290,7 @@ fn sample_body(d: &FlowDoc) -> String {
             }),
             crate::flows::HookFormat::Json => json!({"text": "Hello from a sample"}),
         },
+        Trigger::Chat { .. } => crate::flows::chat::sample(&d.trigger),
         _ => json!({}),
     };
     serde_json::to_string_pretty(&body).expect("a sample serializes")
@@ -333,11 +334,9 @@ async fn sampled(
         }
     };
     // A dry run reads the sample as the flow's own trigger would deliver it.
-    let kind = kind.unwrap_or(match flow.trigger_kind.as_str() {
-        "webhook" => "webhook",
-        "schedule" => "schedule",
-        _ => "manual",
-    });
+    let kind = kind.unwrap_or(crate::flows::service::Flows::sample_kind(
+        &flow.trigger_kind,
+    ));
     let trigger = TriggerData {
         kind,
         body,

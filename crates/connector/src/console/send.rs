@@ -505,9 +505,9 @@ pub(super) fn preview_html(steps: &[Step]) -> String {
                 uploaded = Some(file_name.clone());
                 continue;
             }
-            Step::GroupSend { message, .. } | Step::OtoSend { message, .. } => {
-                app_bubble(&media, message, uploaded.as_deref())
-            }
+            Step::GroupSend { message, .. }
+            | Step::OtoSend { message, .. }
+            | Step::Reply { message, .. } => app_bubble(&media, message, uploaded.as_deref()),
             Step::Webhook { message, mentions } => {
                 let body = message.to_message(mentions).to_body().ok();
                 let body: Value = body

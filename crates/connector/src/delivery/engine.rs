@@ -448,6 +448,27 @@ impl Worker {
         // Webhook sends carry a msgUuid derived from the delivery, so a retry after a timeout
         // (when the first try may have arrived) cannot post the message twice.
         progress.ctx.idempotency_base = Some(d.id.to_string());
+        // A reply's way back (held in memory only: it carries the session webhook).
+        if action.steps().iter().any(|s| s.reply_to().is_some()) {
+            match crate::chat::reply_target(
+                self.deps.store.as_ref(),
+                &self.deps.connections,
+                conn.id,
+                &action,
+                self.deps.clock.now(),
+            )
+            .await
+            {
+                Ok(to) => progress.ctx.reply = to,
+                Err(e) => {
+                    return Ok(Attempt::Retry {
+                        error: ErrorBody::new(ErrorCode::StoreUnavailable, e.to_string()),
+                        after: None,
+                        outcome: AttemptOutcome::TransientError,
+                    });
+                }
+            }
+        }
         let steps = action.steps();
         while progress.completed < steps.len() {
             let step = &steps[progress.completed];

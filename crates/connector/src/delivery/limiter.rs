@@ -125,6 +125,9 @@ pub fn route_of(step: &Step) -> &'static str {
         Step::Query { .. } => "robot.group_query",
         Step::Recall { .. } => "robot.group_recall",
         Step::Webhook { .. } => "webhook.send",
+        // UNCONFIRMED: DingTalk documents no limit of its own for session webhooks; they count
+        // against the app's per-API quota like any call.
+        Step::Reply { .. } => "robot.send_by_session",
     }
 }
 

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use super::classify::{Outcome, classify_execute};
 use super::limiter::{Limited, RateKey, RateLimiter, RateScope};
 use crate::actions::{
-    ExecuteError, Step, StepContext, StepResult, Target, ValidatedAction, assemble_output,
-    execute_step,
+    ExecuteError, ReplyTarget, Step, StepContext, StepResult, Target, ValidatedAction,
+    assemble_output, execute_step,
 };
 
 /// DingTalk's advice after a QPS limit without a hint: wait a second (docs/dingtalk-api.md §5).
@@ -95,6 +95,8 @@ pub struct WithinLimits<'a> {
     pub deadline: Option<Instant>,
     pub retry: &'a dingtalk::RetryPolicy,
     pub request_id: &'a str,
+    /// Where a `reply` step goes ([`crate::chat::reply_target`]).
+    pub reply: Option<&'a ReplyTarget>,
 }
 
 /// [`crate::actions::execute`] within the rate limits, for the synchronous API path: each
@@ -115,9 +117,11 @@ pub async fn execute_within_limits(
         deadline,
         retry,
         request_id,
+        reply,
     } = how;
     let mut ctx = StepContext {
         idempotency_base: Some(request_id.to_owned()),
+        reply: reply.cloned(),
         ..StepContext::default()
     };
     let mut results = Vec::with_capacity(action.steps().len());

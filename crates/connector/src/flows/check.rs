@@ -27,11 +27,21 @@ const GLOBALS: &[&str] = &[
     "joiner",
     "loop",
 ];
+/// The action a chat flow answers with.
+const REPLY: &str = "reply";
 /// The longest dedupe window: a day.
 pub const MAX_DEDUPE_WINDOW_SECS: u64 = 86_400;
 
-/// Checks a parsed flow; `connection` looks a connection up by name (its kind).
-pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) -> Vec<FlowProblem> {
+/// What a check needs to know of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownConnection {
+    pub kind: ConnectionKind,
+    /// Stream mode on: its robot's messages arrive (chat flows need it).
+    pub stream: bool,
+}
+
+/// Checks a parsed flow; `connection` looks a connection up by name.
+pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<KnownConnection>) -> Vec<FlowProblem> {
     let doc = &p.doc;
     let lines = &p.lines;
     let mut problems = Vec::new();
@@ -79,6 +89,55 @@ pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) ->
             }
         }
         Trigger::Manual => {}
+        Trigger::Chat {
+            connection: name,
+            command,
+            pattern,
+            senders,
+            ..
+        } => {
+            match connection(name) {
+                None => problem(
+                    "trigger.connection".into(),
+                    format!("no connection is named `{name}`"),
+                ),
+                Some(c) if c.kind != ConnectionKind::AppRobot => problem(
+                    "trigger.connection".into(),
+                    format!(
+                        "`{name}` is a {} connection; only an app robot receives messages",
+                        c.kind.as_str()
+                    ),
+                ),
+                Some(c) if !c.stream => problem(
+                    "trigger.connection".into(),
+                    format!(
+                        "`{name}` has Stream mode off, so its robot's messages do not arrive \
+                         (turn it on: the console's edit page, or PATCH the connection with \
+                         `\"stream\": true`)"
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if let Some(c) = command {
+                let word = c.trim().trim_start_matches('/');
+                if word.is_empty() || word.contains(char::is_whitespace) {
+                    problem(
+                        "trigger.command".into(),
+                        "a command is one word (the arguments after it are `trigger.args`)".into(),
+                    );
+                }
+            }
+            if let Some(p) = pattern
+                && let Err(reason) = super::chat::compile(p)
+            {
+                problem("trigger.pattern".into(), reason);
+            }
+            for (i, who) in senders.iter().enumerate() {
+                if who.trim().is_empty() {
+                    problem(format!("trigger.senders[{i}]"), "must not be empty".into());
+                }
+            }
+        }
     }
     for (k, v) in &doc.vars {
         if k.is_empty() || !is_identifier(k) {
@@ -133,26 +192,42 @@ pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) ->
                 ),
             );
         }
-        if is_template(&step.connection) {
-            if let Err(e) = templates.check_template(&step.connection) {
+        let step_connection = if step.connection.is_empty() {
+            match doc.trigger.chat_connection() {
+                Some(c) => c,
+                None => {
+                    problem(
+                        at("connection"),
+                        "a step needs a `connection` (only a chat flow's steps default to the trigger's)"
+                            .into(),
+                    );
+                    earlier.push(&step.id);
+                    continue;
+                }
+            }
+        } else {
+            step.connection.as_str()
+        };
+        if is_template(step_connection) {
+            if let Err(e) = templates.check_template(step_connection) {
                 problem(at("connection"), e.0);
             }
             refs(
-                &step.connection,
+                step_connection,
                 false,
                 &scope,
                 &at("connection"),
                 &mut problem,
             );
         } else {
-            match connection(&step.connection) {
+            match connection(step_connection) {
                 None => problem(
                     at("connection"),
-                    format!("no connection is named `{}`", step.connection),
+                    format!("no connection is named `{step_connection}`"),
                 ),
-                Some(kind) => {
+                Some(known) => {
                     if let Some(def) = def
-                        && def.connection_kind != kind
+                        && def.connection_kind != known.kind
                     {
                         problem(
                             at("action"),
@@ -160,8 +235,8 @@ pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) ->
                                 "`{}` is for {} connections; `{}` is a {} connection",
                                 def.name,
                                 def.connection_kind.as_str(),
-                                step.connection,
-                                kind.as_str()
+                                step_connection,
+                                known.kind.as_str()
                             ),
                         );
                     }
@@ -185,9 +260,20 @@ pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) ->
                 ),
             }
         }
+        let input = super::run::with_reply_defaults(doc.trigger.chat_connection().is_some(), step);
+        if step.action == REPLY
+            && doc.trigger.chat_connection().is_none()
+            && input.get("message_id").is_none()
+        {
+            problem(
+                at("input.message_id"),
+                "a reply outside a chat flow needs the `message_id` of the message it answers"
+                    .into(),
+            );
+        }
         let mut templated = HashSet::new();
         let mut bad_template = false;
-        super::template::walk_strings(&step.input, String::new(), &mut |path, s| {
+        super::template::walk_strings(&input, String::new(), &mut |path, s| {
             if !is_template(s) {
                 return;
             }
@@ -212,7 +298,7 @@ pub fn check(p: &Parsed, connection: &dyn Fn(&str) -> Option<ConnectionKind>) ->
                     .iter()
                     .any(|t| p == t || p.starts_with(&format!("{t}/")))
             };
-            if let Err(e) = def.check_literal(&step.input, &skip, !templated.is_empty()) {
+            if let Err(e) = def.check_literal(&input, &skip, !templated.is_empty()) {
                 let field = match e.field_name() {
                     Some(f) if f != "input" => at(&format!("input.{f}")),
                     _ => at("input"),
@@ -352,12 +438,14 @@ mod tests {
     use super::*;
     use crate::flows::doc::parse;
 
-    fn known(name: &str) -> Option<ConnectionKind> {
-        match name {
-            "ops" => Some(ConnectionKind::AppRobot),
-            "hook" => Some(ConnectionKind::WebhookRobot),
-            _ => None,
-        }
+    fn known(name: &str) -> Option<KnownConnection> {
+        let (kind, stream) = match name {
+            "ops" => (ConnectionKind::AppRobot, true),
+            "quiet" => (ConnectionKind::AppRobot, false),
+            "hook" => (ConnectionKind::WebhookRobot, false),
+            _ => return None,
+        };
+        Some(KnownConnection { kind, stream })
     }
 
     fn problems(text: &str) -> Vec<FlowProblem> {
@@ -492,5 +580,45 @@ steps:
         assert_eq!(pointer("buttons[1].url"), "/buttons/1/url");
         assert_eq!(pointer("text"), "/text");
         assert_eq!(pointer(""), "");
+    }
+
+    const CHAT: &str = "\
+name: ping
+trigger: {type: chat, connection: ops, command: ping}
+steps:
+  - id: pong
+    action: reply
+    input: {content: \"pong to {{ trigger.sender.nick }}\"}
+";
+
+    #[test]
+    fn a_chat_flow_replies_on_its_trigger_connection() {
+        assert_eq!(problems(CHAT), vec![]);
+    }
+
+    #[test]
+    fn a_chat_flow_needs_a_listening_app_robot_and_sound_conditions() {
+        let p = problems(&CHAT.replace("connection: ops", "connection: quiet"));
+        assert_eq!(p[0].field, "trigger.connection");
+        assert!(p[0].reason.contains("Stream mode off"), "{p:?}");
+        let p = problems(&CHAT.replace("connection: ops", "connection: hook"));
+        assert!(p[0].reason.contains("only an app robot"), "{p:?}");
+        let p = problems(&CHAT.replace("command: ping", "command: \"ping now\""));
+        assert_eq!(p[0].field, "trigger.command");
+        let p = problems(&CHAT.replace("command: ping", "pattern: \"[a-\""));
+        assert_eq!(p[0].field, "trigger.pattern");
+        assert_eq!(p[0].line, Some(2));
+    }
+
+    #[test]
+    fn only_chat_flows_default_a_steps_connection_and_a_replys_message() {
+        let manual = CHAT.replace(
+            "{type: chat, connection: ops, command: ping}",
+            "{type: manual}",
+        );
+        let p = problems(&manual);
+        assert_eq!(p[0].field, "steps[0].connection", "{p:?}");
+        let p = problems(&manual.replace("action: reply", "action: reply\n    connection: ops"));
+        assert_eq!(p[0].field, "steps[0].input.message_id", "{p:?}");
     }
 }

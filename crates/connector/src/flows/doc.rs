@@ -119,6 +119,36 @@ pub enum Trigger {
     },
     /// Only `POST /v1/flows/{name}/runs` (or `dtc flow run`).
     Manual,
+    /// A message to the robot of an app-robot connection with Stream mode on: in a group when
+    /// the robot is @-mentioned, in a 1:1 conversation always. Every condition given must hold.
+    Chat {
+        /// The connection whose robot is addressed.
+        connection: String,
+        /// Which conversations: `any` (the default), `group` or `one_to_one`.
+        #[serde(default)]
+        conversation: ChatScope,
+        /// The first word of the text, compared without case (a leading `/` is ignored): the
+        /// rest of the words are `trigger.args`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// A regular expression the text must match (Rust `regex` syntax); its groups are
+        /// `trigger.match` (`trigger.match.1`, or by name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pattern: Option<String>,
+        /// Only messages from these people (userId or nick); anyone when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        senders: Vec<String>,
+    },
+}
+
+/// Which conversations a chat flow listens to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatScope {
+    #[default]
+    Any,
+    Group,
+    OneToOne,
 }
 
 impl FlowDoc {
@@ -139,6 +169,15 @@ impl Trigger {
             Trigger::Webhook { .. } => "webhook",
             Trigger::Schedule { .. } => "schedule",
             Trigger::Manual => "manual",
+            Trigger::Chat { .. } => "chat",
+        }
+    }
+
+    /// The connection a chat flow listens on (and its steps use when they name none).
+    pub fn chat_connection(&self) -> Option<&str> {
+        match self {
+            Trigger::Chat { connection, .. } => Some(connection),
+            _ => None,
         }
     }
 }
@@ -191,9 +230,11 @@ fn default_hmac_header() -> String {
 pub struct StepDoc {
     /// Unique in the flow; later steps read `steps.<id>.output`.
     pub id: String,
-    /// An action of the catalog (`send_markdown`, …).
+    /// An action of the catalog (`send_markdown`, `reply`, …).
     pub action: String,
-    /// The connection's name (a template is allowed: routing by label).
+    /// The connection's name (a template is allowed: routing by label). A chat flow's steps
+    /// use the trigger's connection when this is left out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub connection: String,
     /// The action's input; every string is a template.
     #[serde(default = "empty_object")]

@@ -235,12 +235,16 @@ mod tests {
     use crate::flows::check::check;
     use crate::flows::doc::parse;
 
-    fn known(name: &str) -> Option<ConnectionKind> {
-        match name {
-            "ops" => Some(ConnectionKind::AppRobot),
-            "hook" => Some(ConnectionKind::WebhookRobot),
-            _ => None,
-        }
+    fn known(name: &str) -> Option<crate::flows::check::KnownConnection> {
+        let kind = match name {
+            "ops" => ConnectionKind::AppRobot,
+            "hook" => ConnectionKind::WebhookRobot,
+            _ => return None,
+        };
+        Some(crate::flows::check::KnownConnection {
+            kind,
+            stream: false,
+        })
     }
 
     #[test]

@@ -152,7 +152,8 @@ impl Advancer {
                     deliveries: Vec::new(),
                 });
             };
-            match plan_step(&flow.templates, step, k, &ctx, st.connections, run.id) {
+            let chat = flow.doc.trigger.chat_connection();
+            match plan_step(&flow.templates, step, k, &ctx, st.connections, run.id, chat) {
                 Planned::Send(items) => {
                     let (deliveries, inputs): (Vec<_>, Vec<_>) = items.into_iter().unzip();
                     let input = if step.for_each.is_some() {
@@ -205,7 +206,8 @@ pub fn dry_run(
     let mut ctx = ctx.clone();
     let mut out = Vec::new();
     for (k, step) in doc.steps.iter().enumerate() {
-        let report = match plan_step(templates, step, k, &ctx, connections, Uuid::nil()) {
+        let chat = doc.trigger.chat_connection();
+        let report = match plan_step(templates, step, k, &ctx, connections, Uuid::nil(), chat) {
             Planned::Send(items) => {
                 let items: Vec<Value> = items
                     .into_iter()
@@ -318,6 +320,7 @@ fn plan_step(
     ctx: &Value,
     connections: &[ConnectionRecord],
     run_id: Uuid,
+    chat: Option<&str>,
 ) -> Planned {
     let items: Vec<Option<Value>> = match &step.for_each {
         None => vec![None],
@@ -366,6 +369,7 @@ fn plan_step(
         match plan_item(
             templates,
             step,
+            chat,
             ctx,
             connections,
             RunLink {
@@ -388,14 +392,35 @@ fn plan_step(
     Planned::Send(deliveries)
 }
 
+/// The action a chat flow answers with.
+const REPLY: &str = "reply";
+
+/// A step's input with what a chat flow's `reply` step leaves out filled in: the message it
+/// answers is the one that started the run.
+pub fn with_reply_defaults(chat_flow: bool, step: &StepDoc) -> Value {
+    let mut input = step.input.clone();
+    if step.action == REPLY
+        && chat_flow
+        && let Value::Object(m) = &mut input
+    {
+        m.entry("message_id")
+            .or_insert_with(|| Value::from("{{ trigger.msg_id }}"));
+    }
+    input
+}
+
 fn plan_item(
     templates: &Templates,
     step: &StepDoc,
+    chat: Option<&str>,
     ctx: &Value,
     connections: &[ConnectionRecord],
     link: RunLink,
 ) -> Result<(NewDelivery, Value), Value> {
-    let name = if is_template(&step.connection) {
+    let name = if step.connection.is_empty() {
+        chat.ok_or_else(|| failure(Some("connection".into()), "no connection is given".into()))?
+            .to_owned()
+    } else if is_template(&step.connection) {
         templates
             .render(&step.connection, ctx)
             .map_err(|e| failure(Some("connection".into()), e.0))?
@@ -430,8 +455,9 @@ fn plan_item(
             ),
         ));
     }
+    let input = with_reply_defaults(chat.is_some(), step);
     let input = templates
-        .render_value(&step.input, ctx)
+        .render_value(&input, ctx)
         .map_err(|(f, e)| failure(Some(input_field(&f)), e.0))?;
     let rendered = input.clone();
     let validated = def

@@ -120,10 +120,12 @@ impl Flows {
     pub async fn apply(&self, parsed: Parsed) -> Result<FlowRecord, ApplyError> {
         let connections = self.store.list_connections().await?;
         let problems = super::check::check(&parsed, &|name| {
-            connections
-                .iter()
-                .find(|c| c.fields.name == name)
-                .map(|c| c.fields.kind)
+            connections.iter().find(|c| c.fields.name == name).map(|c| {
+                super::check::KnownConnection {
+                    kind: c.fields.kind,
+                    stream: c.fields.stream,
+                }
+            })
         });
         if !problems.is_empty() {
             return Err(ApplyError::Invalid(problems));
@@ -315,6 +317,16 @@ impl Flows {
         Ok(())
     }
 
+    /// The trigger kind a dry run (or run now) reads a sample as: the flow's own.
+    pub fn sample_kind(trigger_kind: &str) -> &'static str {
+        match trigger_kind {
+            "webhook" => "webhook",
+            "schedule" => "schedule",
+            "chat" => "chat",
+            _ => "manual",
+        }
+    }
+
     /// Starts a run of the flow's current version. `dedupe` (a key and its window) makes a
     /// repeat within the window answer the first run.
     pub async fn start(
@@ -427,14 +439,23 @@ impl Flows {
 
 /// What templates read at the start of a run.
 fn context(record: &FlowRecord, doc: &FlowDoc, trigger: &TriggerData, run: Uuid) -> Value {
+    let mut t = json!({
+        "kind": trigger.kind,
+        "body": trigger.body,
+        "headers": trigger.headers,
+        "query": trigger.query,
+        "fired_at": trigger.fired_at.to_rfc3339(),
+    });
+    // A chat message's fields are read directly: `trigger.text`, `trigger.sender.nick`.
+    if trigger.kind == "chat"
+        && let (Value::Object(fields), Value::Object(t)) = (&trigger.body, &mut t)
+    {
+        for (k, v) in fields {
+            t.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     json!({
-        "trigger": {
-            "kind": trigger.kind,
-            "body": trigger.body,
-            "headers": trigger.headers,
-            "query": trigger.query,
-            "fired_at": trigger.fired_at.to_rfc3339(),
-        },
+        "trigger": t,
         "vars": doc.vars,
         "steps": {},
         "now": trigger.fired_at.to_rfc3339(),

@@ -145,6 +145,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a received robot message and the conversation it came from, in one transaction;
     /// `false` when the same `msg_id` was recorded before (a redelivery).
     async fn record_inbound(&self, message: &InboundMessage) -> StoreResult<bool>;
+    /// A received message by DingTalk's `msgId`.
+    async fn inbound_message(
+        &self,
+        connection_id: Uuid,
+        msg_id: &str,
+    ) -> StoreResult<Option<InboundMessage>>;
     /// The conversations a connection's robot has heard from, most recent first.
     async fn list_conversations(&self, connection_id: Uuid)
     -> StoreResult<Vec<ConversationRecord>>;

@@ -109,6 +109,31 @@ pub fn lock_sqlite(url: &str) -> StoreResult<Option<std::fs::File>> {
     }
 }
 
+/// Rebuilds SQLite's `flows` table once so that its CHECK takes the `chat` trigger kind
+/// (migration 0008 says why this is not a migration).
+async fn allow_chat_flows(pool: &sqlx::SqlitePool) -> StoreResult<()> {
+    use sqlx::{Connection, Executor};
+    let table: Option<String> =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'flows'")
+            .fetch_optional(pool)
+            .await?;
+    if table.is_none_or(|sql| sql.contains("'chat'")) {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    conn.execute("PRAGMA foreign_keys = OFF").await?;
+    let rebuilt = async {
+        let mut tx = conn.begin().await?;
+        tx.execute(include_str!("queries/sqlite/flows_allow_chat.sql"))
+            .await?;
+        tx.commit().await
+    }
+    .await;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    rebuilt?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Opens a SQLite file (creating it and its directory if missing) and migrates it.
     pub async fn sqlite(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
@@ -141,6 +166,7 @@ impl SqlStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        allow_chat_flows(&pool).await?;
         Ok(SqlStore {
             pool: Pool::Sqlite(pool),
             clock,
@@ -622,6 +648,8 @@ impl Store for SqlStore {
             .bind(m.text.as_deref())
             .bind(&m.message)
             .bind(types::trunc_micros(m.received_at))
+            .bind(m.session_webhook.as_deref())
+            .bind(m.session_expires_at.map(types::trunc_micros))
             .execute(&mut tx)
             .await?;
         if inserted == 0 {
@@ -643,6 +671,37 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn inbound_message(
+        &self,
+        connection_id: Uuid,
+        msg_id: &str,
+    ) -> StoreResult<Option<InboundMessage>> {
+        let Some(row) = query(sql!("inbound_by_msg_id"))
+            .bind(connection_id)
+            .bind(msg_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(InboundMessage {
+            id: row.id("id")?,
+            connection_id: row.id("connection_id")?,
+            msg_id: row.text("msg_id")?,
+            conversation_id: row.text("conversation_id")?,
+            conversation_type: row.text("conversation_type")?,
+            conversation_title: row.opt_text("title")?,
+            sender_staff_id: row.opt_text("sender_staff_id")?,
+            sender_nick: row.text("sender_nick")?,
+            msgtype: row.text("msgtype")?,
+            text: row.opt_text("text")?,
+            message: row.json("message")?,
+            session_webhook: row.opt_text("session_webhook")?,
+            session_expires_at: row.opt_time("session_expires_at")?,
+            received_at: row.time("received_at")?,
+        }))
     }
 
     async fn list_conversations(

@@ -285,8 +285,12 @@ pub struct InboundMessage {
     pub sender_nick: String,
     pub msgtype: String,
     pub text: Option<String>,
-    /// The whole message as DingTalk sent it.
+    /// The message as DingTalk sent it, without its session webhook.
     pub message: serde_json::Value,
+    /// The session webhook, sealed (`secrets::seal`): whoever has the URL can post into the
+    /// conversation until it expires.
+    pub session_webhook: Option<String>,
+    pub session_expires_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
 }
 
