@@ -44,6 +44,7 @@ pub async fn supervise(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = check(&state, &owner, &mut running).await {
             tracing::warn!(error = %e, "Stream mode: could not check the connections; trying again");
         }
+        metrics::gauge!("dtc_stream_sockets").set(running.len() as f64);
         tokio::select! {
             _ = tokio::time::sleep(CHECK_EVERY) => {}
             _ = shutdown.changed() => break,
@@ -55,6 +56,7 @@ pub async fn supervise(state: AppState, mut shutdown: watch::Receiver<bool>) {
             tracing::warn!(error = %e, "Stream mode: could not release a socket");
         }
     }
+    metrics::gauge!("dtc_stream_sockets").set(0.0);
 }
 
 async fn stop(r: Running) {

@@ -284,6 +284,9 @@ async fn every_operation_answers_as_the_document_says() {
             "/v1/connections/{id_or_name}/actions/send_to_users",
         )
         .body(json!({"user_ids": ["manager1234"], "msg_type": "text", "content": "1:1"})),
+        // No message was received: 422, naming `message_id` (chat_stream.rs replies for real).
+        action("reply", "/v1/connections/{id_or_name}/actions/reply")
+            .body(json!({"message_id": "msgNeverReceived", "content": "pong"})),
         call(
             M::POST,
             "/v1/connections/{id_or_name}/actions/webhook_send",

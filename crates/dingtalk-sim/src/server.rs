@@ -106,6 +106,7 @@ pub(crate) fn router(sim: Sim) -> Router {
         )
         .route("/_sim/stream", get(stream::status))
         .route("/_sim/stream/disconnect", post(stream::disconnect_all))
+        .route("/_sim/stream/fault", post(stream::fault))
         .route("/", get(chat::page))
         .route("/_sim/chat", get(chat::fragment))
         .route("/_sim/samples/{name}", get(crate::samples::sample))
@@ -217,6 +218,11 @@ impl SimHandle {
     /// Moves the simulator clock forward (token expiry, rate windows, lock-outs, 24 h limits).
     pub fn advance_clock(&self, d: Duration) {
         self.sim.advance_clock(d);
+    }
+
+    /// What `GET /_sim/stream` answers: Stream-mode sockets, unacknowledged messages, counters.
+    pub fn stream_status(&self) -> serde_json::Value {
+        crate::stream::status_of(&self.sim)
     }
 
     pub fn set_limits(&self, l: Limits) {

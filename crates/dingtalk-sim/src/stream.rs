@@ -30,7 +30,7 @@ use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::model::ReceivedMessage;
 use crate::reply::{new_err, new_ok, old_err, old_ok};
@@ -67,6 +67,8 @@ struct Inner {
     /// `downloadCode` → (file name, bytes) of what people posted.
     files: HashMap<String, (String, Vec<u8>)>,
     stats: StreamStats,
+    /// The next this many handshakes are refused as expired tickets (`refuse_tickets`).
+    refuse_tickets: u32,
 }
 
 struct Ticket {
@@ -82,7 +84,19 @@ struct Conn {
     last_ping: Instant,
     /// Sent `disconnect`: it gets nothing more.
     leaving: bool,
+    /// What a test made of it ([`StreamFault`]).
+    fate: watch::Sender<Fate>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Live,
+    Dropped,
+    Frozen,
+}
+
+/// How long a frozen socket is held open before the simulator lets it go.
+const FROZEN_FOR: Duration = Duration::from_secs(300);
 
 struct Pending {
     app_key: String,
@@ -114,6 +128,9 @@ pub struct StreamStats {
     pub pongs: u64,
     /// Person messages delivered to no connection yet (waiting for one).
     pub waiting: u64,
+    /// Handshakes refused for a bad, used or expired ticket.
+    #[serde(default)]
+    pub tickets_refused: u64,
 }
 
 impl Gateway {
@@ -222,11 +239,19 @@ pub(crate) async fn connect(
     Query(q): Query<TicketQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let now = sim.now_ms();
     let ticket = {
         let mut gw = sim.stream.lock();
-        gw.tickets.remove(&q.ticket)
+        let ticket = gw.tickets.remove(&q.ticket);
+        let forced = gw.refuse_tickets > 0;
+        gw.refuse_tickets = gw.refuse_tickets.saturating_sub(1);
+        let ticket = ticket.filter(|t| t.expires_ms >= now && !forced);
+        if ticket.is_none() {
+            gw.stats.tickets_refused += 1;
+        }
+        ticket
     };
-    let Some(ticket) = ticket.filter(|t| t.expires_ms >= sim.now_ms()) else {
+    let Some(ticket) = ticket else {
         return (StatusCode::BAD_REQUEST, "invalid or expired ticket").into_response();
     };
     ws.on_upgrade(move |socket| serve(sim, socket, ticket))
@@ -235,6 +260,7 @@ pub(crate) async fn connect(
 async fn serve(sim: Sim, socket: WebSocket, ticket: Ticket) {
     let id = uuid_like();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let (fate, mut fate_rx) = watch::channel(Fate::Live);
     {
         let mut gw = sim.stream.lock();
         gw.stats.connections_opened += 1;
@@ -246,6 +272,7 @@ async fn serve(sim: Sim, socket: WebSocket, ticket: Ticket) {
                 tx,
                 last_ping: Instant::now(),
                 leaving: false,
+                fate,
             },
         );
     }
@@ -260,16 +287,36 @@ async fn serve(sim: Sim, socket: WebSocket, ticket: Ticket) {
             }
         }
     });
-    while let Some(Ok(m)) = stream.next().await {
+    let mut watching = true;
+    loop {
+        let m = tokio::select! {
+            m = stream.next() => m,
+            changed = fate_rx.changed(), if watching => {
+                // The sender goes with the connection's entry: a test's fault was the last word.
+                watching = changed.is_ok();
+                let fate = *fate_rx.borrow_and_update();
+                match fate {
+                    Fate::Live => continue,
+                    Fate::Dropped => break,
+                    Fate::Frozen => {
+                        // Neither write nor read (reading would answer pings) for a while.
+                        writer.abort();
+                        tokio::time::sleep(FROZEN_FOR).await;
+                        break;
+                    }
+                }
+            }
+        };
         match m {
-            Message::Text(text) => acknowledge(&sim, text.as_str()),
-            Message::Close(_) => break,
+            Some(Ok(Message::Text(text))) => acknowledge(&sim, text.as_str()),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
             // Pings are answered by the WebSocket layer; binary frames mean nothing here.
-            _ => {}
+            Some(Ok(_)) => {}
         }
     }
     sim.stream.lock().connections.remove(&id);
     writer.abort();
+    // Dropping both halves here closes the TCP connection without a close frame.
 }
 
 /// A client's frame: an ACK of a callback (by `messageId`) or of a ping (echoing `opaque`).
@@ -409,17 +456,79 @@ pub(crate) async fn disconnect_all(State(sim): State<Sim>) -> Json<Value> {
 
 /// `GET /_sim/stream`: connections, unacknowledged messages and counters.
 pub(crate) async fn status(State(sim): State<Sim>) -> Json<Value> {
+    Json(status_of(&sim))
+}
+
+/// What `GET /_sim/stream` answers.
+pub(crate) fn status_of(sim: &Sim) -> Value {
     let gw = sim.stream.lock();
     let connections: Vec<Value> = gw
         .connections
         .iter()
         .map(|(id, c)| json!({"id": id, "app_key": c.app_key, "topics": c.topics, "leaving": c.leaving}))
         .collect();
-    Json(json!({
+    json!({
         "connections": connections,
         "pending": gw.pending.len(),
         "stats": gw.stats,
-    }))
+        "refuse_tickets": gw.refuse_tickets,
+    })
+}
+
+/// What a test does to the open sockets (`POST /_sim/stream/fault`).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum StreamFault {
+    /// Every socket ends at once, without `disconnect` or a close frame (a network failure).
+    Drop,
+    /// Every socket goes silent: nothing is sent, nothing read (no pong either), the TCP
+    /// connection stays open — a half-dead link only the client's own checks can notice.
+    Freeze,
+    /// This text goes to every socket as a frame, as it is (malformed frames, unknown topics,
+    /// oversize messages).
+    Frame { text: String },
+    /// The next `count` sockets are refused at the handshake as if their ticket had expired.
+    RefuseTickets { count: u32 },
+}
+
+/// `POST /_sim/stream/fault`: see [`StreamFault`]. Answers how many sockets it touched.
+pub(crate) async fn fault(State(sim): State<Sim>, body: axum::body::Bytes) -> Response {
+    let f: StreamFault = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("expected {{\"kind\": \"drop\" | \"freeze\" | \"frame\" | \"refuse_tickets\"}}: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    let mut gw = sim.stream.lock();
+    let n = match f {
+        StreamFault::RefuseTickets { count } => {
+            gw.refuse_tickets = count;
+            0
+        }
+        StreamFault::Frame { text } => gw
+            .connections
+            .values()
+            .filter(|c| c.tx.send(Message::Text(text.clone().into())).is_ok())
+            .count(),
+        StreamFault::Drop | StreamFault::Freeze => {
+            let fate = if matches!(f, StreamFault::Drop) {
+                Fate::Dropped
+            } else {
+                Fate::Frozen
+            };
+            // Forgotten at once: what they had not acknowledged is redelivered elsewhere.
+            let gone: Vec<Conn> = gw.connections.drain().map(|(_, c)| c).collect();
+            for c in &gone {
+                let _ = c.fate.send(fate);
+            }
+            gone.len()
+        }
+    };
+    Json(json!({"sockets": n})).into_response()
 }
 
 /// What a person writes (`POST /_sim/conversations/{id}/messages`).

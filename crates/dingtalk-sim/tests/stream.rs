@@ -92,6 +92,15 @@ async fn a_robot_message_reaches_the_app_over_its_socket_as_dingtalk_frames_it()
         connect(&url).await.is_err(),
         "a ticket opens one socket only"
     );
+    // And for 90 s.
+    let (_, late) = open(&ctx, SANDBOX_APP_SECRET).await;
+    ctx.sim.advance_clock(Duration::from_secs(91));
+    let late_url = format!("{endpoint}?ticket={}", late["ticket"].as_str().unwrap());
+    assert!(
+        connect(&late_url).await.is_err(),
+        "a ticket older than 90 s opens nothing"
+    );
+    assert_eq!(stream_status(&ctx).await["stats"]["tickets_refused"], 2);
 
     // A person @-mentions the robot in the ops group.
     let (status, said) = say(

@@ -38,6 +38,9 @@ pub struct StreamConfig {
     /// How long an old socket may finish its handlers after `disconnect` (DingTalk closes it
     /// 10 s after sending `disconnect`).
     pub drain: Duration,
+    /// The largest frame taken. A robot message is a few kilobytes; a bigger frame ends the
+    /// socket (logged) and a fresh one is opened, rather than buffering without bound.
+    pub max_frame_bytes: usize,
 }
 
 impl Default for StreamConfig {
@@ -51,6 +54,7 @@ impl Default for StreamConfig {
                 max_delay: Duration::from_secs(60),
             },
             drain: Duration::from_secs(10),
+            max_frame_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -385,7 +389,17 @@ impl StreamClient {
                             percent_encoding::NON_ALPHANUMERIC
                         )
                     );
-                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                    let limits =
+                        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                            .max_message_size(Some(self.config.max_frame_bytes))
+                            .max_frame_size(Some(self.config.max_frame_bytes));
+                    match tokio_tungstenite::connect_async_with_config(
+                        url.as_str(),
+                        Some(limits),
+                        false,
+                    )
+                    .await
+                    {
                         Ok((socket, _)) => {
                             failures = 0;
                             self.state.send_replace(true);

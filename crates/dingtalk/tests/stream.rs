@@ -258,3 +258,120 @@ async fn a_received_file_is_downloaded_through_its_download_code() {
     assert_eq!(&bytes[..], b"%PDF-1.4");
     stop_tx.send(true).unwrap();
 }
+
+/// Each fault the gateway can have, one after the other, on one client that keeps going: a
+/// socket dropped without a word, a socket gone silent (only the client's own pings notice),
+/// tickets refused as expired, frames that are not JSON, unknown topics, an unreadable robot
+/// message and an oversize frame. Every message a person writes still arrives, once.
+#[tokio::test]
+async fn the_client_outlives_every_fault_of_the_gateway() {
+    let sim = sim().await;
+    let config = StreamConfig {
+        ping_after: Duration::from_millis(300),
+        dead_after: Duration::from_millis(1200),
+        backoff: dingtalk::RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        },
+        max_frame_bytes: 1024 * 1024,
+        ..StreamConfig::default()
+    };
+    let stream = Arc::new(StreamClient::new(
+        client_for(&sim),
+        creds(SANDBOX_APP_SECRET),
+        config,
+    ));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<String>();
+    let (stop_tx, stop) = watch::channel(false);
+    let running = {
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            stream
+                .run(
+                    move |m: ChatbotMessage| {
+                        let seen_tx = seen_tx.clone();
+                        async move {
+                            seen_tx.send(m.text().unwrap_or_default()).unwrap();
+                            Ok(())
+                        }
+                    },
+                    stop,
+                )
+                .await
+        })
+    };
+    let fault = |body: Value| {
+        let sim = &sim;
+        async move { admin(sim, reqwest::Method::POST, "/_sim/stream/fault", Some(body)).await }
+    };
+    let opened = |n: u64| move |st: &Value| st["stats"]["connections_opened"] == n;
+    let mut heard = async |text: &str| {
+        person_says(&sim, text).await;
+        let got = tokio::time::timeout(Duration::from_secs(10), seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("\"{text}\" did not arrive"))
+            .unwrap();
+        assert_eq!(got, text);
+    };
+
+    until(&sim, "connected", opened(1)).await;
+    heard("one").await;
+
+    // Dropped without `disconnect` or a close frame.
+    assert_eq!(fault(json!({"kind": "drop"})).await["sockets"], 1);
+    until(&sim, "reconnected after a drop", opened(2)).await;
+    heard("two").await;
+
+    // Silent: no frame, no pong. The client's pings go unanswered and it moves on.
+    assert_eq!(fault(json!({"kind": "freeze"})).await["sockets"], 1);
+    until(&sim, "reconnected after silence", opened(3)).await;
+    heard("three").await;
+
+    // Tickets refused as expired three times: a fresh ticket each time, with backoff.
+    fault(json!({"kind": "refuse_tickets", "count": 3})).await;
+    fault(json!({"kind": "drop"})).await;
+    let st = until(&sim, "connected past refused tickets", opened(4)).await;
+    assert_eq!(st["stats"]["tickets_refused"], 3, "{st}");
+    heard("four").await;
+
+    // Frames the client cannot use are logged and answered or left; the socket stays.
+    for text in [
+        "not json".to_owned(),
+        json!({"specVersion": "1.0", "type": "EVENT",
+               "headers": {"topic": "/v1.0/card/instances/callback", "messageId": "evt1"},
+               "data": "{}"})
+        .to_string(),
+        json!({"specVersion": "1.0", "type": "CALLBACK",
+               "headers": {"topic": dingtalk_sim::BOT_TOPIC, "messageId": "bad1"},
+               "data": "{not json"})
+        .to_string(),
+        json!({"type": 7, "headers": "nope"}).to_string(),
+    ] {
+        assert_eq!(
+            fault(json!({"kind": "frame", "text": text})).await["sockets"],
+            1
+        );
+    }
+    heard("five").await;
+    assert_eq!(
+        sim.stream_status()["stats"]["connections_opened"],
+        4,
+        "bad frames did not cost the socket"
+    );
+
+    // An oversize frame ends the socket; a new one carries on.
+    let huge = "x".repeat(2 * 1024 * 1024);
+    fault(json!({"kind": "frame", "text": huge})).await;
+    until(&sim, "reconnected after an oversize frame", opened(5)).await;
+    heard("six").await;
+
+    assert!(seen.try_recv().is_err(), "nothing arrived twice");
+    assert!(*stream.connected().borrow());
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}

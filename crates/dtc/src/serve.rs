@@ -113,6 +113,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         ensure_sandbox_connections(&app.state().connections)
             .await
             .map_err(|e| Failure::other(format!("dtc serve: sandbox connections: {e}")))?;
+        ensure_sandbox_flows(app.state())
+            .await
+            .map_err(|e| Failure::other(format!("dtc serve: sandbox flows: {e}")))?;
     }
     let api = format!("http://{}", app.addr());
     println!(
@@ -260,6 +263,52 @@ async fn ensure_sandbox_connections(
         Ok(_) | Err(ConnectionError::Duplicate { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// The sandbox's example chat flow: "@robot ping" answers "pong" (and whatever followed).
+const SANDBOX_PING_FLOW: &str = "\
+name: ping
+description: \"Sandbox example: @robot ping answers pong\"
+trigger:
+  type: chat
+  connection: sandbox
+  command: ping
+steps:
+  - id: pong
+    action: reply
+    input:
+      content: \"pong{% if trigger.args %} {{ trigger.args | join(' ') }}{% endif %}\"
+";
+
+/// Applies the example flow once; a user's own flow of that name, or a sandbox connection
+/// whose Stream mode was turned off, is left alone.
+async fn ensure_sandbox_flows(state: &connector::api::AppState) -> Result<(), String> {
+    if state
+        .flows
+        .get("ping")
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let conn = state
+        .connections
+        .get(SANDBOX_CONNECTION)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !conn.stream {
+        return Ok(());
+    }
+    state
+        .flows
+        .apply_text(SANDBOX_PING_FLOW)
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            connector::flows::service::ApplyError::Invalid(p) => format!("{p:?}"),
+            e => e.to_string(),
+        })
 }
 
 #[derive(Subcommand, Debug)]

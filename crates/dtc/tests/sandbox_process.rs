@@ -260,5 +260,40 @@ async fn typing_at_robot_id_on_the_sandbox_chat_page_answers_the_group_id() {
         .await
         .unwrap();
     assert_eq!(list[0]["conversation_id"], ops, "{list}");
+
+    // The sandbox's example chat flow: "@robot ping" → "pong", through a run of flow `ping`.
+    input.send_keys("ping\n").await.unwrap();
+    let mut ponged = false;
+    for _ in 0..100 {
+        let text: Value = c
+            .execute(
+                "return [...document.querySelectorAll('section.chat .bubble')].map(b => b.textContent.trim());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if text
+            .as_array()
+            .is_some_and(|all| all.iter().any(|t| t == "pong"))
+        {
+            ponged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .screenshot_in("console-screenshots", "sandbox-chat-robot-ping")
+        .await;
+    assert!(ponged, "the ping flow answered pong");
+    let runs: Value = http
+        .get(format!("{}/v1/runs?flow=ping", s.api))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["runs"][0]["trigger"], "chat", "{runs}");
     browser.close().await;
 }
