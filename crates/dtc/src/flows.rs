@@ -156,7 +156,7 @@ pub async fn flow(args: &ServerArgs, cmd: FlowCmd) -> Result<Option<Value>, Fail
         } => {
             let format = InitFormat::parse(&format).ok_or_else(|| {
                 Failure::bad_input(format!(
-                    "unknown format `{format}`: use alertmanager, grafana or json"
+                    "unknown format `{format}`: use alertmanager, grafana, json or chat"
                 ))
             })?;
             let conn = r
@@ -274,6 +274,10 @@ fn hint(format: InitFormat, name: &str, secret: &str, server: &str) -> String {
             "# Next: save this as {name}.yaml, `dtc flow apply {name}.yaml`, then:\n\
              #   curl -H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' \\\n\
              #     -d '{{\"title\": \"hello\", \"text\": \"from curl\"}}' {server}/hooks/{name}"
+        ),
+        InitFormat::Chat => format!(
+            "# Next: save this as {name}.yaml, `dtc flow apply {name}.yaml`, then write \"@robot status db-1\"\n\
+             # in a group the robot is in (in the sandbox: the simulator's chat page)."
         ),
     }
 }

@@ -440,6 +440,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("template", "Template", "模板"),
     ("any_json", "Any JSON webhook", "任意 JSON Webhook"),
+    (
+        "chat_command",
+        "Chat command (@robot status …)",
+        "聊天命令（@机器人 status …）",
+    ),
     ("use_template", "Open in the editor", "在编辑器中打开"),
     ("trigger", "Trigger", "触发方式"),
     ("version", "Version", "版本"),

@@ -13,6 +13,8 @@ pub enum InitFormat {
     Alertmanager,
     Grafana,
     Json,
+    /// A chat command answered in the conversation it was asked in.
+    Chat,
 }
 
 impl InitFormat {
@@ -21,6 +23,7 @@ impl InitFormat {
             "alertmanager" => Some(InitFormat::Alertmanager),
             "grafana" => Some(InitFormat::Grafana),
             "json" => Some(InitFormat::Json),
+            "chat" => Some(InitFormat::Chat),
             _ => None,
         }
     }
@@ -30,6 +33,7 @@ impl InitFormat {
             InitFormat::Alertmanager => "alertmanager",
             InitFormat::Grafana => "grafana",
             InitFormat::Json => "json",
+            InitFormat::Chat => "chat",
         }
     }
 }
@@ -50,6 +54,9 @@ pub struct InitOptions<'a> {
 
 /// The flow document, YAML.
 pub fn init(o: &InitOptions<'_>) -> Result<String, String> {
+    if o.format == InitFormat::Chat {
+        return chat(o);
+    }
     let group = match (o.kind, o.group) {
         (ConnectionKind::AppRobot, Some(g)) if !g.trim().is_empty() => g.trim(),
         (ConnectionKind::AppRobot, _) => {
@@ -94,6 +101,7 @@ pub fn init(o: &InitOptions<'_>) -> Result<String, String> {
             JSON_SUBJECT,
             JSON_CONTENT,
         ),
+        InitFormat::Chat => unreachable!("written by chat()"),
     };
     let (action, input) = match o.kind {
         ConnectionKind::AppRobot => (
@@ -148,7 +156,43 @@ steps:
                 "Prometheus Alertmanager notifications, one markdown message each",
             InitFormat::Grafana => "Grafana alert notifications, one markdown message each",
             InitFormat::Json => "Any JSON posted to the hook, as a markdown message",
+            InitFormat::Chat => unreachable!("written by chat()"),
         },
+    ))
+}
+
+/// A chat command: "@robot status db-1" answered in the conversation, with who asked.
+fn chat(o: &InitOptions<'_>) -> Result<String, String> {
+    if o.kind != ConnectionKind::AppRobot {
+        return Err(format!(
+            "`{}` is a webhook robot, which cannot receive messages: a chat flow needs an app robot with Stream mode on",
+            o.connection
+        ));
+    }
+    let connection = serde_json::to_string(o.connection).expect("a string serializes");
+    Ok(format!(
+        "# A chat command. Edit, then: dtc flow apply {name}.yaml
+name: {name}
+description: Answers \"@robot status <host>\" in the conversation it was asked in
+trigger:
+  type: chat
+  # An app robot with Stream mode on; its robot hears @-mentions in its groups and 1:1 chats.
+  connection: {connection}
+  # The first word; the rest are trigger.args. Or a regular expression:
+  #   pattern: '^status (?P<host>\\S+)$'   (groups in trigger.match)
+  command: status
+  # conversation: group        # or one_to_one; default any
+  # senders: [manager1234]     # userIds or nicks; default anyone
+steps:
+  - id: answer
+    action: reply
+    input:
+      msg_type: markdown
+      content: |
+        ### Status of {{{{ trigger.args[0] or 'everything' }}}}
+        Asked by {{{{ trigger.sender.nick }}}} at {{{{ now | localtime }}}}.
+",
+        name = o.name,
     ))
 }
 
@@ -275,6 +319,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_chat_template_checks_clean_on_a_listening_app_robot() {
+        let yaml = init(&InitOptions {
+            format: InitFormat::Chat,
+            name: "status",
+            connection: "ops",
+            kind: ConnectionKind::AppRobot,
+            group: None,
+            secret: "",
+        })
+        .unwrap();
+        let parsed = parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let listening = |name: &str| {
+            known(name).map(|k| crate::flows::check::KnownConnection { stream: true, ..k })
+        };
+        let problems = check(&parsed, &listening);
+        assert!(problems.is_empty(), "{problems:?}\n{yaml}");
+        let e = init(&InitOptions {
+            format: InitFormat::Chat,
+            name: "status",
+            connection: "hook",
+            kind: ConnectionKind::WebhookRobot,
+            group: None,
+            secret: "",
+        })
+        .unwrap_err();
+        assert!(e.contains("cannot receive"), "{e}");
     }
 
     #[test]
