@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::compose::non_empty;
 use super::outputs::ReplyOutput;
 use super::plan::MessageSpec;
+use super::types::{MsgTypeFields, add_rule, msg_type_rule, text_without_nul};
 use super::{Action, InputError, Step, StepResult};
 
 pub struct Reply;
@@ -25,10 +26,40 @@ pub enum ReplyType {
 /// The longest reply, in bytes: it is one message (not split), and must fit both a session
 /// webhook's body (20000 bytes) and a group send's text (15000 bytes).
 pub const MAX_REPLY_BYTES: usize = 15_000;
+/// The same in characters, as a schema can state it (a character is at most 4 bytes).
+const MAX_REPLY_CHARS: usize = MAX_REPLY_BYTES / 4;
+
+const MSG_TYPES: &[MsgTypeFields] = &[
+    MsgTypeFields {
+        msg_type: "text",
+        required: &["message_id", "content"],
+        used: &["content"],
+    },
+    MsgTypeFields {
+        msg_type: "markdown",
+        required: &["message_id", "content"],
+        used: &["content", "title"],
+    },
+];
+
+/// What the schema states beyond the types: no blank text, the length, `title` for markdown.
+fn rules(schema: &mut schemars::Schema) {
+    let text = serde_json::json!({ "pattern": text_without_nul() });
+    add_rule(
+        schema,
+        serde_json::json!({ "properties": {
+            "message_id": text,
+            "content": { "pattern": text_without_nul(), "maxLength": MAX_REPLY_CHARS },
+            "title": text,
+        } }),
+    );
+    add_rule(schema, msg_type_rule(MSG_TYPES, &["title"], &[]));
+}
 
 /// Reply to a received robot message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = rules)]
 pub struct Input {
     /// DingTalk's `msgId` of the message to answer (a chat flow's `trigger.msg_id`; a chat
     /// flow's `reply` step fills it in).
@@ -37,7 +68,7 @@ pub struct Input {
     /// `text` (the default) or `markdown`.
     #[serde(default)]
     pub msg_type: ReplyType,
-    /// The reply (Markdown when `msg_type` is `markdown`); at most 15000 bytes.
+    /// The reply (Markdown when `msg_type` is `markdown`); at most 3750 characters.
     #[schemars(length(min = 1))]
     pub content: String,
     /// Markdown only: the title shown in the chat list (the first line of `content` when

@@ -1,0 +1,43 @@
+//! The peer suite, full run: dtc's paths (REST sync and async, `dtc send`, the `dingtalk` crate)
+//! beside DingTalk's official Python SDK and the DingtalkChatbot library, against the simulator
+//! with its limits off, with a bare HTTP loop to the simulator as the floor; then each at
+//! DingTalk's quota. Builds what it needs (`cargo bench` builds `dtc` in release; the Python
+//! peers are installed from PyPI into `target/py/peers`). Prints a Markdown table for
+//! BENCHMARKS.md.
+//!
+//! `cargo bench -p dtc --bench peers [-- --seconds S --rounds N --no-python]`
+
+#[path = "peers/suite.rs"]
+mod suite;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let python = if args.iter().any(|a| a == "--no-python") {
+        None
+    } else {
+        match suite::python() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("the Python peers are left out: {e}");
+                None
+            }
+        }
+    };
+    let mut options = suite::Options::full(python);
+    if let Some(s) = value("--seconds") {
+        options.seconds = s;
+    }
+    if let Some(r) = value("--rounds") {
+        options.rounds = r as usize;
+    }
+    let dtc = std::path::Path::new(env!("CARGO_BIN_EXE_dtc"));
+    let report = suite::run(&options, dtc).await;
+    println!("{}", report.table());
+}

@@ -1,0 +1,153 @@
+"""The Python peers of dtc's peer suite, driven the way their documentation shows, against the
+simulator: DingTalk's official SDK (alibabacloud-dingtalk, token fetched once and reused) and the
+DingtalkChatbot webhook library (its 20-a-minute pause bypassed for the throughput case, and
+kept for the quota case). Prints one JSON line: sent, errors, throttled, seconds, CPU seconds
+and peak RSS of this process.
+
+    python peers.py alibabacloud ENDPOINT APP_KEY APP_SECRET GROUP SECONDS THREADS
+    python peers.py chatbot ENDPOINT TOKEN SECRET SECONDS THREADS bypass|keep
+"""
+
+import json
+import resource
+import sys
+import threading
+import time
+
+
+def report(sent, errors, throttled, seconds):
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print(
+        json.dumps(
+            {
+                "sent": sent,
+                "errors": errors,
+                "throttled": throttled,
+                "seconds": seconds,
+                "cpu_s": ru.ru_utime + ru.ru_stime,
+                "max_rss_mb": ru.ru_maxrss / 1024.0,
+            }
+        )
+    )
+
+
+def run_threads(threads, seconds, make_sender):
+    counts = {"sent": 0, "errors": 0, "throttled": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def work():
+        send = make_sender()
+        sent = errors = throttled = 0
+        while time.monotonic() < deadline:
+            outcome = send()
+            if outcome == "ok":
+                sent += 1
+            elif outcome == "throttled":
+                throttled += 1
+            else:
+                errors += 1
+        with lock:
+            counts["sent"] += sent
+            counts["errors"] += errors
+            counts["throttled"] += throttled
+
+    start = time.monotonic()
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    report(counts["sent"], counts["errors"], counts["throttled"], time.monotonic() - start)
+
+
+def alibabacloud(endpoint, app_key, app_secret, group, seconds, threads):
+    from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
+    from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
+    from alibabacloud_dingtalk.robot_1_0 import models as robot_models
+    from alibabacloud_dingtalk.robot_1_0.client import Client as RobotClient
+    from alibabacloud_tea_openapi import models as open_api_models
+    from alibabacloud_tea_util import models as util_models
+    from Tea.exceptions import TeaException
+
+    def config():
+        c = open_api_models.Config()
+        c.protocol = "http"
+        c.region_id = "central"
+        c.endpoint = endpoint
+        return c
+
+    token = (
+        OAuthClient(config())
+        .get_access_token(oauth_models.GetAccessTokenRequest(app_key=app_key, app_secret=app_secret))
+        .body.access_token
+    )
+
+    def make_sender():
+        robot = RobotClient(config())
+        headers = robot_models.OrgGroupSendHeaders()
+        headers.x_acs_dingtalk_access_token = token
+        req = robot_models.OrgGroupSendRequest(
+            msg_key="sampleText",
+            msg_param=json.dumps({"content": "peer benchmark"}),
+            open_conversation_id=group,
+            robot_code=app_key,
+        )
+        runtime = util_models.RuntimeOptions()
+
+        def send():
+            try:
+                robot.org_group_send_with_options(req, headers, runtime)
+                return "ok"
+            except TeaException as e:
+                return "throttled" if "QpsLimit" in str(e.code) else "error"
+            except Exception:
+                return "error"
+
+        return send
+
+    run_threads(threads, seconds, make_sender)
+
+
+def chatbot(endpoint, token, secret, seconds, threads, limiter):
+    from dingtalkchatbot.chatbot import DingtalkChatbot
+
+    def make_sender():
+        bot = DingtalkChatbot(
+            webhook=f"http://{endpoint}/robot/send?access_token={token}", secret=secret
+        )
+
+        def send():
+            if limiter == "bypass":
+                # The library keeps the last 20 send times and sleeps out the minute when they
+                # fall within one: forget them.
+                while not bot.queue.empty():
+                    bot.queue.get_nowait()
+            try:
+                result = bot.send_text(msg="peer benchmark")
+            except Exception:
+                return "error"
+            code = result.get("errcode") if isinstance(result, dict) else None
+            if code == 0:
+                return "ok"
+            return "throttled" if code == 410100 else "error"
+
+        return send
+
+    run_threads(threads, seconds, make_sender)
+
+
+def main():
+    kind = sys.argv[1]
+    if kind == "alibabacloud":
+        endpoint, app_key, app_secret, group, seconds, threads = sys.argv[2:8]
+        alibabacloud(endpoint, app_key, app_secret, group, float(seconds), int(threads))
+    elif kind == "chatbot":
+        endpoint, token, secret, seconds, threads, limiter = sys.argv[2:8]
+        chatbot(endpoint, token, secret, float(seconds), int(threads), limiter)
+    else:
+        raise SystemExit(f"unknown peer {kind}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,724 @@
+//! The peer suite: dtc beside the tools users pick today, against the simulator with its limits
+//! off, each case for the same time, the cases taking turns round after round; medians and the
+//! ratio to the floor (a bare HTTP loop hitting the simulator directly) are printed. Then the
+//! same tools at DingTalk's quota (20 calls a second per app and API): goodput and how many
+//! answers were "throttled". Used by `cargo bench -p dtc --bench peers` (the full run) and by
+//! `tests/peers_smoke.rs` (a fraction of a second per case, so the suite cannot rot).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dingtalk::robot::Message;
+use dingtalk::{AppClient, AppCredentials, Client, ClientConfig, OpenConversationId, RobotCode};
+use dingtalk_sim::{
+    Fixture, Limits, SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_OPS_GROUP,
+    SANDBOX_WEBHOOK_SECRET, SANDBOX_WEBHOOK_TOKEN, SimHandle, Simulator,
+};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+const CONTENT: &str = "peer benchmark";
+
+/// How long and how often.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Each case runs this long per round.
+    pub seconds: f64,
+    pub rounds: usize,
+    /// Concurrent requests of the HTTP cases (the wrk: 16 connections).
+    pub concurrency: usize,
+    /// Threads of the Python peers.
+    pub python_threads: usize,
+    /// `dtc send` processes run one after the other per round (at most).
+    pub oneshots: usize,
+    /// Seconds of the quota section's cases.
+    pub quota_seconds: f64,
+    /// Where the Python peers' virtual environment is made; `None` leaves them out.
+    pub python: Option<PathBuf>,
+}
+
+impl Options {
+    pub fn full(python: Option<PathBuf>) -> Self {
+        Options {
+            seconds: 5.0,
+            rounds: 3,
+            concurrency: 16,
+            python_threads: 8,
+            oneshots: 100,
+            quota_seconds: 10.0,
+            python,
+        }
+    }
+
+    /// A few hundred messages a case.
+    pub fn smoke(python: Option<PathBuf>) -> Self {
+        Options {
+            seconds: 0.4,
+            rounds: 1,
+            concurrency: 4,
+            python_threads: 2,
+            oneshots: 3,
+            quota_seconds: 1.5,
+            python,
+        }
+    }
+}
+
+/// One case's result in one round.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub sent: u64,
+    pub errors: u64,
+    pub throttled: u64,
+    pub seconds: f64,
+    /// CPU seconds of the process doing the work (not the simulator), when it is its own.
+    pub cpu_s: Option<f64>,
+    /// Its resident memory at the end (MB).
+    pub rss_mb: Option<f64>,
+}
+
+impl Sample {
+    pub fn rate(&self) -> f64 {
+        self.sent as f64 / self.seconds.max(1e-9)
+    }
+    pub fn cpu_per_10k(&self) -> Option<f64> {
+        self.cpu_s
+            .filter(|_| self.sent > 0)
+            .map(|c| c * 10_000.0 / self.sent as f64)
+    }
+}
+
+/// Every case's samples, in the order they were first run.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub cases: Vec<(String, Vec<Sample>)>,
+    pub quota: Vec<(String, Sample)>,
+    pub idle_rss_mb: f64,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    fn add(&mut self, case: &str, s: Sample) {
+        match self.cases.iter_mut().find(|(c, _)| c == case) {
+            Some((_, v)) => v.push(s),
+            None => self.cases.push((case.to_owned(), vec![s])),
+        }
+    }
+
+    /// The median sample of a case (by rate).
+    pub fn median(&self, case: &str) -> Option<Sample> {
+        let (_, v) = self.cases.iter().find(|(c, _)| c == case)?;
+        let mut v = v.clone();
+        v.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+        v.get(v.len() / 2).cloned()
+    }
+
+    pub fn table(&self) -> String {
+        let floor = self
+            .cases
+            .first()
+            .and_then(|(c, _)| self.median(c))
+            .map_or(f64::NAN, |s| s.rate());
+        let mut out = String::from(
+            "| case | sends/s (median) | ratio to floor | CPU s / 10,000 | RSS MB |\n|---|---|---|---|---|\n",
+        );
+        for (case, _) in &self.cases {
+            let s = self.median(case).unwrap_or_default();
+            out.push_str(&format!(
+                "| {case} | {:.0} | {:.3} | {} | {} |\n",
+                s.rate(),
+                s.rate() / floor,
+                s.cpu_per_10k().map_or("—".into(), |c| format!("{c:.2}")),
+                s.rss_mb.map_or("—".into(), |r| format!("{r:.1}")),
+            ));
+        }
+        out.push_str(&format!(
+            "\n`dtc serve` idle RSS: {:.1} MB\n",
+            self.idle_rss_mb
+        ));
+        if !self.quota.is_empty() {
+            out.push_str("\n| at DingTalk's quota | delivered | throttled answers | goodput /s |\n|---|---|---|---|\n");
+            for (case, s) in &self.quota {
+                out.push_str(&format!(
+                    "| {case} | {} | {} | {:.1} |\n",
+                    s.sent,
+                    s.throttled,
+                    s.rate()
+                ));
+            }
+        }
+        for n in &self.notes {
+            out.push_str(&format!("\n- {n}"));
+        }
+        out
+    }
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; here 0-based after the state field (3rd).
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    // sysconf(_SC_CLK_TCK) is 100 on every Linux this runs on.
+    100.0
+}
+
+pub fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `op` from `concurrency` tasks for `seconds`; counts what it reports.
+async fn for_a_while<F, Fut>(seconds: f64, concurrency: usize, op: F) -> Sample
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send,
+{
+    let (sent, errors, throttled) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let op = Arc::new(op);
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, sent, errors, throttled) =
+                (op.clone(), sent.clone(), errors.clone(), throttled.clone());
+            tokio::spawn(async move {
+                while Instant::now() < until {
+                    let counter = match op().await {
+                        Outcome::Sent => &sent,
+                        Outcome::Throttled => &throttled,
+                        Outcome::Failed => &errors,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    Sample {
+        sent: sent.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        throttled: throttled.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+        ..Sample::default()
+    }
+}
+
+pub enum Outcome {
+    Sent,
+    Throttled,
+    Failed,
+}
+
+fn outcome(status: reqwest::StatusCode) -> Outcome {
+    match status.as_u16() {
+        200..=299 => Outcome::Sent,
+        429 => Outcome::Throttled,
+        _ => Outcome::Failed,
+    }
+}
+
+/// What the cases share: the simulator, a running `dtc serve`, clients.
+struct World {
+    sim: SimHandle,
+    dtc: PathBuf,
+    /// `dtc serve` with its rate limits off (the throughput cases)…
+    server: Serve,
+    /// …and with them on, as users run it (the quota cases).
+    paced: Serve,
+    http: reqwest::Client,
+    client: AppClient,
+    token: String,
+}
+
+struct Serve {
+    process: Server,
+    api: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    async fn start(
+        dtc: &Path,
+        dingtalk: &str,
+        enforce_limits: bool,
+        http: &reqwest::Client,
+    ) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Server(
+            Command::new(dtc)
+                .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(dir.path())
+                .args([
+                    "--dingtalk-api-base",
+                    dingtalk,
+                    "--dingtalk-oapi-base",
+                    dingtalk,
+                ])
+                .env("DTC_API_TOKEN", TOKEN)
+                .env("DTC_LOG", "warn")
+                .env("DTC_ENFORCE_RATE_LIMITS", enforce_limits.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("dtc serve starts"),
+        );
+        let api = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http.get(format!("{api}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "dtc serve did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let resp = http
+            .post(format!("{api}/v1/connections"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "ops", "app_key": SANDBOX_APP_KEY,
+                "app_secret": SANDBOX_APP_SECRET, "robot_code": SANDBOX_APP_KEY}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        Serve {
+            process,
+            api,
+            _dir: dir,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.process.0.id()
+    }
+}
+
+impl World {
+    async fn start(dtc: &Path) -> World {
+        let sim = Simulator::start(Fixture::sandbox(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
+        let base = sim.base_url();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap();
+        let server = Serve::start(dtc, &base, false, &http).await;
+        let paced = Serve::start(dtc, &base, true, &http).await;
+        let client = AppClient::new(
+            Client::new(ClientConfig::with_base(&base).unwrap()).unwrap(),
+            AppCredentials {
+                app_key: SANDBOX_APP_KEY.into(),
+                app_secret: dingtalk::AppSecret::new(SANDBOX_APP_SECRET),
+            },
+        );
+        let token: Value = http
+            .post(format!("{base}/v1.0/oauth2/accessToken"))
+            .json(&json!({"appKey": SANDBOX_APP_KEY, "appSecret": SANDBOX_APP_SECRET}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        World {
+            sim,
+            dtc: dtc.to_owned(),
+            server,
+            paced,
+            http,
+            client,
+            token: token["accessToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    fn unlimited(&self, on: bool) {
+        self.sim.set_limits(if on {
+            Limits {
+                app_api_qps: 0,
+                webhook_per_minute: 0,
+                ..Limits::default()
+            }
+        } else {
+            Limits::default()
+        });
+    }
+
+    /// The floor: one plain HTTP request per message, straight to the simulator.
+    async fn floor(&self, o: &Options) -> Sample {
+        let (http, token) = (self.http.clone(), self.token.clone());
+        let url = format!("{}/v1.0/robot/groupMessages/send", self.sim.base_url());
+        let body = json!({"robotCode": SANDBOX_APP_KEY, "openConversationId": SANDBOX_OPS_GROUP,
+            "msgKey": "sampleText", "msgParam": json!({"content": CONTENT}).to_string()});
+        for_a_while(o.seconds, o.concurrency, move || {
+            let req = http
+                .post(&url)
+                .header("x-acs-dingtalk-access-token", &token)
+                .json(&body);
+            async move {
+                match req.send().await {
+                    Ok(r) => outcome(r.status()),
+                    Err(_) => Outcome::Failed,
+                }
+            }
+        })
+        .await
+    }
+
+    /// The `dingtalk` crate as a library.
+    async fn library(&self, o: &Options) -> Sample {
+        let client = self.client.clone();
+        for_a_while(o.seconds, o.concurrency, move || {
+            let client = client.clone();
+            async move {
+                let r = client
+                    .send_group_message(
+                        &RobotCode::new(SANDBOX_APP_KEY),
+                        &OpenConversationId::new(SANDBOX_OPS_GROUP),
+                        &Message::Text {
+                            content: CONTENT.into(),
+                        },
+                    )
+                    .await;
+                match r {
+                    Ok(_) => Outcome::Sent,
+                    Err(e) if e.class() == dingtalk::ErrorClass::Throttled => Outcome::Throttled,
+                    Err(_) => Outcome::Failed,
+                }
+            }
+        })
+        .await
+    }
+
+    /// `POST /v1/connections/{c}/actions/send_text`, answered once DingTalk accepted
+    /// (or, with `respond-async`, once queued: the accept rate).
+    async fn rest(&self, o: &Options, asynchronous: bool, seconds: f64) -> Sample {
+        let url = format!("{}/v1/connections/ops/actions/send_text", self.server.api);
+        let body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
+        let http = self.http.clone();
+        let pid = self.server.pid();
+        let cpu = cpu_seconds(pid);
+        let mut s = for_a_while(seconds, o.concurrency, move || {
+            let mut req = http.post(&url).bearer_auth(TOKEN).json(&body);
+            if asynchronous {
+                req = req.header("Prefer", "respond-async");
+            }
+            async move {
+                match req.send().await {
+                    Ok(r) => {
+                        let o = outcome(r.status());
+                        let _ = r.bytes().await;
+                        o
+                    }
+                    Err(_) => Outcome::Failed,
+                }
+            }
+        })
+        .await;
+        s.cpu_s = Some(cpu_seconds(pid) - cpu);
+        s.rss_mb = Some(rss_mb(pid));
+        s
+    }
+
+    /// `n` async sends to the paced server, then the time until DingTalk has them all.
+    async fn paced(&self, n: usize) -> Sample {
+        let url = format!("{}/v1/connections/ops/actions/send_text", self.paced.api);
+        let body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
+        let before = self.sim.messages().len();
+        let start = Instant::now();
+        let mut accepted = 0;
+        for _ in 0..n {
+            let r = self
+                .http
+                .post(&url)
+                .bearer_auth(TOKEN)
+                .header("Prefer", "respond-async")
+                .json(&body)
+                .send()
+                .await;
+            if r.is_ok_and(|r| r.status() == 202) {
+                accepted += 1;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / 20.0 * 2.0 + 30.0);
+        while self.sim.messages().len() < before + accepted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let delivered = (self.sim.messages().len() - before) as u64;
+        Sample {
+            sent: delivered,
+            errors: n as u64 - delivered,
+            seconds: start.elapsed().as_secs_f64(),
+            cpu_s: None,
+            rss_mb: Some(rss_mb(self.paced.pid())),
+            ..Sample::default()
+        }
+    }
+
+    /// Async accepts, then the time until the simulator has every one: the drain rate.
+    async fn rest_async(&self, o: &Options) -> (Sample, Sample) {
+        let before = self.sim.messages().len() as u64;
+        let pid = self.server.pid();
+        let cpu = cpu_seconds(pid);
+        let start = Instant::now();
+        let accepted = self.rest(o, true, o.seconds).await;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while (self.sim.messages().len() as u64) < before + accepted.sent {
+            if Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let delivered = self.sim.messages().len() as u64 - before;
+        let drained = Sample {
+            sent: delivered,
+            errors: accepted.sent.saturating_sub(delivered),
+            seconds: start.elapsed().as_secs_f64(),
+            cpu_s: Some(cpu_seconds(pid) - cpu),
+            rss_mb: Some(rss_mb(pid)),
+            ..Sample::default()
+        };
+        (accepted, drained)
+    }
+
+    /// `dtc send text` processes, one after the other.
+    async fn oneshot(&self, o: &Options) -> Sample {
+        let base = self.sim.base_url();
+        let start = Instant::now();
+        let mut s = Sample {
+            cpu_s: Some(0.0),
+            ..Sample::default()
+        };
+        let until = start + Duration::from_secs_f64(o.seconds);
+        let mut peak_rss: f64 = 0.0;
+        for _ in 0..o.oneshots {
+            if Instant::now() >= until && s.sent > 0 {
+                break;
+            }
+            let child = Command::new(&self.dtc)
+                .args(["send", "text", "--dingtalk-api-base", &base])
+                .args(["--app-key", SANDBOX_APP_KEY, "--group", SANDBOX_OPS_GROUP])
+                .args(["--content", CONTENT])
+                .env("DTC_APP_SECRET", SANDBOX_APP_SECRET)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("dtc send starts");
+            let (status, usage) = wait_with_usage(child);
+            if status == 0 {
+                s.sent += 1;
+            } else {
+                s.errors += 1;
+            }
+            s.cpu_s = s.cpu_s.map(|c| c + usage.0);
+            peak_rss = peak_rss.max(usage.1);
+        }
+        s.seconds = start.elapsed().as_secs_f64();
+        s.rss_mb = Some(peak_rss);
+        s
+    }
+
+    /// A Python peer (`peers.py`), its own process: its report is its sample.
+    fn python(&self, python: &Path, args: &[String]) -> Sample {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/peers.py");
+        let out = Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "peers.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap_or_else(|e| {
+            panic!(
+                "peers.py printed no report ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        Sample {
+            sent: v["sent"].as_u64().unwrap_or(0),
+            errors: v["errors"].as_u64().unwrap_or(0),
+            throttled: v["throttled"].as_u64().unwrap_or(0),
+            seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
+            cpu_s: v["cpu_s"].as_f64(),
+            rss_mb: v["max_rss_mb"].as_f64(),
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.sim.base_url().trim_start_matches("http://").to_owned()
+    }
+
+    fn official_sdk(&self, python: &Path, seconds: f64, threads: usize) -> Sample {
+        self.python(
+            python,
+            &[
+                "alibabacloud".into(),
+                self.endpoint(),
+                SANDBOX_APP_KEY.into(),
+                SANDBOX_APP_SECRET.into(),
+                SANDBOX_OPS_GROUP.into(),
+                seconds.to_string(),
+                threads.to_string(),
+            ],
+        )
+    }
+
+    fn chatbot(&self, python: &Path, seconds: f64, threads: usize, limiter: &str) -> Sample {
+        self.python(
+            python,
+            &[
+                "chatbot".into(),
+                self.endpoint(),
+                SANDBOX_WEBHOOK_TOKEN.into(),
+                SANDBOX_WEBHOOK_SECRET.into(),
+                seconds.to_string(),
+                threads.to_string(),
+                limiter.into(),
+            ],
+        )
+    }
+}
+
+/// Waits for a child; its exit code, CPU seconds and peak RSS (MB) from `wait4`.
+fn wait_with_usage(child: Child) -> (i32, (f64, f64)) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into locals of the right types.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    std::mem::forget(child);
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        (
+            secs(usage.ru_utime) + secs(usage.ru_stime),
+            usage.ru_maxrss as f64 / 1024.0,
+        ),
+    )
+}
+
+/// Runs the suite with `dtc` as the server and CLI.
+pub async fn run(o: &Options, dtc: &Path) -> Report {
+    let w = World::start(dtc).await;
+    let mut report = Report::default();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    report.idle_rss_mb = rss_mb(w.server.pid());
+    w.unlimited(true);
+    // Warm up: connections, tokens, caches.
+    let warm = Options {
+        seconds: 0.2,
+        ..o.clone()
+    };
+    w.floor(&warm).await;
+    w.rest(&warm, false, 0.2).await;
+
+    for _ in 0..o.rounds {
+        report.add("floor: bare HTTP loop to the simulator", w.floor(o).await);
+        report.add("dingtalk crate (library)", w.library(o).await);
+        report.add("dtc REST sync", w.rest(o, false, o.seconds).await);
+        let (accepted, drained) = w.rest_async(o).await;
+        report.add("dtc REST async: accepts", accepted);
+        report.add("dtc REST async: drain", drained);
+        report.add("`dtc send` one-shot processes", w.oneshot(o).await);
+        if let Some(py) = &o.python {
+            report.add(
+                "alibabacloud-dingtalk (official SDK)",
+                w.official_sdk(py, o.seconds, o.python_threads),
+            );
+            report.add(
+                "DingtalkChatbot (webhook, limiter bypassed)",
+                w.chatbot(py, o.seconds, o.python_threads, "bypass"),
+            );
+        }
+        w.sim.clear_messages();
+    }
+
+    // At DingTalk's quota (20 a second per app and API): who stays under it, what gets through.
+    w.unlimited(false);
+    let n = (o.quota_seconds * 20.0) as usize;
+    let mut at_quota = Vec::new();
+    let throttled = |w: &World| w.sim.stats().throttled;
+    // Each case starts in a fresh one-second window.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = throttled(&w);
+    let mut s = w.paced(n).await;
+    s.throttled = throttled(&w) - before;
+    at_quota.push(("dtc REST async (its queue paces the app)", s));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = throttled(&w);
+    let mut s = w
+        .library(&Options {
+            seconds: o.quota_seconds,
+            ..o.clone()
+        })
+        .await;
+    s.throttled = s.throttled.max(throttled(&w) - before);
+    at_quota.push(("dingtalk crate alone (no pacing)", s));
+    if let Some(py) = &o.python {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = throttled(&w);
+        let mut s = w.official_sdk(py, o.quota_seconds, o.python_threads);
+        s.throttled = s.throttled.max(throttled(&w) - before);
+        at_quota.push(("alibabacloud-dingtalk (official SDK)", s));
+    }
+    report.quota = at_quota
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s))
+        .collect();
+    report.notes.push(format!(
+        "{} round(s) of {} s per case, taking turns; {} concurrent requests; Python peers with {} threads",
+        o.rounds, o.seconds, o.concurrency, o.python_threads
+    ));
+    report
+}
+
+/// The Python peers' virtual environment (`target/py/peers`), made from PyPI if need be.
+pub fn python() -> Result<PathBuf, String> {
+    testkit::python_venv(
+        "peers",
+        &["alibabacloud-dingtalk", "DingtalkChatbot"],
+        "import alibabacloud_dingtalk.robot_1_0.client, dingtalkchatbot.chatbot",
+    )
+}
