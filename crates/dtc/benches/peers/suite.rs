@@ -457,9 +457,9 @@ impl World {
     async fn paced(&self, n: usize) -> Sample {
         let url = format!("{}/v1/connections/ops/actions/send_text", self.paced.api);
         let body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
-        let before = self.sim.messages().len();
+        let before = self.accepted();
         let start = Instant::now();
-        let mut accepted = 0;
+        let mut accepted = 0u64;
         for _ in 0..n {
             let r = self
                 .http
@@ -474,10 +474,10 @@ impl World {
             }
         }
         let deadline = Instant::now() + Duration::from_secs_f64(n as f64 / 20.0 * 2.0 + 30.0);
-        while self.sim.messages().len() < before + accepted && Instant::now() < deadline {
+        while self.accepted() < before + accepted && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let delivered = (self.sim.messages().len() - before) as u64;
+        let delivered = self.accepted() - before;
         Sample {
             sent: delivered,
             errors: n as u64 - delivered,
@@ -490,19 +490,19 @@ impl World {
 
     /// Async accepts, then the time until the simulator has every one: the drain rate.
     async fn rest_async(&self, o: &Options) -> (Sample, Sample) {
-        let before = self.sim.messages().len() as u64;
+        let before = self.accepted();
         let pid = self.server.pid();
         let cpu = cpu_seconds(pid);
         let start = Instant::now();
         let accepted = self.rest(o, true, o.seconds).await;
         let deadline = Instant::now() + Duration::from_secs(300);
-        while (self.sim.messages().len() as u64) < before + accepted.sent {
+        while self.accepted() < before + accepted.sent {
             if Instant::now() > deadline {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let delivered = self.sim.messages().len() as u64 - before;
+        let delivered = self.accepted() - before;
         let drained = Sample {
             sent: delivered,
             errors: accepted.sent.saturating_sub(delivered),
@@ -580,6 +580,11 @@ impl World {
         }
     }
 
+    /// Messages the simulator has accepted so far (cheap: its counter, not its message list).
+    fn accepted(&self) -> u64 {
+        self.sim.stats().accepted
+    }
+
     fn endpoint(&self) -> String {
         self.sim.base_url().trim_start_matches("http://").to_owned()
     }
@@ -615,14 +620,28 @@ impl World {
     }
 }
 
-/// Waits for a child; its exit code, CPU seconds and peak RSS (MB) from `wait4`.
+/// Waits for a child: its exit code, CPU seconds (from `wait4`) and the largest resident
+/// memory seen while it ran (MB; sampled from `/proc`, since `ru_maxrss` would include this
+/// process's own memory at fork time — Linux carries the high-water mark across exec).
 fn wait_with_usage(child: Child) -> (i32, (f64, f64)) {
     let pid = child.id() as libc::pid_t;
+    let mut peak: f64 = 0.0;
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into locals of the right types.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
+    loop {
+        let rss = rss_mb(child.id());
+        if rss.is_finite() {
+            peak = peak.max(rss);
+        }
+        // SAFETY: waits (without blocking) for our own child, writing into locals of the
+        // right types.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert_eq!(r, 0, "wait4");
+        std::thread::sleep(Duration::from_micros(200));
+    }
     std::mem::forget(child);
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let code = if libc::WIFEXITED(status) {
@@ -630,13 +649,7 @@ fn wait_with_usage(child: Child) -> (i32, (f64, f64)) {
     } else {
         -1
     };
-    (
-        code,
-        (
-            secs(usage.ru_utime) + secs(usage.ru_stime),
-            usage.ru_maxrss as f64 / 1024.0,
-        ),
-    )
+    (code, (secs(usage.ru_utime) + secs(usage.ru_stime), peak))
 }
 
 /// Runs the suite with `dtc` as the server and CLI.
@@ -655,18 +668,24 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
     w.rest(&warm, false, 0.2).await;
 
     for _ in 0..o.rounds {
+        // The simulator keeps every message it accepts: it is emptied after each case.
         report.add("floor: bare HTTP loop to the simulator", w.floor(o).await);
+        w.sim.clear_messages();
         report.add("dingtalk crate (library)", w.library(o).await);
+        w.sim.clear_messages();
         report.add("dtc REST sync", w.rest(o, false, o.seconds).await);
+        w.sim.clear_messages();
         let (accepted, drained) = w.rest_async(o).await;
         report.add("dtc REST async: accepts", accepted);
         report.add("dtc REST async: drain", drained);
+        w.sim.clear_messages();
         report.add("`dtc send` one-shot processes", w.oneshot(o).await);
         if let Some(py) = &o.python {
             report.add(
                 "alibabacloud-dingtalk (official SDK)",
                 w.official_sdk(py, o.seconds, o.python_threads),
             );
+            w.sim.clear_messages();
             report.add(
                 "DingtalkChatbot (webhook, limiter bypassed)",
                 w.chatbot(py, o.seconds, o.python_threads, "bypass"),
