@@ -104,7 +104,15 @@ async fn a_stream_connection_hears_the_group_and_answers_id_with_its_id() {
     assert_eq!(list[0]["kind"], "group");
     assert_eq!(list[0]["messages"], 2, "{list}");
     assert!(list[0]["title"].is_string(), "{list}");
-    let st = sim_get(&app, "/_sim/stream").await;
+    // Acknowledged once recorded and handed to the flows (a moment after it is listed).
+    let mut st = Value::Null;
+    for _ in 0..100 {
+        st = sim_get(&app, "/_sim/stream").await;
+        if st["pending"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(st["pending"], 0, "both acknowledged: {st}");
 
     // The console's Conversations page shows the id, ready to copy.

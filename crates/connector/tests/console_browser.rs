@@ -29,25 +29,38 @@ async fn click(c: &Client, css: &str) {
 }
 
 /// The text of `css`, waiting for it to appear (a click's navigation may still be on its way).
+/// A page that refreshes itself (the deliveries list) can replace the element between finding
+/// it and reading it: then it is found again.
 async fn text(c: &Client, css: &str) -> String {
-    let found = c
-        .wait()
-        .at_most(std::time::Duration::from_secs(30))
-        .for_element(Locator::Css(css))
-        .await;
-    let page = match &found {
-        Ok(_) => String::new(),
-        Err(_) => c
-            .current_url()
+    for _ in 0..20 {
+        let found = c
+            .wait()
+            .at_most(std::time::Duration::from_secs(30))
+            .for_element(Locator::Css(css))
+            .await;
+        let page = match &found {
+            Ok(_) => String::new(),
+            Err(_) => c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+        };
+        match found
+            .unwrap_or_else(|e| panic!("no `{css}` on {page}: {e}"))
+            .text()
             .await
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-    };
-    found
-        .unwrap_or_else(|e| panic!("no `{css}` on {page}: {e}"))
-        .text()
-        .await
-        .expect("text")
+        {
+            Ok(t) => return t,
+            Err(testkit::fantoccini::error::CmdError::Standard(e))
+                if e.error == testkit::fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("text of `{css}`: {e}"),
+        }
+    }
+    panic!("`{css}` kept being replaced while read")
 }
 
 /// The text of `css` once it contains `want` (the preview updates a moment after typing).
