@@ -32,6 +32,9 @@ async fn every_case_of_the_peer_suite_runs_and_delivers() {
             assert_eq!(s.errors, 0, "{case} failed: {s:?}");
         }
     }
+    let latency = report.latency.expect("the latency case ran");
+    assert_eq!(latency.failed, 0, "{latency:?}");
+    assert!(latency.dtc.1 >= latency.dtc.0, "{latency:?}");
     let dtc = &report.quota[0];
     assert!(dtc.1.sent > 0, "{dtc:?}");
     assert_eq!(

@@ -37,6 +37,8 @@ pub struct Options {
     pub oneshots: usize,
     /// Seconds of the quota section's cases.
     pub quota_seconds: f64,
+    /// Seconds of the fixed-rate latency case (1,000 requests/s).
+    pub latency_seconds: f64,
     /// Where the Python peers' virtual environment is made; `None` leaves them out.
     pub python: Option<PathBuf>,
 }
@@ -50,6 +52,7 @@ impl Options {
             python_threads: 8,
             oneshots: 100,
             quota_seconds: 10.0,
+            latency_seconds: 10.0,
             python,
         }
     }
@@ -63,6 +66,7 @@ impl Options {
             python_threads: 2,
             oneshots: 3,
             quota_seconds: 1.5,
+            latency_seconds: 0.3,
             python,
         }
     }
@@ -98,7 +102,19 @@ pub struct Report {
     pub cases: Vec<(String, Vec<Sample>)>,
     pub quota: Vec<(String, Sample)>,
     pub idle_rss_mb: f64,
+    /// At a fixed rate: (p50, p99) in ms of the simulator hit directly and of dtc REST sync.
+    pub latency: Option<Latency>,
     pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    pub rate: f64,
+    pub requests: usize,
+    pub direct: (f64, f64),
+    pub dtc: (f64, f64),
+    /// Requests that failed (either path).
+    pub failed: usize,
 }
 
 impl Report {
@@ -151,11 +167,65 @@ impl Report {
                 ));
             }
         }
+        if let Some(l) = &self.latency {
+            out.push_str(&format!(
+                "\n| at {:.0} requests/s ({} each) | p50 ms | p99 ms |\n|---|---|---|\n\
+                 | the simulator directly | {:.2} | {:.2} |\n| dtc REST sync | {:.2} | {:.2} |\n\
+                 | **added by dtc** | {:.2} | **{:.2}** |\n",
+                l.rate,
+                l.requests,
+                l.direct.0,
+                l.direct.1,
+                l.dtc.0,
+                l.dtc.1,
+                l.dtc.0 - l.direct.0,
+                l.dtc.1 - l.direct.1,
+            ));
+        }
         for n in &self.notes {
             out.push_str(&format!("\n- {n}"));
         }
         out
     }
+}
+
+/// Starts `op` at a fixed `rate` (open loop: a slow answer does not delay the next request)
+/// for `seconds`; every request's time, and how many failed.
+async fn at_rate<F, Fut>(rate: f64, seconds: f64, op: F) -> (Vec<Duration>, usize)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let n = (rate * seconds) as usize;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut running = Vec::with_capacity(n);
+    for _ in 0..n {
+        tick.tick().await;
+        let fut = op();
+        running.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let ok = fut.await;
+            (t.elapsed(), ok)
+        }));
+    }
+    let (mut times, mut failed) = (Vec::with_capacity(n), 0);
+    for r in running {
+        let (t, ok) = r.await.expect("request task");
+        times.push(t);
+        failed += usize::from(!ok);
+    }
+    (times, failed)
+}
+
+fn p50_p99(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let at = |p: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
+    (at(0.5), at(0.99))
 }
 
 /// CPU seconds (user + system) a process has used, from `/proc`.
@@ -488,6 +558,38 @@ impl World {
         }
     }
 
+    /// Added latency: the same fixed rate straight to the simulator and through dtc REST sync.
+    async fn latency(&self, rate: f64, seconds: f64) -> Latency {
+        let direct_url = format!("{}/v1.0/robot/groupMessages/send", self.sim.base_url());
+        let direct_body = json!({"robotCode": SANDBOX_APP_KEY, "openConversationId": SANDBOX_OPS_GROUP,
+            "msgKey": "sampleText", "msgParam": json!({"content": CONTENT}).to_string()});
+        let dtc_url = format!("{}/v1/connections/ops/actions/send_text", self.server.api);
+        let dtc_body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
+        let ok =
+            |r: Result<reqwest::Response, reqwest::Error>| r.is_ok_and(|r| r.status().is_success());
+        let (direct, failed_direct) = at_rate(rate, seconds, || {
+            let req = self
+                .http
+                .post(&direct_url)
+                .header("x-acs-dingtalk-access-token", &self.token)
+                .json(&direct_body);
+            async move { ok(req.send().await) }
+        })
+        .await;
+        let (dtc, failed_dtc) = at_rate(rate, seconds, || {
+            let req = self.http.post(&dtc_url).bearer_auth(TOKEN).json(&dtc_body);
+            async move { ok(req.send().await) }
+        })
+        .await;
+        Latency {
+            rate,
+            requests: direct.len(),
+            direct: p50_p99(direct),
+            dtc: p50_p99(dtc),
+            failed: failed_direct + failed_dtc,
+        }
+    }
+
     /// Async accepts, then the time until the simulator has every one: the drain rate.
     async fn rest_async(&self, o: &Options) -> (Sample, Sample) {
         let before = self.accepted();
@@ -693,6 +795,10 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
         }
         w.sim.clear_messages();
     }
+
+    // Added latency at 1,000 requests/s (the issue's figure), the simulator answering at once.
+    report.latency = Some(w.latency(1000.0, o.latency_seconds).await);
+    w.sim.clear_messages();
 
     // At DingTalk's quota (20 a second per app and API): who stays under it, what gets through.
     w.unlimited(false);
