@@ -567,27 +567,34 @@ impl World {
         let dtc_body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
         let ok =
             |r: Result<reqwest::Response, reqwest::Error>| r.is_ok_and(|r| r.status().is_success());
-        let (direct, failed_direct) = at_rate(rate, seconds, || {
-            let req = self
-                .http
-                .post(&direct_url)
-                .header("x-acs-dingtalk-access-token", &self.token)
-                .json(&direct_body);
-            async move { ok(req.send().await) }
-        })
-        .await;
-        let (dtc, failed_dtc) = at_rate(rate, seconds, || {
-            let req = self.http.post(&dtc_url).bearer_auth(TOKEN).json(&dtc_body);
-            async move { ok(req.send().await) }
-        })
-        .await;
-        Latency {
-            rate,
-            requests: direct.len(),
-            direct: p50_p99(direct),
-            dtc: p50_p99(dtc),
-            failed: failed_direct + failed_dtc,
+        // Two rounds, the paths taking turns; the first warms both up and is not reported
+        // (one slow moment of the shared machine otherwise decides a whole p99).
+        let mut last = None;
+        for _ in 0..2 {
+            let (direct, failed_direct) = at_rate(rate, seconds, || {
+                let req = self
+                    .http
+                    .post(&direct_url)
+                    .header("x-acs-dingtalk-access-token", &self.token)
+                    .json(&direct_body);
+                async move { ok(req.send().await) }
+            })
+            .await;
+            let (dtc, failed_dtc) = at_rate(rate, seconds, || {
+                let req = self.http.post(&dtc_url).bearer_auth(TOKEN).json(&dtc_body);
+                async move { ok(req.send().await) }
+            })
+            .await;
+            self.sim.clear_messages();
+            last = Some(Latency {
+                rate,
+                requests: direct.len(),
+                direct: p50_p99(direct),
+                dtc: p50_p99(dtc),
+                failed: failed_direct + failed_dtc,
+            });
         }
+        last.expect("two rounds ran")
     }
 
     /// Async accepts, then the time until the simulator has every one: the drain rate.
