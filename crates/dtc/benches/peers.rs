@@ -1,5 +1,5 @@
 //! The peer suite, full run: dtc's paths (REST sync and async, `dtc send`, the `dingtalk` crate)
-//! beside DingTalk's official Python SDK and the DingtalkChatbot library, against the simulator
+//! beside DingTalk's official Python SDK, the DingtalkChatbot library and Apprise, against the simulator
 //! with its limits off, with a bare HTTP loop to the simulator as the floor; then each at
 //! DingTalk's quota. Builds what it needs (`cargo bench` builds `dtc` in release; the Python
 //! peers are installed from PyPI into `target/py/peers`). Prints a Markdown table for

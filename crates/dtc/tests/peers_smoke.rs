@@ -24,11 +24,12 @@ async fn every_case_of_the_peer_suite_runs_and_delivers() {
     let table = report.table();
     println!("{table}");
     assert!(!table.contains("NaN"), "every ratio is measured:\n{table}");
-    let expected = if with_python { 8 } else { 6 };
+    let expected = if with_python { 9 } else { 6 };
     assert_eq!(report.cases.len(), expected, "{:?}", report.cases);
     for (case, samples) in &report.cases {
         for s in samples {
-            assert!(s.sent > 0, "{case} delivered nothing: {s:?}");
+            // A peer that paces itself (a pause left in place) shows as a handful.
+            assert!(s.sent >= 3, "{case} delivered next to nothing: {s:?}");
             assert_eq!(s.errors, 0, "{case} failed: {s:?}");
         }
     }

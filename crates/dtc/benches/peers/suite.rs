@@ -713,6 +713,20 @@ impl World {
         )
     }
 
+    fn apprise(&self, python: &Path, seconds: f64, threads: usize) -> Sample {
+        self.python(
+            python,
+            &[
+                "apprise".into(),
+                self.endpoint(),
+                SANDBOX_WEBHOOK_TOKEN.into(),
+                SANDBOX_WEBHOOK_SECRET.into(),
+                seconds.to_string(),
+                threads.to_string(),
+            ],
+        )
+    }
+
     fn chatbot(&self, python: &Path, seconds: f64, threads: usize, limiter: &str) -> Sample {
         self.python(
             python,
@@ -799,6 +813,11 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
                 "DingtalkChatbot (webhook, limiter bypassed)",
                 w.chatbot(py, o.seconds, o.python_threads, "bypass"),
             );
+            w.sim.clear_messages();
+            report.add(
+                "Apprise (DingTalk notifier, its 5.5 s pause bypassed)",
+                w.apprise(py, o.seconds, o.python_threads),
+            );
         }
         w.sim.clear_messages();
     }
@@ -850,7 +869,7 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
 pub fn python() -> Result<PathBuf, String> {
     testkit::python_venv(
         "peers",
-        &["alibabacloud-dingtalk", "DingtalkChatbot"],
-        "import alibabacloud_dingtalk.robot_1_0.client, dingtalkchatbot.chatbot",
+        &["alibabacloud-dingtalk", "DingtalkChatbot", "apprise"],
+        "import alibabacloud_dingtalk.robot_1_0.client, dingtalkchatbot.chatbot, apprise",
     )
 }
