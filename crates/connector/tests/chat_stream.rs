@@ -43,15 +43,7 @@ async fn sockets(app: &common::TestApp) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_connection_hears_the_group_and_answers_id_with_its_id() {
     let app = spawn_app().await;
-    let (status, conn) = app
-        .post(
-            "/v1/connections",
-            json!({"name": "ops", "app_key": dingtalk_sim::SANDBOX_APP_KEY,
-                   "app_secret": dingtalk_sim::SANDBOX_APP_SECRET,
-                   "robot_code": dingtalk_sim::SANDBOX_APP_KEY, "stream": true}),
-        )
-        .await;
-    assert_eq!(status, 201, "{conn}");
+    let conn = ops_with_stream(&app).await;
     assert_eq!(conn["stream"], true);
     // A webhook robot cannot receive.
     let (status, refused) = app
@@ -63,16 +55,7 @@ async fn a_stream_connection_hears_the_group_and_answers_id_with_its_id() {
         .await;
     assert!(matches!(status, 400 | 422), "{status} {refused}");
     assert_eq!(refused["error"]["field"], "stream", "{refused}");
-
-    let mut n = 0;
-    for _ in 0..100 {
-        n = sockets(&app).await;
-        if n == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(n, 1, "dtc serve holds one socket");
+    assert_eq!(sockets(&app).await, 1, "dtc serve holds one socket");
 
     person_says(&app, "id").await;
     let mut answer = None;
@@ -174,7 +157,8 @@ async fn wait_for<T>(mut probe: impl AsyncFnMut() -> Option<T>, what: &str) -> T
     panic!("timed out waiting for {what}");
 }
 
-async fn ops_with_stream(app: &common::TestApp) {
+/// Creates `ops` with Stream mode on and waits for its socket; the connection as created.
+async fn ops_with_stream(app: &common::TestApp) -> Value {
     let (status, conn) = app
         .post(
             "/v1/connections",
@@ -189,6 +173,7 @@ async fn ops_with_stream(app: &common::TestApp) {
         "the Stream socket",
     )
     .await;
+    conn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -187,6 +187,38 @@ async fn a_taken_simulator_port_is_not_fatal() {
     assert!(log.contains("is in use"), "{log}");
 }
 
+/// Whether a chat bubble on the page satisfies `want` (its text trimmed) within 10 s.
+async fn bubble_shows(c: &testkit::fantoccini::Client, want: impl Fn(&str) -> bool) -> bool {
+    for _ in 0..100 {
+        let texts: Value = c
+            .execute(
+                "return [...document.querySelectorAll('section.chat .bubble')].map(b => b.textContent.trim());",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if texts
+            .as_array()
+            .is_some_and(|all| all.iter().any(|t| want(t.as_str().unwrap_or_default())))
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn api_get(http: &reqwest::Client, s: &Sandbox, path: &str) -> Value {
+    http.get(format!("{}{path}", s.api))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A newcomer's way to a group's id: in the sandbox, type "id" (with "@robot" ticked) in the
 /// Ops group's box on the chat page; the robot answers with the group's openConversationId, and
 /// the group is listed among the connection's conversations.
@@ -227,73 +259,23 @@ async fn typing_at_robot_id_on_the_sandbox_chat_page_answers_the_group_id() {
         .await
         .expect("the Ops group has an input box");
     input.send_keys("id\n").await.unwrap();
-    let mut answered = false;
-    for _ in 0..100 {
-        let text: Value = c
-            .execute(
-                "return [...document.querySelectorAll('section.chat .bubble')].map(b => b.textContent).join('\\n');",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if text
-            .as_str()
-            .unwrap_or_default()
-            .contains(&format!("openConversationId (group_chat_id):\n{ops}"))
-        {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id_answer = format!("openConversationId (group_chat_id):\n{ops}");
+    let answered = bubble_shows(c, |b| b.contains(&id_answer)).await;
     browser
         .screenshot_in("console-screenshots", "sandbox-chat-robot-id")
         .await;
     assert!(answered, "the robot answered with the group's id");
-    let list: Value = http
-        .get(format!("{}/v1/connections/sandbox/conversations", s.api))
-        .bearer_auth(&s.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = api_get(&http, &s, "/v1/connections/sandbox/conversations").await;
     assert_eq!(list[0]["conversation_id"], ops, "{list}");
 
     // The sandbox's example chat flow: "@robot ping" → "pong", through a run of flow `ping`.
     input.send_keys("ping\n").await.unwrap();
-    let mut ponged = false;
-    for _ in 0..100 {
-        let text: Value = c
-            .execute(
-                "return [...document.querySelectorAll('section.chat .bubble')].map(b => b.textContent.trim());",
-                vec![],
-            )
-            .await
-            .unwrap();
-        if text
-            .as_array()
-            .is_some_and(|all| all.iter().any(|t| t == "pong"))
-        {
-            ponged = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ponged = bubble_shows(c, |b| b == "pong").await;
     browser
         .screenshot_in("console-screenshots", "sandbox-chat-robot-ping")
         .await;
     assert!(ponged, "the ping flow answered pong");
-    let runs: Value = http
-        .get(format!("{}/v1/runs?flow=ping", s.api))
-        .bearer_auth(&s.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = api_get(&http, &s, "/v1/runs?flow=ping").await;
     assert_eq!(runs["runs"][0]["trigger"], "chat", "{runs}");
     browser.close().await;
 }

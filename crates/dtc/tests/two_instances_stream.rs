@@ -39,6 +39,11 @@ async fn person_says(http: &reqwest::Client, sim: &str, text: &str) {
     assert_eq!(resp.status(), 200);
 }
 
+async fn get(http: &reqwest::Client, url: String) -> Value {
+    let resp = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
+    resp.json().await.unwrap()
+}
+
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
     let resp = http
         .post(url)
@@ -164,27 +169,11 @@ async fn one_instance_holds_the_socket_and_the_other_takes_over_when_it_dies() {
         Some(1.0),
         "the survivor holds the socket"
     );
-    let runs: Value = http
-        .get(format!("{survivor}/v1/runs?flow=echo&limit=100"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get(&http, format!("{survivor}/v1/runs?flow=echo&limit=100")).await;
     let mut started: HashMap<String, usize> = HashMap::new();
     for run in runs["runs"].as_array().unwrap() {
         let id = run["id"].as_str().unwrap();
-        let run: Value = http
-            .get(format!("{survivor}/v1/runs/{id}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run = get(&http, format!("{survivor}/v1/runs/{id}")).await;
         *started
             .entry(run["trigger_data"]["text"].as_str().unwrap().to_owned())
             .or_default() += 1;
