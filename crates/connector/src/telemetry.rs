@@ -8,6 +8,9 @@ use crate::settings::LogFormat;
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often pending histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (the `metrics` macros write to one global recorder, so
 /// several in-process servers in a test share it).
 pub fn prometheus() -> PrometheusHandle {
@@ -23,6 +26,22 @@ pub fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (a test harness); keep ours readable.
             let _ = metrics::set_global_recorder(recorder);
+            // A recorder from `build_recorder` keeps every histogram sample until something
+            // drains them: a scrape, or this upkeep. Without it, a `dtc serve` nobody scrapes
+            // grew by every request's samples (the peer suite's RSS under load).
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started; histograms are drained only by scrapes");
+            }
             handle
         })
         .clone()

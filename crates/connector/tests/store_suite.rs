@@ -1088,6 +1088,47 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
     // A later queued delivery of the same group is not held up by them.
     let later = insert(env, new_delivery(conn, "cidA")).await;
     assert_eq!(ids(&claim(env, "w1", 10).await), [later.id]);
+
+    // A large batch (written as multi-row statements) keeps every row's own values, in order.
+    let batch: Vec<FinishedDelivery> = (0..37)
+        .map(|i| {
+            let row = if i % 3 == 0 { &failed } else { &ok };
+            FinishedDelivery {
+                id: Uuid::new_v4(),
+                input: json!({"content": format!("message {i}")}),
+                ..row.clone()
+            }
+        })
+        .collect();
+    env.store.record_finished(&batch).await.unwrap();
+    let mut seqs = Vec::new();
+    for (i, row) in batch.iter().enumerate() {
+        let got = env.store.get_delivery(row.id).await.unwrap().unwrap();
+        assert_eq!(got.delivery.input, row.input, "row {i}");
+        assert_eq!(got.delivery.status, row.status, "row {i}");
+        assert_eq!(got.delivery.last_error, row.last_error, "row {i}");
+        assert_eq!(got.attempt_log.len(), 1, "row {i}");
+        assert_eq!(got.attempt_log[0].outcome, row.attempt.outcome, "row {i}");
+        assert_eq!(got.attempt_log[0].error, row.attempt.error, "row {i}");
+        seqs.push(got.delivery.seq);
+    }
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in batch order: {seqs:?}"
+    );
+    // One row the database refuses (an id already logged) refuses the whole batch: nothing of
+    // it is written, so the caller can retry the rows one by one.
+    let fresh = FinishedDelivery {
+        id: Uuid::new_v4(),
+        ..ok.clone()
+    };
+    assert!(
+        env.store
+            .record_finished(&[fresh.clone(), ok.clone()])
+            .await
+            .is_err()
+    );
+    assert!(env.store.get_delivery(fresh.id).await.unwrap().is_none());
 }
 
 async fn attempts_are_numbered_and_kept_with_the_delivery(env: &Env) {

@@ -5,7 +5,11 @@
 //! peers are installed from PyPI into `target/py/peers`). Prints a Markdown table for
 //! BENCHMARKS.md.
 //!
-//! `cargo bench -p dtc --bench peers [-- --seconds S --rounds N --no-python]`
+//! `cargo bench -p dtc --bench peers [-- --seconds S --rounds N --no-python --only CASE
+//! --baseline PATH]`
+//! (`--only` runs the cases and sections whose name holds CASE, e.g. `"REST sync"`,
+//! `growth`, `latency`, `quota`; the floor always runs; `--baseline` runs the REST cases of
+//! another `dtc` binary too, e.g. the last commit's, taking turns with this one)
 
 #[path = "peers/suite.rs"]
 mod suite;
@@ -37,6 +41,16 @@ async fn main() {
     if let Some(r) = value("--rounds") {
         options.rounds = r as usize;
     }
+    options.only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    options.baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     let dtc = std::path::Path::new(env!("CARGO_BIN_EXE_dtc"));
     let report = suite::run(&options, dtc).await;
     println!("{}", report.table());

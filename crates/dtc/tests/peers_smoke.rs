@@ -33,6 +33,19 @@ async fn every_case_of_the_peer_suite_runs_and_delivers() {
             assert_eq!(s.errors, 0, "{case} failed: {s:?}");
         }
     }
+    // How cost grows: sync and drain per connection count, the groups' drain, and the backlog's
+    // accepts, paced delivery and drain after a restart, every queued delivery arriving.
+    let options = suite::Options::smoke(None);
+    assert_eq!(
+        report.growth.len(),
+        2 * options.connections.len() + 4,
+        "{:?}",
+        report.growth
+    );
+    for (case, s) in &report.growth {
+        assert!(s.sent >= 3, "{case} delivered next to nothing: {s:?}");
+        assert_eq!(s.errors, 0, "{case} lost or failed some: {s:?}");
+    }
     let latency = report.latency.expect("the latency case ran");
     assert_eq!(latency.failed, 0, "{latency:?}");
     assert!(latency.dtc.1 >= latency.dtc.0, "{latency:?}");

@@ -92,6 +92,9 @@ enum LogEntry {
 /// are given up (and logged as lost): the requests themselves were answered long ago.
 const LOG_TRIES: u32 = 3;
 
+/// How long the log waits for more rows before a commit. A flush (shutdown) waits this too.
+const LOG_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Write `rows` to the log: in one transaction, or, if that fails, one by one so a row the
 /// database refuses cannot lose the others. Returns the rows not written.
 async fn write_log(store: &dyn Store, rows: Vec<FinishedDelivery>) -> Vec<FinishedDelivery> {
@@ -121,6 +124,16 @@ impl Recorder {
         tokio::spawn(async move {
             let mut entries = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut entries, MAX_BATCH).await > 0 {
+                // The answers are out already: gather for a moment more, so a commit carries
+                // many rows (each commit rewrites the same index pages to the WAL).
+                let until = tokio::time::Instant::now() + LOG_GATHER;
+                while entries.len() < MAX_BATCH {
+                    let more = MAX_BATCH - entries.len();
+                    match tokio::time::timeout_at(until, rx.recv_many(&mut entries, more)).await {
+                        Ok(n) if n > 0 => continue,
+                        _ => break,
+                    }
+                }
                 let mut rows = Vec::with_capacity(entries.len());
                 let mut flushes = Vec::new();
                 for e in entries.drain(..) {

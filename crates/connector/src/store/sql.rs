@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use uuid::Uuid;
 
-use super::db::{Pool, Row, Tx, query, sql, sql_per_dialect};
+use super::db::{Pool, Row, Tx, insert_rows, query, row_chunks, sql, sql_per_dialect};
 use super::runs::*;
 use super::types::{self, *};
 use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
@@ -144,7 +144,13 @@ impl SqlStore {
             // can lose the last commits), and makes commits much cheaper than FULL.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A multi-row insert keeps a statement journal (to undo just that statement); in
+            // memory it costs no file writes. Measured: 8% of `dtc serve`'s CPU under sync sends.
+            .pragma("temp_store", "MEMORY")
+            // Checkpoint every 4,000 pages (16 MB of WAL) instead of 1,000: the same hot index
+            // pages are copied back to the database a quarter as often (checkpoints were 8%).
+            .pragma("wal_autocheckpoint", "4000");
         let path = options.get_filename();
         let config_err =
             |what: String| StoreError::Database(sqlx::Error::Configuration(what.into()));
@@ -981,25 +987,48 @@ impl Store for SqlStore {
             return Ok(());
         }
         let now = self.now();
+        let last_errors: Vec<Option<Value>> = rows
+            .iter()
+            .map(|r| r.last_error.as_ref().map(json))
+            .collect();
+        let group_keys: Vec<String> = rows.iter().map(|r| r.group_key.to_text()).collect();
+        let attempt_errors: Vec<Option<Value>> = rows
+            .iter()
+            .map(|r| r.attempt.error.as_ref().map(json))
+            .collect();
         let mut tx = self.pool.begin_write().await?;
-        for r in rows {
-            let last_error = r.last_error.as_ref().map(json);
-            let group_key = r.group_key.to_text();
-            query(sql!("delivery_insert_finished"))
-                .bind(r.id)
-                .bind(r.connection_id)
-                .bind(&r.action)
-                .bind(&group_key)
-                .bind(&r.input)
-                .bind(r.status.as_str())
-                .bind(types::trunc_micros(r.attempt.started_at))
-                .bind(last_error.as_ref())
-                .bind(r.result.as_ref())
-                .bind(now)
+        let mut from = 0;
+        for n in row_chunks(rows.len()) {
+            let chunk = from..from + n;
+            from += n;
+            let mut deliveries = insert_rows(sql!("delivery_insert_finished"), 10, n);
+            let mut attempts = insert_rows(sql!("attempt_insert"), 6, n);
+            for i in chunk {
+                let r = &rows[i];
+                deliveries = deliveries
+                    .bind(r.id)
+                    .bind(r.connection_id)
+                    .bind(&r.action)
+                    .bind(&group_keys[i])
+                    .bind(&r.input)
+                    .bind(r.status.as_str())
+                    .bind(types::trunc_micros(r.attempt.started_at))
+                    .bind(last_errors[i].as_ref())
+                    .bind(r.result.as_ref())
+                    .bind(now);
+                attempts = attempts
+                    .bind(r.id)
+                    .bind(1_i32)
+                    .bind(types::trunc_micros(r.attempt.started_at))
+                    .bind(types::trunc_micros(r.attempt.finished_at))
+                    .bind(r.attempt.outcome.as_str())
+                    .bind(attempt_errors[i].as_ref());
+            }
+            deliveries
                 .execute(&mut tx)
                 .await
                 .map_err(|e| duplicate_as(e, "delivery id"))?;
-            insert_attempt(&mut tx, r.id, 1, &r.attempt).await?;
+            attempts.execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use dingtalk::robot::Message;
 use dingtalk::{AppClient, AppCredentials, Client, ClientConfig, OpenConversationId, RobotCode};
 use dingtalk_sim::{
-    Fixture, Limits, SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_OPS_GROUP,
-    SANDBOX_WEBHOOK_SECRET, SANDBOX_WEBHOOK_TOKEN, SimHandle, Simulator,
+    AppFixture, Fixture, GroupFixture, Limits, SANDBOX_APP_KEY, SANDBOX_APP_SECRET,
+    SANDBOX_OPS_GROUP, SANDBOX_WEBHOOK_SECRET, SANDBOX_WEBHOOK_TOKEN, SimHandle, Simulator,
 };
 use serde_json::{Value, json};
 
@@ -41,9 +41,25 @@ pub struct Options {
     pub latency_seconds: f64,
     /// Where the Python peers' virtual environment is made; `None` leaves them out.
     pub python: Option<PathBuf>,
+    /// How cost grows: REST sync and async over this many connections (one app each)…
+    pub connections: Vec<usize>,
+    /// …async sends spread over this many groups…
+    pub groups: usize,
+    /// …and a backlog of this many queued deliveries.
+    pub backlog: usize,
+    /// Run only the cases and sections whose name holds this (the floor always runs), e.g.
+    /// to profile one path.
+    pub only: Option<String>,
+    /// Another `dtc` binary (an earlier build) whose REST cases run beside this one's, taking
+    /// turns in the same run: before and after on the same noisy machine.
+    pub baseline: Option<PathBuf>,
 }
 
 impl Options {
+    fn wants(&self, case: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| case.contains(o.as_str()))
+    }
+
     pub fn full(python: Option<PathBuf>) -> Self {
         Options {
             seconds: 5.0,
@@ -54,6 +70,11 @@ impl Options {
             quota_seconds: 10.0,
             latency_seconds: 10.0,
             python,
+            connections: vec![1, 10, 100],
+            groups: 1000,
+            backlog: 100_000,
+            only: None,
+            baseline: None,
         }
     }
 
@@ -68,6 +89,11 @@ impl Options {
             quota_seconds: 1.5,
             latency_seconds: 0.3,
             python,
+            connections: vec![1, 3],
+            groups: 20,
+            backlog: 300,
+            only: None,
+            baseline: None,
         }
     }
 }
@@ -104,6 +130,8 @@ pub struct Report {
     pub idle_rss_mb: f64,
     /// At a fixed rate: (p50, p99) in ms of the simulator hit directly and of dtc REST sync.
     pub latency: Option<Latency>,
+    /// How cost grows (one run each).
+    pub growth: Vec<(String, Sample)>,
     pub notes: Vec<String>,
 }
 
@@ -181,6 +209,19 @@ impl Report {
                 l.dtc.0 - l.direct.0,
                 l.dtc.1 - l.direct.1,
             ));
+        }
+        if !self.growth.is_empty() {
+            out.push_str(
+                "\n| how cost grows | sends/s | CPU s / 10,000 | RSS MB |\n|---|---|---|---|\n",
+            );
+            for (case, s) in &self.growth {
+                out.push_str(&format!(
+                    "| {case} | {:.0} | {} | {} |\n",
+                    s.rate(),
+                    s.cpu_per_10k().map_or("—".into(), |c| format!("{c:.2}")),
+                    s.rss_mb.map_or("—".into(), |r| format!("{r:.1}")),
+                ));
+            }
         }
         for n in &self.notes {
             out.push_str(&format!("\n- {n}"));
@@ -268,6 +309,16 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Outcome> + Send,
 {
+    repeat(seconds, u64::MAX, concurrency, op).await
+}
+
+/// Runs `op` from `concurrency` tasks until `seconds` passed or `most` operations started.
+async fn repeat<F, Fut>(seconds: f64, most: u64, concurrency: usize, op: F) -> Sample
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send,
+{
+    let started = Arc::new(AtomicU64::new(0));
     let (sent, errors, throttled) = (
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
@@ -278,10 +329,15 @@ where
     let until = start + Duration::from_secs_f64(seconds);
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (op, sent, errors, throttled) =
-                (op.clone(), sent.clone(), errors.clone(), throttled.clone());
+            let (op, sent, errors, throttled, started) = (
+                op.clone(),
+                sent.clone(),
+                errors.clone(),
+                throttled.clone(),
+                started.clone(),
+            );
             tokio::spawn(async move {
-                while Instant::now() < until {
+                while Instant::now() < until && started.fetch_add(1, Ordering::Relaxed) < most {
                     let counter = match op().await {
                         Outcome::Sent => &sent,
                         Outcome::Throttled => &throttled,
@@ -326,6 +382,8 @@ struct World {
     server: Serve,
     /// …and with them on, as users run it (the quota cases).
     paced: Serve,
+    /// The baseline build's `dtc serve`, limits off, if one was given.
+    baseline: Option<Serve>,
     http: reqwest::Client,
     client: AppClient,
     token: String,
@@ -338,13 +396,35 @@ struct Serve {
 }
 
 impl Serve {
+    /// A new `dtc serve` with the connection `ops` (the sandbox app).
     async fn start(
         dtc: &Path,
         dingtalk: &str,
         enforce_limits: bool,
         http: &reqwest::Client,
     ) -> Serve {
-        let dir = tempfile::tempdir().unwrap();
+        let serve = Serve::spawn(
+            dtc,
+            dingtalk,
+            enforce_limits,
+            http,
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        serve
+            .connect(http, "ops", SANDBOX_APP_KEY, SANDBOX_APP_SECRET)
+            .await;
+        serve
+    }
+
+    /// `dtc serve` on the data in `dir`, once it answers.
+    async fn spawn(
+        dtc: &Path,
+        dingtalk: &str,
+        enforce_limits: bool,
+        http: &reqwest::Client,
+        dir: tempfile::TempDir,
+    ) -> Serve {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -374,20 +454,35 @@ impl Serve {
             assert!(Instant::now() < deadline, "dtc serve did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let resp = http
-            .post(format!("{api}/v1/connections"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"name": "ops", "app_key": SANDBOX_APP_KEY,
-                "app_secret": SANDBOX_APP_SECRET, "robot_code": SANDBOX_APP_KEY}))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
         Serve {
             process,
             api,
             _dir: dir,
         }
+    }
+
+    /// Creates connection `name` for an app (its robot code is its app key).
+    async fn connect(&self, http: &reqwest::Client, name: &str, app_key: &str, secret: &str) {
+        let resp = http
+            .post(format!("{}/v1/connections", self.api))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": name, "app_key": app_key,
+                "app_secret": secret, "robot_code": app_key}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+
+    /// Stops it as an operator would (SIGTERM: leases are released) and hands back its data.
+    fn stop(self) -> tempfile::TempDir {
+        let Serve {
+            mut process, _dir, ..
+        } = self;
+        // SAFETY: signals our own child, which has not been waited for yet.
+        unsafe { libc::kill(process.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = process.0.wait();
+        _dir
     }
 
     fn pid(&self) -> u32 {
@@ -396,8 +491,36 @@ impl Serve {
 }
 
 impl World {
-    async fn start(dtc: &Path) -> World {
-        let sim = Simulator::start(Fixture::sandbox(), "127.0.0.1:0".parse().unwrap())
+    async fn start(dtc: &Path, o: &Options) -> World {
+        // The sandbox, plus an app (and its group) for every growth connection after the first,
+        // and the groups of the growth cases in the sandbox app.
+        let mut fixture = Fixture::sandbox();
+        let apps: Vec<AppFixture> = (1..o.connections.iter().copied().max().unwrap_or(1))
+            .map(|i| {
+                let (key, secret) = growth_app(i);
+                AppFixture {
+                    robot_code: key.clone(),
+                    app_key: key,
+                    app_secret: secret,
+                    groups: vec![GroupFixture {
+                        open_conversation_id: growth_group(i),
+                        title: format!("growth {i}"),
+                    }],
+                    users: Vec::new(),
+                }
+            })
+            .collect();
+        fixture.apps.extend(apps);
+        let sandbox = fixture
+            .apps
+            .iter_mut()
+            .find(|a| a.app_key == SANDBOX_APP_KEY)
+            .expect("the sandbox app");
+        sandbox.groups.extend((0..o.groups).map(|i| GroupFixture {
+            open_conversation_id: growth_group(i + 100_000),
+            title: format!("group {i}"),
+        }));
+        let sim = Simulator::start(fixture, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
         let base = sim.base_url();
@@ -408,6 +531,10 @@ impl World {
             .unwrap();
         let server = Serve::start(dtc, &base, false, &http).await;
         let paced = Serve::start(dtc, &base, true, &http).await;
+        let baseline = match &o.baseline {
+            Some(b) => Some(Serve::start(b, &base, false, &http).await),
+            None => None,
+        };
         let client = AppClient::new(
             Client::new(ClientConfig::with_base(&base).unwrap()).unwrap(),
             AppCredentials {
@@ -429,6 +556,7 @@ impl World {
             dtc: dtc.to_owned(),
             server,
             paced,
+            baseline,
             http,
             client,
             token: token["accessToken"].as_str().unwrap().to_owned(),
@@ -496,13 +624,51 @@ impl World {
     /// `POST /v1/connections/{c}/actions/send_text`, answered once DingTalk accepted
     /// (or, with `respond-async`, once queued: the accept rate).
     async fn rest(&self, o: &Options, asynchronous: bool, seconds: f64) -> Sample {
-        let url = format!("{}/v1/connections/ops/actions/send_text", self.server.api);
-        let body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
+        self.rest_on(&self.server, o, asynchronous, seconds).await
+    }
+
+    async fn rest_on(
+        &self,
+        serve: &Serve,
+        o: &Options,
+        asynchronous: bool,
+        seconds: f64,
+    ) -> Sample {
+        let ops = [("ops".to_owned(), SANDBOX_OPS_GROUP.to_owned())];
+        self.rest_to(serve, &ops, asynchronous, seconds, u64::MAX, o.concurrency)
+            .await
+    }
+
+    /// Like [`World::rest`], the requests taking the (connection, group) `targets` in turn,
+    /// to `serve`, until `seconds` passed or `most` were sent.
+    async fn rest_to(
+        &self,
+        serve: &Serve,
+        targets: &[(String, String)],
+        asynchronous: bool,
+        seconds: f64,
+        most: u64,
+        concurrency: usize,
+    ) -> Sample {
+        let targets: Arc<Vec<(String, Value)>> = Arc::new(
+            targets
+                .iter()
+                .map(|(c, g)| {
+                    (
+                        format!("{}/v1/connections/{c}/actions/send_text", serve.api),
+                        json!({"group_chat_id": g, "content": CONTENT}),
+                    )
+                })
+                .collect(),
+        );
+        let next = Arc::new(AtomicU64::new(0));
         let http = self.http.clone();
-        let pid = self.server.pid();
+        let pid = serve.pid();
         let cpu = cpu_seconds(pid);
-        let mut s = for_a_while(seconds, o.concurrency, move || {
-            let mut req = http.post(&url).bearer_auth(TOKEN).json(&body);
+        let mut s = repeat(seconds, most, concurrency, move || {
+            let i = next.fetch_add(1, Ordering::Relaxed) as usize % targets.len();
+            let (url, body) = &targets[i];
+            let mut req = http.post(url).bearer_auth(TOKEN).json(body);
             if asynchronous {
                 req = req.header("Prefer", "respond-async");
             }
@@ -598,29 +764,223 @@ impl World {
     }
 
     /// Async accepts, then the time until the simulator has every one: the drain rate.
-    async fn rest_async(&self, o: &Options) -> (Sample, Sample) {
+    async fn rest_async(&self, o: &Options, serve: &Serve) -> (Sample, Sample) {
+        let ops = [("ops".to_owned(), SANDBOX_OPS_GROUP.to_owned())];
+        self.accept_and_drain(serve, &ops, o).await
+    }
+
+    /// [`World::rest_async`] over `targets` taken in turn.
+    async fn accept_and_drain(
+        &self,
+        serve: &Serve,
+        targets: &[(String, String)],
+        o: &Options,
+    ) -> (Sample, Sample) {
         let before = self.accepted();
-        let pid = self.server.pid();
+        let pid = serve.pid();
         let cpu = cpu_seconds(pid);
         let start = Instant::now();
-        let accepted = self.rest(o, true, o.seconds).await;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while self.accepted() < before + accepted.sent {
-            if Instant::now() > deadline {
-                break;
-            }
+        let accepted = self
+            .rest_to(serve, targets, true, o.seconds, u64::MAX, o.concurrency)
+            .await;
+        let drained = self
+            .drained(
+                before,
+                accepted.sent,
+                pid,
+                cpu,
+                start,
+                Duration::from_secs(300),
+            )
+            .await;
+        (accepted, drained)
+    }
+
+    /// Waits (at most `wait`) until the simulator accepted `expected` more messages than
+    /// `before`; the sample of process `pid` since `cpu` and `start`.
+    async fn drained(
+        &self,
+        before: u64,
+        expected: u64,
+        pid: u32,
+        cpu: f64,
+        start: Instant,
+        wait: Duration,
+    ) -> Sample {
+        let deadline = Instant::now() + wait;
+        while self.accepted() < before + expected && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let delivered = self.accepted() - before;
-        let drained = Sample {
+        Sample {
             sent: delivered,
-            errors: accepted.sent.saturating_sub(delivered),
+            errors: expected.saturating_sub(delivered),
+            seconds: start.elapsed().as_secs_f64(),
+            cpu_s: Some(cpu_seconds(pid) - cpu),
+            rss_mb: Some(rss_mb(pid)),
+            ..Sample::default()
+        }
+    }
+
+    /// Waits (at most `wait`) until `serve` has no unfinished delivery left, by its own API:
+    /// after a stop, sends that were in flight go again with the same `msgUuid`, which the
+    /// simulator counts once, so its counter alone cannot say when a backlog is done. `sent`
+    /// is what the simulator accepted meanwhile; `errors`, deliveries that failed.
+    async fn emptied(&self, serve: &Serve, pid: u32, wait: Duration) -> Sample {
+        let (before, cpu, start) = (self.accepted(), cpu_seconds(pid), Instant::now());
+        let deadline = start + wait;
+        let (mut seen, mut moved_at) = (before, start);
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.accepted();
+            if now != seen {
+                (seen, moved_at) = (now, Instant::now());
+                continue;
+            }
+            // Quiet for a moment: ask the server (a listing scans the log, so not often).
+            if moved_at.elapsed() > Duration::from_millis(500) {
+                let mut unfinished = false;
+                for status in ["queued", "in_flight", "retrying"] {
+                    unfinished |= !self.deliveries(serve, status).await.is_empty();
+                }
+                if !unfinished || Instant::now() > deadline {
+                    break;
+                }
+                moved_at = Instant::now();
+            }
+        }
+        Sample {
+            sent: seen - before,
+            errors: self.deliveries(serve, "failed").await.len() as u64,
+            seconds: moved_at.duration_since(start).as_secs_f64(),
+            cpu_s: Some(cpu_seconds(pid) - cpu),
+            rss_mb: Some(rss_mb(pid)),
+            ..Sample::default()
+        }
+    }
+
+    /// Up to 100 of `serve`'s deliveries in `status`.
+    async fn deliveries(&self, serve: &Serve, status: &str) -> Vec<Value> {
+        let page: Value = self
+            .http
+            .get(format!(
+                "{}/v1/deliveries?status={status}&limit=100",
+                serve.api
+            ))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("not a page of deliveries: {page}"))
+    }
+
+    /// How cost grows with connections, groups and a backlog (one run each).
+    async fn growth(&self, o: &Options, report: &mut Report) {
+        let mut made = 1;
+        for &n in &o.connections {
+            for i in made..n {
+                let (key, secret) = growth_app(i);
+                self.server
+                    .connect(&self.http, &connection(i), &key, &secret)
+                    .await;
+            }
+            made = made.max(n);
+            let targets: Vec<(String, String)> = (0..n)
+                .map(|i| match i {
+                    0 => ("ops".to_owned(), SANDBOX_OPS_GROUP.to_owned()),
+                    i => (connection(i), growth_group(i)),
+                })
+                .collect();
+            // First use fetches each app's token: not part of the sample.
+            self.rest_to(&self.server, &targets, false, 30.0, n as u64, 4)
+                .await;
+            let plural = if n == 1 { "" } else { "s" };
+            let sync = self
+                .rest_to(
+                    &self.server,
+                    &targets,
+                    false,
+                    o.seconds,
+                    u64::MAX,
+                    o.concurrency,
+                )
+                .await;
+            report
+                .growth
+                .push((format!("REST sync, {n} connection{plural}"), sync));
+            let (_, drain) = self.accept_and_drain(&self.server, &targets, o).await;
+            report
+                .growth
+                .push((format!("REST async drain, {n} connection{plural}"), drain));
+            self.sim.clear_messages();
+        }
+
+        let groups: Vec<(String, String)> = (0..o.groups)
+            .map(|i| ("ops".to_owned(), growth_group(i + 100_000)))
+            .collect();
+        let (_, drain) = self.accept_and_drain(&self.server, &groups, o).await;
+        report
+            .growth
+            .push((format!("REST async drain, {} groups", o.groups), drain));
+        self.sim.clear_messages();
+
+        // A backlog: accepted by a `dtc serve` that keeps DingTalk's quota (so it stays queued),
+        // then that server stopped and started again with the limits off to drain it.
+        let paced = Serve::start(&self.dtc, &self.sim.base_url(), true, &self.http).await;
+        let before = self.accepted();
+        let accepts = self
+            .rest_to(
+                &paced,
+                &groups,
+                true,
+                600.0,
+                o.backlog as u64,
+                o.concurrency,
+            )
+            .await;
+        report.growth.push((
+            format!(
+                "REST async accepts into a growing backlog ({} groups)",
+                o.groups
+            ),
+            accepts.clone(),
+        ));
+        // Paced at the quota with the backlog queued: what a delivery costs then.
+        let pid = paced.pid();
+        let (cpu, start, at) = (cpu_seconds(pid), Instant::now(), self.accepted());
+        tokio::time::sleep(Duration::from_secs_f64(o.seconds.max(1.0))).await;
+        let paced_sample = Sample {
+            sent: self.accepted() - at,
             seconds: start.elapsed().as_secs_f64(),
             cpu_s: Some(cpu_seconds(pid) - cpu),
             rss_mb: Some(rss_mb(pid)),
             ..Sample::default()
         };
-        (accepted, drained)
+        report.growth.push((
+            format!(
+                "at the quota with {} queued (RSS with the backlog)",
+                accepts.sent
+            ),
+            paced_sample,
+        ));
+        let dir = paced.stop();
+        // What the paced server delivered, up to its last in-flight sends before it stopped.
+        let queued = accepts.sent - (self.accepted() - before);
+        let unpaced = Serve::spawn(&self.dtc, &self.sim.base_url(), false, &self.http, dir).await;
+        let pid = unpaced.pid();
+        let drain = self.emptied(&unpaced, pid, Duration::from_secs(900)).await;
+        report.growth.push((
+            format!("drain of that backlog ({queued} queued), limits off, after a restart"),
+            drain,
+        ));
+        drop(unpaced);
+        self.sim.clear_messages();
     }
 
     /// `dtc send text` processes, one after the other.
@@ -743,6 +1103,23 @@ impl World {
     }
 }
 
+/// The name of growth connection `i` (connection 0 is `ops`).
+fn connection(i: usize) -> String {
+    format!("c{i}")
+}
+
+/// The app key and secret of growth app `i`.
+fn growth_app(i: usize) -> (String, String) {
+    (
+        format!("growthapp{i:03}"),
+        format!("growth-secret-{i:03}-0123456789abcdef"),
+    )
+}
+
+fn growth_group(i: usize) -> String {
+    format!("cidGrowth{i}")
+}
+
 /// Waits for a child: its exit code, CPU seconds (from `wait4`) and the largest resident
 /// memory seen while it ran (MB; sampled from `/proc`, since `ru_maxrss` would include this
 /// process's own memory at fork time — Linux carries the high-water mark across exec).
@@ -777,7 +1154,7 @@ fn wait_with_usage(child: Child) -> (i32, (f64, f64)) {
 
 /// Runs the suite with `dtc` as the server and CLI.
 pub async fn run(o: &Options, dtc: &Path) -> Report {
-    let w = World::start(dtc).await;
+    let w = World::start(dtc, o).await;
     let mut report = Report::default();
     tokio::time::sleep(Duration::from_millis(300)).await;
     report.idle_rss_mb = rss_mb(w.server.pid());
@@ -789,70 +1166,104 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
     };
     w.floor(&warm).await;
     w.rest(&warm, false, 0.2).await;
+    if let Some(b) = &w.baseline {
+        w.rest_on(b, &warm, false, 0.2).await;
+    }
 
     for _ in 0..o.rounds {
         // The simulator keeps every message it accepts: it is emptied after each case.
         report.add("floor: bare HTTP loop to the simulator", w.floor(o).await);
         w.sim.clear_messages();
-        report.add("dingtalk crate (library)", w.library(o).await);
-        w.sim.clear_messages();
-        report.add("dtc REST sync", w.rest(o, false, o.seconds).await);
-        w.sim.clear_messages();
-        let (accepted, drained) = w.rest_async(o).await;
-        report.add("dtc REST async: accepts", accepted);
-        report.add("dtc REST async: drain", drained);
-        w.sim.clear_messages();
-        report.add("`dtc send` one-shot processes", w.oneshot(o).await);
+        let case = "dingtalk crate (library)";
+        if o.wants(case) {
+            report.add(case, w.library(o).await);
+            w.sim.clear_messages();
+        }
+        let case = "dtc REST sync";
+        if o.wants(case) {
+            report.add(case, w.rest(o, false, o.seconds).await);
+            w.sim.clear_messages();
+            if let Some(b) = &w.baseline {
+                report.add(
+                    "dtc REST sync (baseline build)",
+                    w.rest_on(b, o, false, o.seconds).await,
+                );
+                w.sim.clear_messages();
+            }
+        }
+        if o.wants("dtc REST async") {
+            let (accepted, drained) = w.rest_async(o, &w.server).await;
+            report.add("dtc REST async: accepts", accepted);
+            report.add("dtc REST async: drain", drained);
+            w.sim.clear_messages();
+            if let Some(b) = &w.baseline {
+                let (accepted, drained) = w.rest_async(o, b).await;
+                report.add("dtc REST async: accepts (baseline build)", accepted);
+                report.add("dtc REST async: drain (baseline build)", drained);
+                w.sim.clear_messages();
+            }
+        }
+        let case = "`dtc send` one-shot processes";
+        if o.wants(case) {
+            report.add(case, w.oneshot(o).await);
+        }
         if let Some(py) = &o.python {
-            report.add(
-                "alibabacloud-dingtalk (official SDK)",
-                w.official_sdk(py, o.seconds, o.python_threads),
-            );
-            w.sim.clear_messages();
-            report.add(
-                "DingtalkChatbot (webhook, limiter bypassed)",
-                w.chatbot(py, o.seconds, o.python_threads, "bypass"),
-            );
-            w.sim.clear_messages();
-            report.add(
-                "Apprise (DingTalk notifier, its 5.5 s pause bypassed)",
-                w.apprise(py, o.seconds, o.python_threads),
-            );
+            let case = "alibabacloud-dingtalk (official SDK)";
+            if o.wants(case) {
+                report.add(case, w.official_sdk(py, o.seconds, o.python_threads));
+                w.sim.clear_messages();
+            }
+            let case = "DingtalkChatbot (webhook, limiter bypassed)";
+            if o.wants(case) {
+                report.add(case, w.chatbot(py, o.seconds, o.python_threads, "bypass"));
+                w.sim.clear_messages();
+            }
+            let case = "Apprise (DingTalk notifier, its 5.5 s pause bypassed)";
+            if o.wants(case) {
+                report.add(case, w.apprise(py, o.seconds, o.python_threads));
+            }
         }
         w.sim.clear_messages();
     }
 
     // Added latency at 1,000 requests/s (the figure), the simulator answering at once.
-    report.latency = Some(w.latency(1000.0, o.latency_seconds).await);
-    w.sim.clear_messages();
+    if o.wants("latency") {
+        report.latency = Some(w.latency(1000.0, o.latency_seconds).await);
+        w.sim.clear_messages();
+    }
+    if o.wants("growth") {
+        w.growth(o, &mut report).await;
+    }
 
     // At DingTalk's quota (20 a second per app and API): who stays under it, what gets through.
     w.unlimited(false);
     let n = (o.quota_seconds * 20.0) as usize;
     let mut at_quota = Vec::new();
     let throttled = |w: &World| w.sim.stats().throttled;
-    // Each case starts in a fresh one-second window.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let before = throttled(&w);
-    let mut s = w.paced(n).await;
-    s.throttled = throttled(&w) - before;
-    at_quota.push(("dtc REST async (its queue paces the app)", s));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let before = throttled(&w);
-    let mut s = w
-        .library(&Options {
-            seconds: o.quota_seconds,
-            ..o.clone()
-        })
-        .await;
-    s.throttled = s.throttled.max(throttled(&w) - before);
-    at_quota.push(("dingtalk crate alone (no pacing)", s));
-    if let Some(py) = &o.python {
+    if o.wants("quota") {
+        // Each case starts in a fresh one-second window.
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let before = throttled(&w);
-        let mut s = w.official_sdk(py, o.quota_seconds, o.python_threads);
+        let mut s = w.paced(n).await;
+        s.throttled = throttled(&w) - before;
+        at_quota.push(("dtc REST async (its queue paces the app)", s));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = throttled(&w);
+        let mut s = w
+            .library(&Options {
+                seconds: o.quota_seconds,
+                ..o.clone()
+            })
+            .await;
         s.throttled = s.throttled.max(throttled(&w) - before);
-        at_quota.push(("alibabacloud-dingtalk (official SDK)", s));
+        at_quota.push(("dingtalk crate alone (no pacing)", s));
+        if let Some(py) = &o.python {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let before = throttled(&w);
+            let mut s = w.official_sdk(py, o.quota_seconds, o.python_threads);
+            s.throttled = s.throttled.max(throttled(&w) - before);
+            at_quota.push(("alibabacloud-dingtalk (official SDK)", s));
+        }
     }
     report.quota = at_quota
         .into_iter()
