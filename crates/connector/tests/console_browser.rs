@@ -644,7 +644,9 @@ async fn the_six_seed_messages_tokens_an_edit_and_a_flow_from_the_console() {
     );
     // Applied again as shown (`<set>`), the hook keeps its token.
     click(c, "main form[action='/console/flows'] button.primary").await;
-    assert!(text(c, ".flash").await.contains("v2"));
+    // The same path reloads: wait for the new page's message, not the old page's.
+    let flash = wait_text(c, ".flash", "v2").await;
+    assert!(flash.contains("v2"), "{flash}");
     let hook = reqwest::Client::new()
         .post(format!("{base}/hooks/alertmanager"))
         .bearer_auth(&secret)

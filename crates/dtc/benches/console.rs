@@ -143,15 +143,8 @@ async fn main() {
         .next()
         .unwrap()
         .to_owned();
-    let page: serde_json::Value = http
-        .get(format!("{base}/v1/deliveries?limit=1"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page =
+        testkit::get_json(&http, &format!("{base}/v1/deliveries?limit=1"), Some(TOKEN)).await;
     let one = page["deliveries"][0]["id"].as_str().unwrap().to_owned();
     let pages = [
         "/healthz".to_owned(),

@@ -209,15 +209,8 @@ async fn alertmanager_notifies_through_a_flow_and_retries_into_a_restarted_dtc()
     assert!(text.contains("DiskFull on db-1"), "{text}");
 
     // Every run the hook started succeeded, and each notification arrived once.
-    let runs: Value = http
-        .get(format!("{}/v1/runs?flow=alertmanager", dtc.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{}/v1/runs?flow=alertmanager", dtc.base);
+    let runs = testkit::get_json(&http, &url, Some(TOKEN)).await;
     let runs = runs["runs"].as_array().unwrap();
     assert!(runs.len() >= 3, "{runs:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");

@@ -77,15 +77,8 @@ async fn a_run_killed_mid_step_goes_on_from_its_last_finished_step() {
     server.wait_ready(&http).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let run = loop {
-        let run: Value = http
-            .get(format!("{}/v1/runs/{id}", server.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/v1/runs/{id}", server.base);
+        let run = testkit::get_json(&http, &url, Some(TOKEN)).await;
         if run["status"] != "running" {
             break run;
         }

@@ -234,14 +234,7 @@ async fn typing_at_robot_id_on_the_sandbox_chat_page_answers_the_group_id() {
     // The sandbox robot holds its Stream socket.
     let mut sockets = 0;
     for _ in 0..100 {
-        let st: Value = http
-            .get(format!("{}/_sim/stream", s.sim))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let st = testkit::get_json(&http, &format!("{}/_sim/stream", s.sim), None).await;
         sockets = st["connections"].as_array().map_or(0, Vec::len);
         if sockets == 1 {
             break;

@@ -40,8 +40,7 @@ async fn person_says(http: &reqwest::Client, sim: &str, text: &str) {
 }
 
 async fn get(http: &reqwest::Client, url: String) -> Value {
-    let resp = http.get(url).bearer_auth(TOKEN).send().await.unwrap();
-    resp.json().await.unwrap()
+    testkit::get_json(http, &url, Some(TOKEN)).await
 }
 
 async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) {

@@ -318,3 +318,19 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// `GET url` (with `token` as a bearer token, if any): its JSON body. Panics on a transport
+/// error or a body that is not JSON, saying which URL.
+pub async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) -> serde_json::Value {
+    let mut req = http.get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    resp.json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}

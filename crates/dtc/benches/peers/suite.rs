@@ -861,19 +861,8 @@ impl World {
 
     /// Up to 100 of `serve`'s deliveries in `status`.
     async fn deliveries(&self, serve: &Serve, status: &str) -> Vec<Value> {
-        let page: Value = self
-            .http
-            .get(format!(
-                "{}/v1/deliveries?status={status}&limit=100",
-                serve.api
-            ))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/v1/deliveries?status={status}&limit=100", serve.api);
+        let page = testkit::get_json(&self.http, &url, Some(TOKEN)).await;
         page["deliveries"]
             .as_array()
             .cloned()
