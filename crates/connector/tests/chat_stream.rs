@@ -10,14 +10,7 @@ use common::{OPS, spawn_app};
 use serde_json::{Value, json};
 
 async fn sim_get(app: &common::TestApp, path: &str) -> Value {
-    app.http
-        .get(format!("{}{path}", app.sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    testkit::get_json(&app.http, &format!("{}{path}", app.sim.base_url()), None).await
 }
 
 async fn person_says(app: &common::TestApp, text: &str) {

@@ -113,13 +113,8 @@ async fn send(http: &reqwest::Client, s: &Sandbox, token: &str, text: &str) -> u
 }
 
 async fn chat(http: &reqwest::Client, s: &Sandbox) -> Vec<Value> {
-    http.get(format!("{}/_sim/messages", s.sim))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let messages = testkit::get_json(http, &format!("{}/_sim/messages", s.sim), None).await;
+    serde_json::from_value(messages).expect("the simulator lists messages")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,14 +204,7 @@ async fn bubble_shows(c: &testkit::fantoccini::Client, want: impl Fn(&str) -> bo
 }
 
 async fn api_get(http: &reqwest::Client, s: &Sandbox, path: &str) -> Value {
-    http.get(format!("{}{path}", s.api))
-        .bearer_auth(&s.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    testkit::get_json(http, &format!("{}{path}", s.api), Some(&s.token)).await
 }
 
 /// A newcomer's way to a group's id: in the sandbox, type "id" (with "@robot" ticked) in the
