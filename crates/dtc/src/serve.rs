@@ -332,7 +332,7 @@ pub async fn admin(cmd: AdminCmd) -> Result<serde_json::Value, Failure> {
     let failed = |e: connector::admin::AdminError| Failure::other(e.to_string());
     match cmd {
         AdminCmd::CreateToken { role, label, args } => {
-            let role = connector::store::Role::parse(&role).ok_or_else(|| {
+            let role = connector::store::Role::parse(&role).map_err(|_| {
                 Failure::bad_input(format!(
                     "invalid --role `{role}`: use viewer, operator or admin"
                 ))

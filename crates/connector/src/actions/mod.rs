@@ -18,6 +18,8 @@ pub mod types;
 
 pub mod outputs;
 
+use outputs::FromResults;
+
 use std::sync::LazyLock;
 
 use schemars::JsonSchema;
@@ -115,11 +117,9 @@ pub trait Action: 'static {
     /// The input, with the seed's parameter names; its JSON Schema is the catalog's.
     type Input: DeserializeOwned + JsonSchema;
     /// The answer once DingTalk accepted every step.
-    type Output: Serialize + JsonSchema;
+    type Output: Serialize + JsonSchema + FromResults;
     /// The rules the schema cannot state, then the steps to run, in order.
     fn plan(input: Self::Input) -> Result<Vec<Step>, InputError>;
-    /// The output from the results of every planned step; `None` if they do not match the plan.
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<Self::Output>;
 }
 
 /// An action of the catalog, with its schemas and compiled validator.
@@ -158,7 +158,7 @@ impl ActionDef {
                 A::plan(input)
             },
             output: |steps, results| {
-                A::output(steps, results)
+                A::Output::from_results(steps, results)
                     .map(|o| serde_json::to_value(o).expect("output types serialize to JSON"))
             },
         }
@@ -231,6 +231,24 @@ impl From<&ActionDef> for CatalogEntry {
             output_schema: d.output_schema.clone(),
         }
     }
+}
+
+/// The input of an action that addresses one group chat: `group_chat_id`, then the action's
+/// own fields; unknown fields are refused.
+macro_rules! group_input {
+    ($(#[$meta:meta])* pub struct Input { $($fields:tt)* }) => {
+        #[derive(
+            Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+        )]
+        #[serde(deny_unknown_fields)]
+        $(#[$meta])*
+        pub struct Input {
+            /// The group's openConversationId (`cid…==`).
+            #[schemars(schema_with = "crate::actions::types::group_chat_id_schema")]
+            pub group_chat_id: String,
+            $($fields)*
+        }
+    };
 }
 
 /// Declares the action modules and registers each: one line per action.

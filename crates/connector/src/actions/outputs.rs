@@ -113,10 +113,37 @@ pub struct WebhookSendOutput {
     pub parts: Option<usize>,
 }
 
-impl SendOutput {
+/// An action's answer, made from the results of its planned steps; `None` if they do not match
+/// the plan.
+pub trait FromResults: Sized {
+    fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self>;
+}
+
+/// Answers that are the one result of their kind.
+macro_rules! the_result {
+    ($($output:ty => $variant:ident),+ $(,)?) => {
+        $(impl FromResults for $output {
+            fn from_results(_: &[Step], results: &[StepResult]) -> Option<Self> {
+                results.iter().find_map(|r| match r {
+                    StepResult::$variant(o) => Some(o.clone()),
+                    _ => None,
+                })
+            }
+        })+
+    };
+}
+
+the_result! {
+    UploadOutput => Uploaded,
+    ReadStatusOutput => ReadStatus,
+    RecallOutput => Recalled,
+    SendToUsersOutput => SentToUsers,
+}
+
+impl FromResults for SendOutput {
     /// The output of a group send: every planned part accepted, and the upload before them if
     /// there was one.
-    pub fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self> {
+    fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self> {
         let parts: Vec<SentPart> = results
             .iter()
             .filter_map(|r| match r {
@@ -131,16 +158,8 @@ impl SendOutput {
         Some(SendOutput {
             process_query_key: first.process_query_key,
             msg_key: first.msg_key,
-            media_id: uploaded(results).map(|u| u.media_id.clone()),
+            media_id: UploadOutput::from_results(steps, results).map(|u| u.media_id),
             parts: (parts.len() > 1).then_some(parts),
         })
     }
-}
-
-/// The upload among the results, if one ran.
-pub fn uploaded(results: &[StepResult]) -> Option<&UploadOutput> {
-    results.iter().find_map(|r| match r {
-        StepResult::Uploaded(u) => Some(u),
-        _ => None,
-    })
 }

@@ -1,12 +1,10 @@
 //! `query_read_status`: who has read a group message the app robot sent, a page at a time.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::compose::{group, token};
 use super::outputs::ReadStatusOutput;
-use super::types::{group_chat_id_schema, token_schema};
-use super::{Action, InputError, Step, StepResult};
+use super::types::{token_schema};
+use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_QUERY_RESULTS;
 
 pub struct QueryReadStatus;
@@ -15,23 +13,20 @@ fn default_max_results() -> u32 {
     100
 }
 
-/// Who has read a group message sent by the app robot, one page at a time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// The `process_query_key` a send returned.
-    #[schemars(schema_with = "token_schema")]
-    pub process_query_key: String,
-    /// Page size, 1 to 200.
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 200))]
-    pub max_results: u32,
-    /// `next_token` of the previous page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
+group_input! {
+    /// Who has read a group message sent by the app robot, one page at a time.
+    pub struct Input {
+        /// The `process_query_key` a send returned.
+        #[schemars(schema_with = "token_schema")]
+        pub process_query_key: String,
+        /// Page size, 1 to 200.
+        #[serde(default = "default_max_results")]
+        #[schemars(range(min = 1, max = 200))]
+        pub max_results: u32,
+        /// `next_token` of the previous page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub next_token: Option<String>,
+    }
 }
 
 impl Action for QueryReadStatus {
@@ -59,12 +54,5 @@ impl Action for QueryReadStatus {
             max_results: i.max_results,
             next_token,
         }])
-    }
-
-    fn output(_: &[Step], results: &[StepResult]) -> Option<ReadStatusOutput> {
-        results.iter().find_map(|r| match r {
-            StepResult::ReadStatus(o) => Some(o.clone()),
-            _ => None,
-        })
     }
 }

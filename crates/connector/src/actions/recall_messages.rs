@@ -1,26 +1,21 @@
 //! `recall_messages`: recall up to 20 group messages the app robot sent.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::compose::{group, token};
 use super::outputs::RecallOutput;
-use super::types::{add_rule, group_chat_id_schema, tokens_rule};
-use super::{Action, InputError, Step, StepResult};
+use super::types::{add_rule, tokens_rule};
+use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_RECALL_KEYS;
 
 pub struct RecallMessages;
 
-/// Recall group messages sent by the app robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(transform = rules)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// The `process_query_key`s of the messages to recall, 1 to 20.
-    pub process_query_keys: Vec<String>,
+group_input! {
+    /// Recall group messages sent by the app robot.
+    #[schemars(transform = rules)]
+    pub struct Input {
+        /// The `process_query_key`s of the messages to recall, 1 to 20.
+        pub process_query_keys: Vec<String>,
+    }
 }
 
 fn rules(schema: &mut schemars::Schema) {
@@ -53,12 +48,5 @@ impl Action for RecallMessages {
             group_chat_id: g,
             process_query_keys: i.process_query_keys,
         }])
-    }
-
-    fn output(_: &[Step], results: &[StepResult]) -> Option<RecallOutput> {
-        results.iter().find_map(|r| match r {
-            StepResult::Recalled(o) => Some(o.clone()),
-            _ => None,
-        })
     }
 }

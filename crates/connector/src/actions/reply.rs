@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::compose::non_empty;
-use super::outputs::ReplyOutput;
+use super::outputs::{FromResults, ReplyOutput};
 use super::plan::MessageSpec;
 use super::types::{MsgTypeFields, add_rule, msg_type_rule, text_without_nul};
 use super::{Action, InputError, Step, StepResult};
@@ -125,8 +125,10 @@ impl Action for Reply {
             message,
         }])
     }
+}
 
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<ReplyOutput> {
+impl FromResults for ReplyOutput {
+    fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self> {
         match (steps, results) {
             ([Step::Reply { .. }], [StepResult::Replied(out)]) => Some(out.clone()),
             _ => None,

@@ -1,48 +1,43 @@
 //! `send_action_card`: the seed's "Send an ActionCard message by chatbot": one redirect button
 //! (`sampleActionCard`) or 2 to 5 buttons (`sampleActionCard2..6`).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::compose::{Fields, group, group_send};
 use super::outputs::SendOutput;
 use super::types::{
-    ButtonInput, Layout, add_rule, card_buttons_rule, group_chat_id_schema, link_schema,
+    ButtonInput, Layout, add_rule, card_buttons_rule, link_schema,
     text_schema,
 };
-use super::{Action, InputError, Step, StepResult};
+use super::{Action, InputError, Step};
 
 pub struct SendActionCard;
 
-/// Send an ActionCard message to a group chat through the app robot: one button
-/// (`button_text` + `redirect_url`) or several (`buttons`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(transform = rules)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// Message subject.
-    #[schemars(schema_with = "text_schema")]
-    pub subject: String,
-    /// Message content (Markdown).
-    #[schemars(schema_with = "text_schema")]
-    pub content: String,
-    /// Text displayed on the single redirect button.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub button_text: Option<String>,
-    /// Link opened by the single button: http(s) or `dingtalk://`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "link_schema")]
-    pub redirect_url: Option<String>,
-    /// Several buttons instead of one: 2 to 5 when vertical, exactly 2 when horizontal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buttons: Option<Vec<ButtonInput>>,
-    /// Layout of `buttons` (default `vertical`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub button_layout: Option<Layout>,
+group_input! {
+    /// Send an ActionCard message to a group chat through the app robot: one button
+    /// (`button_text` + `redirect_url`) or several (`buttons`).
+    #[schemars(transform = rules)]
+    pub struct Input {
+        /// Message subject.
+        #[schemars(schema_with = "text_schema")]
+        pub subject: String,
+        /// Message content (Markdown).
+        #[schemars(schema_with = "text_schema")]
+        pub content: String,
+        /// Text displayed on the single redirect button.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "text_schema")]
+        pub button_text: Option<String>,
+        /// Link opened by the single button: http(s) or `dingtalk://`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "link_schema")]
+        pub redirect_url: Option<String>,
+        /// Several buttons instead of one: 2 to 5 when vertical, exactly 2 when horizontal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub buttons: Option<Vec<ButtonInput>>,
+        /// Layout of `buttons` (default `vertical`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub button_layout: Option<Layout>,
+    }
 }
 
 fn rules(schema: &mut schemars::Schema) {
@@ -69,9 +64,5 @@ impl Action for SendActionCard {
             ..Fields::default()
         };
         Ok(vec![group_send(g, f.app_card()?)?])
-    }
-
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
-        SendOutput::from_results(steps, results)
     }
 }

@@ -1,8 +1,6 @@
 //! `send_file`: the seed's "Send a file message by chatbot" (`sampleFile`): an uploaded media
 //! id, or a file (base64) or URL that is uploaded first.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compose::{
@@ -11,39 +9,36 @@ use super::compose::{
 };
 use super::outputs::SendOutput;
 use super::types::{
-    FileType, InlineFile, MediaKind, add_rule, download_url_schema, group_chat_id_schema,
+    FileType, InlineFile, MediaKind, add_rule, download_url_schema, 
     name_with_extension, named_url, text_schema, token_schema, url_with_extension,
 };
-use super::{Action, FileSource, InputError, MediaRef, MessageSpec, Step, StepResult};
+use super::{Action, FileSource, InputError, MediaRef, MessageSpec, Step};
 
 pub struct SendFile;
 
-/// Send a file message to a group chat through the app robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(transform = rules)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// media_id of an uploaded file. Give exactly one of `media_id`, `file`, `file_url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "token_schema")]
-    pub media_id: Option<String>,
-    /// Name of the file to be sent; required with `media_id`, otherwise taken from the file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub file_name: Option<String>,
-    /// File type; required with `media_id`, otherwise taken from the file name's extension.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_type: Option<FileType>,
-    /// A file to upload first, carried in the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<InlineFile>,
-    /// An http(s) URL the server downloads (at most 20 MB) and uploads first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "download_url_schema")]
-    pub file_url: Option<String>,
+group_input! {
+    /// Send a file message to a group chat through the app robot.
+    #[schemars(transform = rules)]
+    pub struct Input {
+        /// media_id of an uploaded file. Give exactly one of `media_id`, `file`, `file_url`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "token_schema")]
+        pub media_id: Option<String>,
+        /// Name of the file to be sent; required with `media_id`, otherwise taken from the file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "text_schema")]
+        pub file_name: Option<String>,
+        /// File type; required with `media_id`, otherwise taken from the file name's extension.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub file_type: Option<FileType>,
+        /// A file to upload first, carried in the request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub file: Option<InlineFile>,
+        /// An http(s) URL the server downloads (at most 20 MB) and uploads first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "download_url_schema")]
+        pub file_url: Option<String>,
+    }
 }
 
 /// Exactly one source; with `media_id`, its name and type; without `file_type`, a name whose
@@ -201,9 +196,5 @@ impl Action for SendFile {
             },
             send(MediaRef::Uploaded, display_name, file_type)?,
         ])
-    }
-
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
-        SendOutput::from_results(steps, results)
     }
 }

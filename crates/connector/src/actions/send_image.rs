@@ -1,32 +1,27 @@
 //! `send_image`: the seed's "Send an image message by chatbot" (`sampleImageMsg`), by URL,
 //! media id, or an image file uploaded first.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compose::{exactly_one, group, inline_file, picture};
 use super::outputs::SendOutput;
-use super::types::{InlineFile, MediaKind, add_rule, group_chat_id_schema, picture_schema};
-use super::{Action, InputError, MediaRef, MessageSpec, Step, StepResult};
+use super::types::{InlineFile, MediaKind, add_rule, picture_schema};
+use super::{Action, InputError, MediaRef, MessageSpec, Step};
 
 pub struct SendImage;
 
-/// Send an image message to a group chat through the app robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(transform = rules)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// The image: an http(s) URL or a media id (`@…`/`$…`). Give this or `file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: Option<String>,
-    /// An image file to upload first (jpg, jpeg, gif, png, bmp). Give this or `image_url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<InlineFile>,
+group_input! {
+    /// Send an image message to a group chat through the app robot.
+    #[schemars(transform = rules)]
+    pub struct Input {
+        /// The image: an http(s) URL or a media id (`@…`/`$…`). Give this or `file`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(schema_with = "picture_schema")]
+        pub image_url: Option<String>,
+        /// An image file to upload first (jpg, jpeg, gif, png, bmp). Give this or `image_url`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub file: Option<InlineFile>,
+    }
 }
 
 /// Exactly one of `image_url` and `file`; a file's name says it is an image.
@@ -80,9 +75,5 @@ impl Action for SendImage {
                 },
             },
         ])
-    }
-
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
-        SendOutput::from_results(steps, results)
     }
 }

@@ -1,34 +1,29 @@
 //! `send_link`: the seed's "Send a link message by chatbot" (`sampleLink`).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::compose::{Fields, group, group_send};
 use super::outputs::SendOutput;
-use super::types::{group_chat_id_schema, link_schema, picture_schema, text_schema};
-use super::{Action, InputError, Step, StepResult};
+use super::types::{link_schema, picture_schema, text_schema};
+use super::{Action, InputError, Step};
 
 pub struct SendLink;
 
-/// Send a link message to a group chat through the app robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// Message subject.
-    #[schemars(schema_with = "text_schema")]
-    pub subject: String,
-    /// Message content.
-    #[schemars(schema_with = "text_schema")]
-    pub content: String,
-    /// Link to the preview image (http(s) URL or media id `@…`).
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: String,
-    /// Redirection link opened after clicking the message: http(s) or `dingtalk://`.
-    #[schemars(schema_with = "link_schema")]
-    pub redirect_url: String,
+group_input! {
+    /// Send a link message to a group chat through the app robot.
+    pub struct Input {
+        /// Message subject.
+        #[schemars(schema_with = "text_schema")]
+        pub subject: String,
+        /// Message content.
+        #[schemars(schema_with = "text_schema")]
+        pub content: String,
+        /// Link to the preview image (http(s) URL or media id `@…`).
+        #[schemars(schema_with = "picture_schema")]
+        pub image_url: String,
+        /// Redirection link opened after clicking the message: http(s) or `dingtalk://`.
+        #[schemars(schema_with = "link_schema")]
+        pub redirect_url: String,
+    }
 }
 
 impl Action for SendLink {
@@ -49,9 +44,5 @@ impl Action for SendLink {
             ..Fields::default()
         };
         Ok(vec![group_send(g, f.app_link()?)?])
-    }
-
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
-        SendOutput::from_results(steps, results)
     }
 }

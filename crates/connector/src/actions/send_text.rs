@@ -1,29 +1,24 @@
 //! `send_text`: the seed's "Send a text message by chatbot" (`sampleText`).
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 use super::compose::{group, group_text_steps, non_empty};
 use super::outputs::SendOutput;
-use super::types::{group_chat_id_schema, text_schema};
-use super::{Action, InputError, Step, StepResult};
+use super::types::{text_schema};
+use super::{Action, InputError, Step};
 
 pub struct SendText;
 
-/// Send a text message to a group chat through the app robot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Input {
-    /// The group's openConversationId (`cid…==`).
-    #[schemars(schema_with = "group_chat_id_schema")]
-    pub group_chat_id: String,
-    /// Message content.
-    #[schemars(schema_with = "text_schema")]
-    pub content: String,
-    /// Split content over DingTalk's size limit into numbered parts sent in order; with `false`
-    /// an oversize message is refused.
-    #[serde(default = "super::compose::yes")]
-    pub split: bool,
+group_input! {
+    /// Send a text message to a group chat through the app robot.
+    pub struct Input {
+        /// Message content.
+        #[schemars(schema_with = "text_schema")]
+        pub content: String,
+        /// Split content over DingTalk's size limit into numbered parts sent in order; with `false`
+        /// an oversize message is refused.
+        #[serde(default = "super::compose::yes")]
+        pub split: bool,
+    }
 }
 
 impl Action for SendText {
@@ -39,9 +34,5 @@ impl Action for SendText {
         let g = group(&i.group_chat_id)?;
         non_empty("content", &i.content)?;
         group_text_steps(&g, &i.content, i.split, None)
-    }
-
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<SendOutput> {
-        SendOutput::from_results(steps, results)
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::compose::{Fields, check_app_message, picture, refuse_unused, token};
 use super::outputs::SendToUsersOutput;
 use super::types::{MessageFields, MsgTypeFields, add_rule, msg_type_rule, tokens_rule};
-use super::{Action, InputError, MediaRef, MessageSpec, Step, StepResult};
+use super::{Action, InputError, MediaRef, MessageSpec, Step};
 use dingtalk::robot::MAX_OTO_USERS;
 
 pub struct SendToUsers;
@@ -132,12 +132,5 @@ impl Action for SendToUsers {
             user_ids: i.user_ids.iter().map(|u| u.trim().to_owned()).collect(),
             message,
         }])
-    }
-
-    fn output(_: &[Step], results: &[StepResult]) -> Option<SendToUsersOutput> {
-        results.iter().find_map(|r| match r {
-            StepResult::SentToUsers(o) => Some(o.clone()),
-            _ => None,
-        })
     }
 }

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::compose::{check_format, download_url, exactly_one, inline_file, non_empty, url_file_name};
-use super::outputs::{UploadOutput, uploaded};
+use super::outputs::UploadOutput;
 use super::types::{InlineFile, MediaKind, add_rule, download_url_schema, text_schema};
-use super::{Action, FileSource, InputError, Step, StepResult};
+use super::{Action, FileSource, InputError, Step};
 
 pub struct UploadMedia;
 
@@ -112,9 +112,5 @@ impl Action for UploadMedia {
             file_name,
             source: FileSource::Url { url: u.to_string() },
         }])
-    }
-
-    fn output(_: &[Step], results: &[StepResult]) -> Option<UploadOutput> {
-        uploaded(results).cloned()
     }
 }

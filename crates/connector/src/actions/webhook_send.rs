@@ -8,7 +8,7 @@ use super::compose::{
     Card, Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty, picture,
     plan_parts, refuse_unused, token,
 };
-use super::outputs::WebhookSendOutput;
+use super::outputs::{FromResults, WebhookSendOutput};
 use super::split::Label;
 use super::types::{
     FeedLinkInput, Layout, MessageFields, MsgTypeFields, add_rule, msg_type_rule,
@@ -280,8 +280,10 @@ impl Action for WebhookSend {
             }
         }
     }
+}
 
-    fn output(steps: &[Step], results: &[StepResult]) -> Option<WebhookSendOutput> {
+impl FromResults for WebhookSendOutput {
+    fn from_results(steps: &[Step], results: &[StepResult]) -> Option<Self> {
         let sent: Vec<&String> = results
             .iter()
             .filter_map(|r| match r {

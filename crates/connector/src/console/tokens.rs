@@ -56,7 +56,7 @@ struct NewToken {
 
 async fn create(c: SignedIn, Form(f): Form<NewToken>) -> Response {
     check!(c.post(Role::Admin, &f.csrf));
-    let Some(role) = Role::parse(&f.role) else {
+    let Ok(role) = Role::parse(&f.role) else {
         let errors = json!({"role": "must be viewer, operator or admin"});
         return render(
             &c,

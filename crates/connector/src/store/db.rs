@@ -29,21 +29,31 @@ macro_rules! sql {
     };
 }
 
-/// A query whose text differs per dialect: `queries/{sqlite,postgres}/<name>.sql`.
+/// A query with parts for one use only (`/*@name … */`, see [`variant`]): the text for
+/// `$keep`, one of the `$variants` the file has, made once.
+macro_rules! sql_variant {
+    ($name:literal, $keep:expr, [$($variant:literal),+]) => {{
+        static TEXTS: std::sync::LazyLock<Vec<(&str, String)>> = std::sync::LazyLock::new(|| {
+            let text = include_str!(concat!("queries/", $name, ".sql"));
+            vec![$(($variant, $crate::store::db::variant(text, $variant))),+]
+        });
+        let keep: &str = $keep;
+        TEXTS
+            .iter()
+            .find(|(v, _)| *v == keep)
+            .map(|(_, text)| text.as_str())
+            .expect("a variant the query file has")
+    }};
+}
+
+/// A query whose text differs per dialect: its `/*@sqlite … */` and `/*@postgres … */` parts.
 macro_rules! sql_per_dialect {
     ($pool:expr, $name:literal) => {
-        match $pool.dialect() {
-            $crate::store::db::Dialect::Sqlite => {
-                include_str!(concat!("queries/sqlite/", $name, ".sql"))
-            }
-            $crate::store::db::Dialect::Postgres => {
-                include_str!(concat!("queries/postgres/", $name, ".sql"))
-            }
-        }
+        $crate::store::db::sql_variant!($name, $pool.dialect().name(), ["sqlite", "postgres"])
     };
 }
 
-pub(crate) use {sql, sql_per_dialect};
+pub(crate) use {sql, sql_per_dialect, sql_variant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -203,6 +213,28 @@ pub(crate) fn insert_rows(insert: &'static str, params: usize, rows: usize) -> Q
     }
 }
 
+/// `text` for one use: each block `/*@keep … */` replaced by what it holds, every other
+/// `/*@name … */` block dropped. A query written once can so carry what only one dialect takes
+/// (SQLite's `INDEXED BY`, PostgreSQL's `FOR UPDATE`) beside the rest.
+pub(crate) fn variant(text: &str, keep: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("/*@") {
+        out.push_str(&rest[..start]);
+        let block = &rest[start + 3..];
+        let end = block.find("*/").expect("a /*@ block is closed");
+        let (name, body) = block[..end]
+            .split_once(char::is_whitespace)
+            .unwrap_or((&block[..end], ""));
+        if name == keep {
+            out.push_str(body);
+        }
+        rest = &block[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Splits `n` rows into chunks of the sizes [`insert_rows`] is called with: 16s, then the
 /// binary digits of the remainder. Not more: sqlx-sqlite finds each parameter by name, a scan
 /// of the statement's parameters, so binding costs grow with the square of a statement's size
@@ -304,6 +336,31 @@ impl<'a> Query<'a> {
         on_exec!(self, on, |q, e| Ok(q.fetch_one(e).await?.into()))
     }
 
+    /// Every row, each read as a `T`.
+    pub async fn records<'e, T: FromRow>(self, on: impl Into<Exec<'e>>) -> StoreResult<Vec<T>> {
+        self.fetch_all(on).await?.iter().map(T::from_row).collect()
+    }
+
+    /// The row, if there is one, read as a `T`.
+    pub async fn record<'e, T: FromRow>(self, on: impl Into<Exec<'e>>) -> StoreResult<Option<T>> {
+        self.fetch_optional(on)
+            .await?
+            .as_ref()
+            .map(T::from_row)
+            .transpose()
+    }
+
+    /// Whether the statement changed any row.
+    pub async fn changed<'e>(self, on: impl Into<Exec<'e>>) -> StoreResult<bool> {
+        Ok(self.execute(on).await? > 0)
+    }
+
+    /// Runs the statement; what it changed does not matter.
+    pub async fn done<'e>(self, on: impl Into<Exec<'e>>) -> StoreResult<()> {
+        self.execute(on).await?;
+        Ok(())
+    }
+
     /// Rows affected.
     pub async fn execute<'e>(self, on: impl Into<Exec<'e>>) -> Result<u64, sqlx::Error> {
         on_exec!(self, on, |q, e| Ok(q.execute(e).await?.rows_affected()))
@@ -354,31 +411,36 @@ fn from_micros(col: &str, us: i64) -> StoreResult<DateTime<Utc>> {
 }
 
 impl Row {
-    fn get<T: Plain>(&self, col: &str) -> StoreResult<T> {
+    fn plain<T: Plain>(&self, col: &str) -> StoreResult<T> {
         Ok(match self {
             Row::Sqlite(r) => r.try_get(col)?,
             Row::Postgres(r) => r.try_get(col)?,
         })
     }
 
+    /// Column `col`, read as what `T` is.
+    pub fn get<T: Column>(&self, col: &str) -> StoreResult<T> {
+        T::read(self, col)
+    }
+
     pub fn text(&self, col: &str) -> StoreResult<String> {
-        self.get(col)
+        self.plain(col)
     }
 
     pub fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
-        self.get(col)
+        self.plain(col)
     }
 
     pub fn int(&self, col: &str) -> StoreResult<i64> {
-        self.get(col)
+        self.plain(col)
     }
 
     pub fn int32(&self, col: &str) -> StoreResult<i32> {
-        self.get(col)
+        self.plain(col)
     }
 
     pub fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>> {
-        self.get(col)
+        self.plain(col)
     }
 
     pub fn id(&self, col: &str) -> StoreResult<Uuid> {
@@ -433,6 +495,76 @@ impl Row {
     }
 }
 
+/// A Rust value read from one column: the dialect's encoding is [`Row`]'s business, what the
+/// text means (an enum, a group key) is the type's.
+pub(crate) trait Column: Sized {
+    fn read(row: &Row, col: &str) -> StoreResult<Self>;
+}
+
+macro_rules! column {
+    ($($t:ty => $read:ident),+ $(,)?) => {
+        $(impl Column for $t {
+            fn read(row: &Row, col: &str) -> StoreResult<Self> {
+                row.$read(col)
+            }
+        })+
+    };
+}
+
+column! {
+    String => text,
+    Option<String> => opt_text,
+    i64 => int,
+    i32 => int32,
+    Option<i32> => opt_int32,
+    Uuid => id,
+    Option<Uuid> => opt_id,
+    DateTime<Utc> => time,
+    Option<DateTime<Utc>> => opt_time,
+    Value => json,
+    Option<Value> => opt_json,
+    Vec<String> => json,
+}
+
+/// Flags are stored as 0 or 1 (SQLite has no boolean).
+impl Column for bool {
+    fn read(row: &Row, col: &str) -> StoreResult<Self> {
+        Ok(row.int32(col)? != 0)
+    }
+}
+
+/// A record read from a result row.
+pub(crate) trait FromRow: Sized {
+    fn from_row(row: &Row) -> StoreResult<Self>;
+}
+
+/// `Record { field, … }` from `row`: each field from the column of its name, read by its type
+/// ([`Column`]); `field = expr` for one that is not a column of that name.
+macro_rules! from_row {
+    ($row:ident => $record:ident { $($field:ident $(= $value:expr)?),+ $(,)? }) => {
+        $record { $($field: from_row!(@field $row, $field $(, $value)?)),+ }
+    };
+    (@field $row:ident, $field:ident) => {
+        $row.get(stringify!($field))?
+    };
+    (@field $row:ident, $field:ident, $value:expr) => {
+        $value
+    };
+}
+
+/// Implements [`FromRow`] with [`from_row!`].
+macro_rules! record {
+    ($(|$row:ident| $record:ident { $($body:tt)+ })+) => {
+        $(impl $crate::store::db::FromRow for $record {
+            fn from_row($row: &$crate::store::db::Row) -> $crate::store::StoreResult<Self> {
+                Ok($crate::store::db::from_row!($row => $record { $($body)+ }))
+            }
+        })+
+    };
+}
+
+pub(crate) use {from_row, record};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +576,20 @@ mod tests {
             q.sql,
             "INSERT INTO t (a, b, c) VALUES ($1, 'x', $2, $1), ($3, 'x', $4, $3), ($5, 'x', $6, $5)"
         );
+    }
+
+    #[test]
+    fn a_query_variant_keeps_its_own_blocks_and_drops_the_others() {
+        let text = "SELECT a FROM t /*@sqlite INDEXED BY i */WHERE b /*@postgres FOR UPDATE*/";
+        assert_eq!(
+            variant(text, "sqlite"),
+            "SELECT a FROM t INDEXED BY i WHERE b "
+        );
+        assert_eq!(
+            variant(text, "postgres"),
+            "SELECT a FROM t WHERE b FOR UPDATE"
+        );
+        assert_eq!(variant("no blocks", "sqlite"), "no blocks");
     }
 
     #[test]

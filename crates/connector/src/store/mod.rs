@@ -215,6 +215,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         owner: &str,
         attempt: &AttemptRecord,
     ) -> StoreResult<i32>;
+    /// Ends a claimed attempt: the status change and what it writes ([`Ack`]), the attempt's
+    /// record, and (when a flow step ended) the run's next step, in one transaction. Fenced by
+    /// lease owner.
+    async fn ack(
+        &self,
+        id: Uuid,
+        owner: &str,
+        ack: Ack<'_>,
+        attempt: &AttemptRecord,
+    ) -> StoreResult<()>;
     /// in_flight → delivered, with DingTalk's result and the final attempt. Fenced.
     async fn complete_delivery(
         &self,
@@ -222,7 +232,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         owner: &str,
         result: &serde_json::Value,
         attempt: &AttemptRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.ack(id, owner, Ack::complete(result), attempt).await
+    }
     /// in_flight → retrying, due again at `next_attempt_at`. Fenced.
     async fn schedule_retry(
         &self,
@@ -231,7 +243,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         next_attempt_at: DateTime<Utc>,
         error: &ErrorBody,
         attempt: &AttemptRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.ack(id, owner, Ack::retry(error, next_attempt_at), attempt)
+            .await
+    }
     /// in_flight → failed (the dead-letter list). Fenced.
     async fn fail_delivery(
         &self,
@@ -239,7 +254,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         owner: &str,
         error: &ErrorBody,
         attempt: &AttemptRecord,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        self.ack(id, owner, Ack::fail(error), attempt).await
+    }
     /// Extends a live lease held by `owner` (a slow send); fenced.
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()>;
     /// failed → queued, due now, for `POST /v1/deliveries/{id}/retry`.

@@ -7,12 +7,10 @@
 //! could not be written at all.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::types::{ConnectionRecord, Delivery, NewDelivery};
-use super::{StoreError, StoreResult};
 
 /// A stored flow (its current version).
 #[derive(Clone, Debug, PartialEq)]
@@ -41,33 +39,8 @@ pub struct NewFlow {
     pub next_fire_at: Option<DateTime<Utc>>,
 }
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        match s {
-            "running" => Ok(RunStatus::Running),
-            "succeeded" => Ok(RunStatus::Succeeded),
-            "failed" => Ok(RunStatus::Failed),
-            other => Err(StoreError::Corrupt(format!("run status {other:?}"))),
-        }
-    }
+super::types::text_enum! {
+    RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed" }
 }
 
 #[derive(Clone, Debug, PartialEq)]

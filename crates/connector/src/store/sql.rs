@@ -11,7 +11,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use uuid::Uuid;
 
-use super::db::{Pool, Row, Tx, insert_rows, query, row_chunks, sql, sql_per_dialect};
+use super::db::{
+    Column, FromRow, Pool, Query, Row, Tx, from_row, insert_rows, query, record, row_chunks, sql,
+    sql_per_dialect, sql_variant,
+};
 use super::runs::*;
 use super::types::{self, *};
 use super::{Clock, Store, StoreError, StoreResult, lease_expiry};
@@ -200,48 +203,6 @@ impl SqlStore {
         types::trunc_micros(self.clock.now())
     }
 
-    async fn ack(
-        &self,
-        id: Uuid,
-        owner: &str,
-        ack: Ack<'_>,
-        attempt: &AttemptRecord,
-    ) -> StoreResult<()> {
-        let Ack {
-            transition,
-            result,
-            error,
-            next_attempt_at,
-        } = ack;
-        let now = self.now();
-        let error = error.map(json);
-        let mut tx = self.pool.begin_write().await?;
-        let row = query(sql!("delivery_ack"))
-            .bind(id)
-            .bind(owner)
-            .bind(transition.to.as_str())
-            .bind(transition.from.as_str())
-            .bind(result)
-            .bind(error.as_ref())
-            .bind(next_attempt_at.map(types::trunc_micros))
-            .bind(now)
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some(row) = row else {
-            // Dropping the transaction rolls it back; nothing was changed anyway.
-            return Err(lease_lost(id, owner));
-        };
-        insert_attempt(&mut tx, id, row.int32("attempts")?, attempt).await?;
-        // A run's step ended: the run moves on in this same transaction.
-        if let Some(run_id) = row.opt_id("run_id")?
-            && transition.to != DeliveryStatus::Retrying
-        {
-            self.advance_in(&mut tx, run_id).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     fn run_advance(&self) -> StoreResult<Arc<dyn RunAdvance>> {
         self.advance.get().cloned().ok_or_else(|| {
             StoreError::Corrupt("a run was advanced before the flow engine was set".into())
@@ -259,17 +220,14 @@ impl SqlStore {
         else {
             return Ok(None);
         };
-        let run = run_from_row(&row)?;
+        let run = RunRecord::from_row(&row)?;
         if run.status != RunStatus::Running {
             return Ok(Some(run));
         }
-        let deliveries = query(sql!("run_deliveries"))
+        let deliveries: Vec<Delivery> = query(sql!("run_deliveries"))
             .bind(run_id)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(delivery_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .records(&mut *tx)
+            .await?;
         // Other items of the current step still out: nothing to decide, nothing more to read.
         let current = || {
             deliveries
@@ -293,12 +251,7 @@ impl SqlStore {
             .map_or(0, Vec::len);
         let plans = current().next().is_none() || (run.step_index as usize) + 1 < steps;
         let connections = if plans {
-            query(sql!("connection_list"))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(connection_from_row)
-                .collect::<StoreResult<Vec<_>>>()?
+            query(sql!("connection_list")).records(&mut *tx).await?
         } else {
             Vec::new()
         };
@@ -371,7 +324,7 @@ impl SqlStore {
             .await
             .map_err(|e| duplicate_as(e, "delivery id"))?;
         if let Some(row) = row {
-            return Ok(Inserted::New(delivery_from_row(&row)?));
+            return Ok(Inserted::New(Delivery::from_row(&row)?));
         }
         let key = new.idempotency_key.as_deref().ok_or_else(|| {
             StoreError::Corrupt("insert without idempotency key returned no row".into())
@@ -381,7 +334,7 @@ impl SqlStore {
             .bind(key)
             .fetch_one(tx)
             .await?;
-        Ok(Inserted::Existing(delivery_from_row(&existing)?))
+        Ok(Inserted::Existing(Delivery::from_row(&existing)?))
     }
 }
 
@@ -397,51 +350,30 @@ impl Store for SqlStore {
         fields: &ConnectionFields,
     ) -> StoreResult<ConnectionRecord> {
         let keywords = Value::from(fields.keywords.clone());
-        let row = query(sql!("connection_insert"))
-            .bind(id)
-            .bind(&fields.name)
-            .bind(fields.kind.as_str())
-            .bind(&fields.description)
-            .bind(fields.app_key.as_deref())
-            .bind(fields.robot_code.as_deref())
-            .bind(&keywords)
-            .bind(fields.qps_quota)
-            .bind(&fields.sealed_secrets)
+        let row = bind_connection(query(sql!("connection_insert")), id, fields, &keywords)
             .bind(self.now())
-            .bind(i32::from(fields.stream))
             .fetch_one(&self.pool)
             .await
             .map_err(|e| duplicate_as(e, "connection name"))?;
-        connection_from_row(&row)
+        ConnectionRecord::from_row(&row)
     }
 
     async fn get_connection(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>> {
         query(sql!("connection_by_id"))
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(connection_from_row)
-            .transpose()
+            .record(&self.pool)
+            .await
     }
 
     async fn get_connection_by_name(&self, name: &str) -> StoreResult<Option<ConnectionRecord>> {
         query(sql!("connection_by_name"))
             .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(connection_from_row)
-            .transpose()
+            .record(&self.pool)
+            .await
     }
 
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>> {
-        query(sql!("connection_list"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(connection_from_row)
-            .collect()
+        query(sql!("connection_list")).records(&self.pool).await
     }
 
     async fn update_connection(
@@ -456,24 +388,14 @@ impl Store for SqlStore {
             now = expected_updated_at + chrono::Duration::microseconds(1);
         }
         let keywords = Value::from(fields.keywords.clone());
-        let row = query(sql!("connection_update"))
-            .bind(id)
-            .bind(&fields.name)
-            .bind(fields.kind.as_str())
-            .bind(&fields.description)
-            .bind(fields.app_key.as_deref())
-            .bind(fields.robot_code.as_deref())
-            .bind(&keywords)
-            .bind(fields.qps_quota)
-            .bind(&fields.sealed_secrets)
+        let row = bind_connection(query(sql!("connection_update")), id, fields, &keywords)
             .bind(now)
             .bind(expected_updated_at)
-            .bind(i32::from(fields.stream))
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| duplicate_as(e, "connection name"))?;
         match row {
-            Some(row) => connection_from_row(&row),
+            Some(row) => ConnectionRecord::from_row(&row),
             None if self.get_connection(id).await?.is_some() => {
                 Err(StoreError::Conflict { what: "connection" })
             }
@@ -482,11 +404,10 @@ impl Store for SqlStore {
     }
 
     async fn delete_connection(&self, id: Uuid) -> StoreResult<bool> {
-        let deleted = query(sql!("connection_delete"))
+        query(sql!("connection_delete"))
             .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted > 0)
+            .changed(&self.pool)
+            .await
     }
 
     async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()> {
@@ -525,37 +446,29 @@ impl Store for SqlStore {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<ApiTokenRecord>> {
-        let row = query(sql!("api_token_by_hash"))
+        query(sql!("api_token_by_hash"))
             .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(token_from_row).transpose()
+            .record(&self.pool)
+            .await
     }
 
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        query(sql!("api_token_list"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(token_from_row)
-            .collect()
+        query(sql!("api_token_list")).records(&self.pool).await
     }
 
     async fn delete_api_token(&self, id: Uuid) -> StoreResult<bool> {
-        let n = query(sql!("api_token_delete"))
+        query(sql!("api_token_delete"))
             .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(n > 0)
+            .changed(&self.pool)
+            .await
     }
 
     async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
         query(sql!("api_token_touch"))
             .bind(id)
             .bind(types::trunc_micros(at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()> {
@@ -565,9 +478,8 @@ impl Store for SqlStore {
             .bind(i32::from(check.ok))
             .bind(check.message.as_str())
             .bind(check.code.as_deref())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     async fn recent_groups(&self, connection_id: Uuid, scan: u32) -> StoreResult<Vec<String>> {
@@ -602,20 +514,16 @@ impl Store for SqlStore {
         let page = rows
             .iter()
             .map(|row| {
-                let last_check = match row.opt_time("checked_at")? {
-                    Some(checked_at) => Some(ConnectionCheck {
-                        checked_at,
-                        ok: row.int32("ok")? != 0,
-                        message: row.text("message")?,
-                        code: row.opt_text("code")?,
-                    }),
-                    None => None,
-                };
+                // No check yet: the joined check's columns are NULL.
+                let last_check = row
+                    .opt_time("checked_at")?
+                    .map(|_| ConnectionCheck::from_row(row))
+                    .transpose()?;
                 let activity = ConnectionActivity {
                     last_check,
                     last_used_at: row.opt_time("last_used_at")?,
                 };
-                Ok((connection_from_row(row)?, activity))
+                Ok((ConnectionRecord::from_row(row)?, activity))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let count = query(sql!("connection_count"))
@@ -626,18 +534,7 @@ impl Store for SqlStore {
     }
 
     async fn connection_names(&self) -> StoreResult<Vec<ConnectionName>> {
-        query(sql!("connection_names"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(ConnectionName {
-                    id: row.id("id")?,
-                    name: row.text("name")?,
-                    kind: ConnectionKind::parse(&row.text("kind")?)?,
-                })
-            })
-            .collect()
+        query(sql!("connection_names")).records(&self.pool).await
     }
 
     async fn record_inbound(&self, m: &InboundMessage) -> StoreResult<bool> {
@@ -684,30 +581,11 @@ impl Store for SqlStore {
         connection_id: Uuid,
         msg_id: &str,
     ) -> StoreResult<Option<InboundMessage>> {
-        let Some(row) = query(sql!("inbound_by_msg_id"))
+        query(sql!("inbound_by_msg_id"))
             .bind(connection_id)
             .bind(msg_id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(InboundMessage {
-            id: row.id("id")?,
-            connection_id: row.id("connection_id")?,
-            msg_id: row.text("msg_id")?,
-            conversation_id: row.text("conversation_id")?,
-            conversation_type: row.text("conversation_type")?,
-            conversation_title: row.opt_text("title")?,
-            sender_staff_id: row.opt_text("sender_staff_id")?,
-            sender_nick: row.text("sender_nick")?,
-            msgtype: row.text("msgtype")?,
-            text: row.opt_text("text")?,
-            message: row.json("message")?,
-            session_webhook: row.opt_text("session_webhook")?,
-            session_expires_at: row.opt_time("session_expires_at")?,
-            received_at: row.time("received_at")?,
-        }))
+            .record(&self.pool)
+            .await
     }
 
     async fn list_conversations(
@@ -716,19 +594,8 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<ConversationRecord>> {
         query(sql!("conversation_list"))
             .bind(connection_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(ConversationRecord {
-                    conversation_id: row.text("conversation_id")?,
-                    kind: row.text("kind")?,
-                    title: row.opt_text("title")?,
-                    messages: row.int("messages")?,
-                    last_seen_at: row.time("last_seen_at")?,
-                })
-            })
-            .collect()
+            .records(&self.pool)
+            .await
     }
 
     async fn hold_stream(
@@ -738,23 +605,21 @@ impl Store for SqlStore {
         lease: Duration,
     ) -> StoreResult<bool> {
         let now = self.now();
-        let held = query(sql!("stream_hold"))
+        query(sql!("stream_hold"))
             .bind(connection_id)
             .bind(owner)
             .bind(lease_expiry(now, lease))
             .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(held > 0)
+            .changed(&self.pool)
+            .await
     }
 
     async fn release_stream(&self, connection_id: Uuid, owner: &str) -> StoreResult<()> {
         query(sql!("stream_release"))
             .bind(connection_id)
             .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     async fn count_api_tokens(&self) -> StoreResult<u64> {
@@ -797,11 +662,8 @@ impl Store for SqlStore {
         query(sql!("delivery_by_idempotency_key"))
             .bind(connection_id)
             .bind(idempotency_key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(delivery_from_row)
-            .transpose()
+            .record(&self.pool)
+            .await
     }
 
     async fn get_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryDetail>> {
@@ -812,14 +674,11 @@ impl Store for SqlStore {
         else {
             return Ok(None);
         };
-        let delivery = delivery_from_row(&row)?;
+        let delivery = Delivery::from_row(&row)?;
         let attempt_log = query(sql!("attempt_list"))
             .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(attempt_from_row)
-            .collect::<StoreResult<_>>()?;
+            .records(&self.pool)
+            .await?;
         Ok(Some(DeliveryDetail {
             delivery,
             attempt_log,
@@ -828,11 +687,11 @@ impl Store for SqlStore {
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
         let page_size = filter.page_size();
-        let text = if filter.connection_id.is_some() {
-            sql!("delivery_list_by_connection")
-        } else {
-            sql!("delivery_list")
+        let scope = match filter.connection_id {
+            Some(_) => "by_connection",
+            None => "all",
         };
+        let text = sql_variant!("delivery_list", scope, ["by_connection", "all"]);
         let rows = query(text)
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
@@ -845,7 +704,7 @@ impl Store for SqlStore {
             .await?;
         let deliveries = rows
             .iter()
-            .map(delivery_from_row)
+            .map(Delivery::from_row)
             .collect::<StoreResult<_>>()?;
         Ok(DeliveryPage::from_rows(deliveries, page_size))
     }
@@ -868,7 +727,7 @@ impl Store for SqlStore {
         tx.commit().await?;
         let mut claimed = rows
             .iter()
-            .map(delivery_from_row)
+            .map(Delivery::from_row)
             .collect::<StoreResult<Vec<_>>>()?;
         // RETURNING gives no order; callers get acceptance order.
         claimed.sort_by_key(|d| d.seq);
@@ -899,53 +758,46 @@ impl Store for SqlStore {
         Ok(number)
     }
 
-    async fn complete_delivery(
+    async fn ack(
         &self,
         id: Uuid,
         owner: &str,
-        result: &Value,
+        ack: Ack<'_>,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        let ack = Ack {
-            transition: COMPLETE,
-            result: Some(result),
-            error: None,
-            next_attempt_at: None,
+        let Ack {
+            transition,
+            result,
+            error,
+            next_attempt_at,
+        } = ack;
+        let now = self.now();
+        let error = error.map(json);
+        let mut tx = self.pool.begin_write().await?;
+        let row = query(sql!("delivery_ack"))
+            .bind(id)
+            .bind(owner)
+            .bind(transition.to.as_str())
+            .bind(transition.from.as_str())
+            .bind(result)
+            .bind(error.as_ref())
+            .bind(next_attempt_at.map(types::trunc_micros))
+            .bind(now)
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some(row) = row else {
+            // Dropping the transaction rolls it back; nothing was changed anyway.
+            return Err(lease_lost(id, owner));
         };
-        self.ack(id, owner, ack, attempt).await
-    }
-
-    async fn schedule_retry(
-        &self,
-        id: Uuid,
-        owner: &str,
-        next_attempt_at: DateTime<Utc>,
-        error: &ErrorBody,
-        attempt: &AttemptRecord,
-    ) -> StoreResult<()> {
-        let ack = Ack {
-            transition: SCHEDULE_RETRY,
-            result: None,
-            error: Some(error),
-            next_attempt_at: Some(next_attempt_at),
-        };
-        self.ack(id, owner, ack, attempt).await
-    }
-
-    async fn fail_delivery(
-        &self,
-        id: Uuid,
-        owner: &str,
-        error: &ErrorBody,
-        attempt: &AttemptRecord,
-    ) -> StoreResult<()> {
-        let ack = Ack {
-            transition: FAIL,
-            result: None,
-            error: Some(error),
-            next_attempt_at: None,
-        };
-        self.ack(id, owner, ack, attempt).await
+        insert_attempt(&mut tx, id, row.int32("attempts")?, attempt).await?;
+        // A run's step ended: the run moves on in this same transaction.
+        if let Some(run_id) = row.opt_id("run_id")?
+            && transition.to != DeliveryStatus::Retrying
+        {
+            self.advance_in(&mut tx, run_id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()> {
@@ -970,7 +822,7 @@ impl Store for SqlStore {
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(row) => delivery_from_row(&row),
+            Some(row) => Delivery::from_row(&row),
             None => match self.get_delivery(id).await? {
                 Some(found) => Err(StoreError::InvalidTransition {
                     delivery_id: id,
@@ -1048,17 +900,15 @@ impl Store for SqlStore {
         query(sql!("instance_heartbeat"))
             .bind(owner)
             .bind(self.now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     async fn deregister(&self, owner: &str) -> StoreResult<()> {
         query(sql!("instance_delete"))
             .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     async fn take_back_dead(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
@@ -1134,9 +984,8 @@ impl Store for SqlStore {
         query(sql!("rate_push"))
             .bind(key)
             .bind(until.timestamp_micros())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+            .done(&self.pool)
+            .await
     }
 
     fn set_run_advance(&self, advance: Arc<dyn RunAdvance>) {
@@ -1151,31 +1000,22 @@ impl Store for SqlStore {
             .bind(&new.name)
             .fetch_optional(&mut tx)
             .await?;
-        let row = match existing {
-            Some(row) => {
-                query(sql!("flow_update"))
-                    .bind(row.id("id")?)
-                    .bind(&new.trigger_kind)
-                    .bind(&new.document)
-                    .bind(new.sealed_secrets.as_deref())
-                    .bind(new.next_fire_at.map(types::trunc_micros))
-                    .bind(now)
-                    .fetch_one(&mut tx)
-                    .await?
-            }
-            None => query(sql!("flow_insert"))
-                .bind(Uuid::new_v4())
-                .bind(&new.name)
-                .bind(&new.trigger_kind)
-                .bind(&new.document)
-                .bind(new.sealed_secrets.as_deref())
-                .bind(new.next_fire_at.map(types::trunc_micros))
-                .bind(now)
-                .fetch_one(&mut tx)
-                .await
-                .map_err(|e| duplicate_as(e, "flow name"))?,
+        let (id, text) = match existing {
+            Some(row) => (row.id("id")?, sql!("flow_update")),
+            None => (Uuid::new_v4(), sql!("flow_insert")),
         };
-        let flow = flow_from_row(&row)?;
+        let row = query(text)
+            .bind(id)
+            .bind(&new.trigger_kind)
+            .bind(&new.document)
+            .bind(new.sealed_secrets.as_deref())
+            .bind(new.next_fire_at.map(types::trunc_micros))
+            .bind(now)
+            .bind(&new.name)
+            .fetch_one(&mut tx)
+            .await
+            .map_err(|e| duplicate_as(e, "flow name"))?;
+        let flow = FlowRecord::from_row(&row)?;
         query(sql!("flow_version_insert"))
             .bind(flow.id)
             .bind(flow.version)
@@ -1191,11 +1031,8 @@ impl Store for SqlStore {
     async fn get_flow(&self, name: &str) -> StoreResult<Option<FlowRecord>> {
         query(sql!("flow_by_name"))
             .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(flow_from_row)
-            .transpose()
+            .record(&self.pool)
+            .await
     }
 
     async fn get_flow_version(
@@ -1218,40 +1055,30 @@ impl Store for SqlStore {
     }
 
     async fn list_flows(&self) -> StoreResult<Vec<FlowRecord>> {
-        query(sql!("flow_list"))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(flow_from_row)
-            .collect()
+        query(sql!("flow_list")).records(&self.pool).await
     }
 
     async fn swap_flow_secrets(&self, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
-        let n = query(sql!("flow_swap_secrets"))
+        query(sql!("flow_swap_secrets"))
             .bind(id)
             .bind(old)
             .bind(new)
-            .execute(&self.pool)
-            .await?;
-        Ok(n > 0)
+            .changed(&self.pool)
+            .await
     }
 
     async fn delete_flow(&self, name: &str) -> StoreResult<bool> {
-        let n = query(sql!("flow_delete"))
+        query(sql!("flow_delete"))
             .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(n > 0)
+            .changed(&self.pool)
+            .await
     }
 
     async fn due_flows(&self, now: DateTime<Utc>) -> StoreResult<Vec<FlowRecord>> {
         query(sql!("flow_due"))
             .bind(types::trunc_micros(now))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(flow_from_row)
-            .collect()
+            .records(&self.pool)
+            .await
     }
 
     async fn start_run(&self, new: &NewRun) -> StoreResult<RunStarted> {
@@ -1304,7 +1131,7 @@ impl Store for SqlStore {
                 .bind(key)
                 .fetch_one(&mut tx)
                 .await?;
-            return Ok(RunStarted::Duplicate(run_from_row(&existing)?));
+            return Ok(RunStarted::Duplicate(RunRecord::from_row(&existing)?));
         }
         let run = self
             .advance_in(&mut tx, new.id)
@@ -1322,13 +1149,7 @@ impl Store for SqlStore {
     }
 
     async fn get_run(&self, id: Uuid) -> StoreResult<Option<RunRecord>> {
-        query(sql!("run_by_id"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(run_from_row)
-            .transpose()
+        query(sql!("run_by_id")).bind(id).record(&self.pool).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<RunPage> {
@@ -1336,18 +1157,15 @@ impl Store for SqlStore {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let runs = query(sql!("run_list"))
+        let runs: Vec<RunRecord> = query(sql!("run_list"))
             .bind(filter.flow.as_deref())
             .bind(filter.status.map(RunStatus::as_str))
             .bind(filter.created_from.map(types::trunc_micros))
             .bind(filter.created_before.map(types::trunc_micros))
             .bind(filter.before_seq)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(run_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .records(&self.pool)
+            .await?;
         let next_cursor = if runs.len() as u32 == limit {
             runs.last().map(|r| r.seq)
         } else {
@@ -1359,11 +1177,8 @@ impl Store for SqlStore {
     async fn run_deliveries(&self, id: Uuid) -> StoreResult<Vec<Delivery>> {
         query(sql!("run_deliveries"))
             .bind(id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+            .records(&self.pool)
+            .await
     }
 
     async fn stalled_runs(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
@@ -1375,51 +1190,6 @@ impl Store for SqlStore {
             .map(|r| r.id("id"))
             .collect()
     }
-}
-
-fn token_from_row(row: &Row) -> StoreResult<ApiTokenRecord> {
-    let role = row.text("role")?;
-    Ok(ApiTokenRecord {
-        id: row.id("id")?,
-        token_hash: row.text("token_hash")?,
-        label: row.text("label")?,
-        role: Role::parse(&role)
-            .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
-        created_at: row.time("created_at")?,
-        last_used_at: row.opt_time("last_used_at")?,
-    })
-}
-
-fn flow_from_row(row: &Row) -> StoreResult<FlowRecord> {
-    Ok(FlowRecord {
-        id: row.id("id")?,
-        name: row.text("name")?,
-        version: row.int32("version")?,
-        trigger_kind: row.text("trigger_kind")?,
-        document: row.json("document")?,
-        sealed_secrets: row.opt_text("sealed_secrets")?,
-        next_fire_at: row.opt_time("next_fire_at")?,
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
-    })
-}
-
-fn run_from_row(row: &Row) -> StoreResult<RunRecord> {
-    Ok(RunRecord {
-        id: row.id("id")?,
-        seq: row.int("seq")?,
-        flow_id: row.id("flow_id")?,
-        flow_name: row.text("flow_name")?,
-        flow_version: row.int32("flow_version")?,
-        trigger_kind: row.text("trigger_kind")?,
-        status: RunStatus::parse(&row.text("status")?)?,
-        step_index: row.int32("step_index")?,
-        context: row.json("context")?,
-        error: row.opt_json("error")?,
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
-        finished_at: row.opt_time("finished_at")?,
-    })
 }
 
 async fn insert_attempt(
@@ -1473,64 +1243,75 @@ fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp out of range: {us}")))
 }
 
-fn connection_from_row(row: &Row) -> StoreResult<ConnectionRecord> {
-    Ok(ConnectionRecord {
-        id: row.id("id")?,
-        fields: ConnectionFields {
-            name: row.text("name")?,
-            kind: ConnectionKind::parse(&row.text("kind")?)?,
-            description: row.text("description")?,
-            app_key: row.opt_text("app_key")?,
-            robot_code: row.opt_text("robot_code")?,
-            keywords: row.json("keywords")?,
-            qps_quota: row.opt_int32("qps_quota")?,
-            stream: row.int32("stream")? != 0,
-            sealed_secrets: row.text("sealed_secrets")?,
-        },
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
-    })
+/// A connection's id and fields, `$1` to `$10`, as `connection_insert` and `connection_update`
+/// take them.
+fn bind_connection<'a>(
+    q: Query<'a>,
+    id: Uuid,
+    f: &'a ConnectionFields,
+    keywords: &'a Value,
+) -> Query<'a> {
+    q.bind(id)
+        .bind(&f.name)
+        .bind(f.kind.as_str())
+        .bind(&f.description)
+        .bind(f.app_key.as_deref())
+        .bind(f.robot_code.as_deref())
+        .bind(keywords)
+        .bind(f.qps_quota)
+        .bind(&f.sealed_secrets)
+        .bind(i32::from(f.stream))
 }
 
-fn delivery_from_row(row: &Row) -> StoreResult<Delivery> {
-    Ok(Delivery {
-        id: row.id("id")?,
-        seq: row.int("seq")?,
-        connection_id: row.id("connection_id")?,
-        action: row.text("action")?,
-        group_key: GroupKey::parse(&row.text("group_key")?)?,
-        input: row.json("input")?,
-        status: DeliveryStatus::parse(&row.text("status")?)?,
-        mode: DeliveryMode::parse(&row.text("mode")?)?,
-        attempts: row.int32("attempts")?,
-        next_attempt_at: row.time("next_attempt_at")?,
-        lease_owner: row.opt_text("lease_owner")?,
-        lease_expires_at: row.opt_time("lease_expires_at")?,
-        last_error: row.opt_json("last_error")?.map(ErrorBody::from_stored),
-        result: row.opt_json("result")?,
-        idempotency_key: row.opt_text("idempotency_key")?,
-        request_hash: row.opt_text("request_hash")?,
-        progress: row.opt_json("progress")?,
-        run: match row.opt_id("run_id")? {
-            None => None,
-            Some(run_id) => Some(RunLink {
-                run_id,
-                step: row.opt_int32("run_step")?.unwrap_or_default(),
-                item: row.opt_int32("run_item")?.unwrap_or_default(),
-            }),
-        },
-        created_at: row.time("created_at")?,
-        updated_at: row.time("updated_at")?,
-    })
+/// Error records of any shape this store has written ([`ErrorBody::from_stored`]).
+impl Column for Option<ErrorBody> {
+    fn read(row: &Row, col: &str) -> StoreResult<Self> {
+        Ok(row.opt_json(col)?.map(ErrorBody::from_stored))
+    }
 }
 
-fn attempt_from_row(row: &Row) -> StoreResult<DeliveryAttempt> {
-    Ok(DeliveryAttempt {
-        delivery_id: row.id("delivery_id")?,
-        attempt: row.int32("attempt")?,
-        started_at: row.time("started_at")?,
-        finished_at: row.time("finished_at")?,
-        outcome: AttemptOutcome::parse(&row.text("outcome")?)?,
-        error: row.opt_json("error")?.map(ErrorBody::from_stored),
-    })
+/// The flow step a delivery belongs to, if it is one's.
+fn run_link(row: &Row) -> StoreResult<Option<RunLink>> {
+    let Some(run_id) = row.opt_id("run_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(RunLink {
+        run_id,
+        step: row.opt_int32("run_step")?.unwrap_or_default(),
+        item: row.opt_int32("run_item")?.unwrap_or_default(),
+    }))
+}
+
+record! {
+    |row| ApiTokenRecord { id, token_hash, label, role, created_at, last_used_at }
+    |row| FlowRecord {
+        id, name, version, trigger_kind, document, sealed_secrets, next_fire_at, created_at,
+        updated_at,
+    }
+    |row| RunRecord {
+        id, seq, flow_id, flow_name, flow_version, trigger_kind, status, step_index, context,
+        error, created_at, updated_at, finished_at,
+    }
+    |row| ConnectionRecord {
+        id,
+        fields = from_row!(row => ConnectionFields {
+            name, kind, description, app_key, robot_code, keywords, qps_quota, stream,
+            sealed_secrets,
+        }),
+        created_at, updated_at,
+    }
+    |row| Delivery {
+        id, seq, connection_id, action, group_key, input, status, mode, attempts,
+        next_attempt_at, lease_owner, lease_expires_at, last_error, result, idempotency_key,
+        request_hash, progress, run = run_link(row)?, created_at, updated_at,
+    }
+    |row| DeliveryAttempt { delivery_id, attempt, started_at, finished_at, outcome, error }
+    |row| ConnectionCheck { checked_at, ok, message, code }
+    |row| ConnectionName { id, name, kind }
+    |row| ConversationRecord { conversation_id, kind, title, messages, last_seen_at }
+    |row| InboundMessage {
+        id, connection_id, msg_id, conversation_id, conversation_type,
+        conversation_title = row.get("title")?, sender_staff_id, sender_nick, msgtype, text,
+        message, session_webhook, session_expires_at, received_at,
+    }
 }

@@ -1,21 +1,19 @@
 //! Rows and enums of the store. Enums are stored as snake_case text; `as_str`/`parse` are the
 //! only mapping, so they round-trip identically through SQLite and PostgreSQL.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::StoreError;
 use crate::error::ErrorBody;
 
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::schemars::JsonSchema)]
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -24,30 +22,41 @@ macro_rules! text_enum {
                 match self { $($name::$variant => $text),+ }
             }
 
-            pub fn parse(text: &str) -> Result<Self, StoreError> {
+            pub fn parse(text: &str) -> Result<Self, $crate::store::StoreError> {
                 match text {
                     $($text => Ok($name::$variant),)+
-                    other => Err(StoreError::Corrupt(format!(
+                    other => Err($crate::store::StoreError::Corrupt(format!(
                         concat!("unknown ", stringify!($name), " {:?}"), other
                     ))),
                 }
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
         impl std::str::FromStr for $name {
-            type Err = StoreError;
-            fn from_str(s: &str) -> Result<Self, StoreError> {
+            type Err = $crate::store::StoreError;
+            fn from_str(s: &str) -> Result<Self, $crate::store::StoreError> {
                 Self::parse(s)
+            }
+        }
+
+        impl $crate::store::db::Column for $name {
+            fn read(
+                row: &$crate::store::db::Row,
+                col: &str,
+            ) -> Result<Self, $crate::store::StoreError> {
+                Self::parse(&row.text(col)?)
             }
         }
     };
 }
+
+pub(crate) use text_enum;
 
 text_enum! {
     /// What a connection talks to DingTalk through.
@@ -127,14 +136,43 @@ pub(crate) const FAIL: Transition = moves(DeliveryStatus::InFlight, DeliveryStat
 pub(crate) const RELEASE: Transition = moves(DeliveryStatus::InFlight, DeliveryStatus::Queued);
 pub(crate) const RETRY_FAILED: Transition = moves(DeliveryStatus::Failed, DeliveryStatus::Queued);
 
-/// What an ack writes besides the status: DingTalk's result, the error, the next attempt time
-/// (`None` keeps the current value).
+/// How a claimed attempt ends ([`super::Store::ack`]): the status change, and what it writes
+/// besides: DingTalk's result, the error, the next attempt time (`None` keeps the current value).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Ack<'a> {
-    pub transition: Transition,
-    pub result: Option<&'a serde_json::Value>,
-    pub error: Option<&'a ErrorBody>,
-    pub next_attempt_at: Option<DateTime<Utc>>,
+pub struct Ack<'a> {
+    pub(crate) transition: Transition,
+    pub(crate) result: Option<&'a serde_json::Value>,
+    pub(crate) error: Option<&'a ErrorBody>,
+    pub(crate) next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Ack<'a> {
+    pub fn complete(result: &'a serde_json::Value) -> Self {
+        Ack {
+            transition: COMPLETE,
+            result: Some(result),
+            error: None,
+            next_attempt_at: None,
+        }
+    }
+
+    pub fn retry(error: &'a ErrorBody, next_attempt_at: DateTime<Utc>) -> Self {
+        Ack {
+            transition: SCHEDULE_RETRY,
+            error: Some(error),
+            next_attempt_at: Some(next_attempt_at),
+            ..Ack::fail(error)
+        }
+    }
+
+    pub fn fail(error: &'a ErrorBody) -> Self {
+        Ack {
+            transition: FAIL,
+            result: None,
+            error: Some(error),
+            next_attempt_at: None,
+        }
+    }
 }
 
 /// What orders a delivery: deliveries with the same key go out one at a time, in acceptance
@@ -211,6 +249,12 @@ impl GroupKey {
                 },
             },
         })
+    }
+}
+
+impl super::db::Column for GroupKey {
+    fn read(row: &super::db::Row, col: &str) -> Result<Self, StoreError> {
+        Self::parse(&row.text(col)?)
     }
 }
 
@@ -351,46 +395,16 @@ pub struct ApiTokenRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// What an API token may do. Ordered: each role may do everything the one before it may.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Read only.
-    Viewer,
-    /// Send, run flows, read and retry deliveries; no change to connections, flows or tokens.
-    Operator,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "operator" => Some(Role::Operator),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+text_enum! {
+    /// What an API token may do. Ordered: each role may do everything the one before it may.
+    #[derive(PartialOrd, Ord)]
+    Role {
+        /// Read only.
+        Viewer => "viewer",
+        /// Send, run flows, read and retry deliveries; no change to connections, flows or tokens.
+        Operator => "operator",
+        /// Everything.
+        Admin => "admin",
     }
 }
 
