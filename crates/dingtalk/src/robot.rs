@@ -36,8 +36,11 @@ pub enum ButtonLayout {
     Horizontal,
 }
 
-/// A robot message: one variant per `msgKey` family of §2.3.
-#[derive(Debug, Clone, PartialEq)]
+/// A robot message: one variant per `msgKey` family of §2.3. Serializable (tagged by `type`) so
+/// a caller can keep a message to send later; that form is not DingTalk's wire format
+/// ([`Message::msg_param_value`] is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
     /// `sampleText`
     Text { content: String },

@@ -39,7 +39,8 @@ impl At {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookButton {
     pub title: String,
-    #[serde(rename = "actionURL")]
+    // `url`: how dtc's plans stored a button before they held this type.
+    #[serde(rename = "actionURL", alias = "url")]
     pub action_url: String,
 }
 
@@ -47,14 +48,17 @@ pub struct WebhookButton {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedLink {
     pub title: String,
-    #[serde(rename = "messageURL")]
+    // `url`, `image_url`: how dtc's plans stored an entry before they held this type.
+    #[serde(rename = "messageURL", alias = "url")]
     pub message_url: String,
-    #[serde(rename = "picURL")]
+    #[serde(rename = "picURL", alias = "image_url")]
     pub pic_url: String,
 }
 
-/// The payload of a webhook message, one variant per `msgtype`.
-#[derive(Debug, Clone, PartialEq)]
+/// The payload of a webhook message, one variant per `msgtype`. Serializable (tagged by `type`)
+/// so a caller can keep a message to send later; that form is not DingTalk's wire format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum WebhookPayload {
     Text {
         content: String,
@@ -88,6 +92,21 @@ pub enum WebhookPayload {
     },
 }
 
+impl WebhookPayload {
+    /// DingTalk's `msgtype` of this payload.
+    pub fn msgtype(&self) -> &'static str {
+        match self {
+            WebhookPayload::Text { .. } => "text",
+            WebhookPayload::Markdown { .. } => "markdown",
+            WebhookPayload::Link { .. } => "link",
+            WebhookPayload::ActionCard { .. } | WebhookPayload::ActionCardButtons { .. } => {
+                "actionCard"
+            }
+            WebhookPayload::FeedCard { .. } => "feedCard",
+        }
+    }
+}
+
 /// A message for a webhook robot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookMessage {
@@ -117,15 +136,7 @@ impl WebhookMessage {
     }
 
     pub fn msgtype(&self) -> &'static str {
-        match self.payload {
-            WebhookPayload::Text { .. } => "text",
-            WebhookPayload::Markdown { .. } => "markdown",
-            WebhookPayload::Link { .. } => "link",
-            WebhookPayload::ActionCard { .. } | WebhookPayload::ActionCardButtons { .. } => {
-                "actionCard"
-            }
-            WebhookPayload::FeedCard { .. } => "feedCard",
-        }
+        self.payload.msgtype()
     }
 
     fn validate(&self) -> Result<(), Error> {

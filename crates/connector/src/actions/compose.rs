@@ -354,22 +354,16 @@ pub(super) struct Fields<'a> {
     pub(super) button_layout: Option<Layout>,
 }
 
-pub(super) enum Card {
-    Single {
-        title: String,
-        text: String,
-        single_title: String,
-        single_url: String,
-    },
-    Multi {
-        title: String,
-        text: String,
-        buttons: Vec<ButtonInput>,
-        layout: Layout,
-    },
-}
-
 impl<'a> Fields<'a> {
+    /// A subject and content; the other fields not given.
+    pub(super) fn titled(subject: &'a String, content: &'a String) -> Self {
+        Fields {
+            subject: Some(subject),
+            content: Some(content),
+            ..Fields::default()
+        }
+    }
+
     /// The fields of `m`, for `msg_type` (named in "is required for msg_type …").
     pub(super) fn of(m: &'a MessageFields, msg_type: &str) -> Self {
         Fields {
@@ -388,7 +382,8 @@ impl<'a> Fields<'a> {
         required(name, v, &self.ctx)
     }
 
-    pub(super) fn card(&self) -> Result<Card, InputError> {
+    /// The ActionCard the fields describe: one button or several.
+    pub(super) fn card(&self) -> Result<dingtalk::Message, InputError> {
         let title = self.req("subject", self.subject)?.to_owned();
         let text = self.req("content", self.content)?.to_owned();
         match self.buttons {
@@ -428,16 +423,16 @@ impl<'a> Fields<'a> {
                 for (i, b) in buttons.iter().enumerate() {
                     non_empty(&format!("buttons[{i}].title"), &b.title)?;
                     let url = link(&format!("buttons[{i}].url"), &b.url)?;
-                    out.push(ButtonInput {
+                    out.push(dingtalk::Button {
                         title: b.title.clone(),
                         url,
                     });
                 }
-                Ok(Card::Multi {
+                Ok(dingtalk::Message::ActionCardButtons {
                     title,
                     text,
                     buttons: out,
-                    layout,
+                    layout: layout.to_dingtalk(),
                 })
             }
             None => {
@@ -450,7 +445,7 @@ impl<'a> Fields<'a> {
                 let ctx = format!("{} (or give `buttons`)", self.ctx);
                 let single_title = required("button_text", self.button_text, &ctx)?.to_owned();
                 let url = required("redirect_url", self.redirect_url, &ctx)?;
-                Ok(Card::Single {
+                Ok(dingtalk::Message::ActionCard {
                     title,
                     text,
                     single_title,
@@ -461,39 +456,17 @@ impl<'a> Fields<'a> {
     }
 
     pub(super) fn app_card(&self) -> Result<MessageSpec, InputError> {
-        Ok(match self.card()? {
-            Card::Single {
-                title,
-                text,
-                single_title,
-                single_url,
-            } => MessageSpec::ActionCard {
-                title,
-                text,
-                single_title,
-                single_url,
-            },
-            Card::Multi {
-                title,
-                text,
-                buttons,
-                layout,
-            } => MessageSpec::ActionCardButtons {
-                title,
-                text,
-                buttons,
-                layout,
-            },
-        })
+        Ok(self.card()?.into())
     }
 
     pub(super) fn app_link(&self) -> Result<MessageSpec, InputError> {
-        Ok(MessageSpec::Link {
+        Ok(dingtalk::Message::Link {
             title: self.req("subject", self.subject)?.to_owned(),
             text: self.req("content", self.content)?.to_owned(),
             pic_url: picture("image_url", self.req("image_url", self.image_url)?)?,
             message_url: link("redirect_url", self.req("redirect_url", self.redirect_url)?)?,
-        })
+        }
+        .into())
     }
 }
 
@@ -520,14 +493,16 @@ pub(super) fn group_text_steps(
     split: bool,
     subject: Option<&str>,
 ) -> Result<Vec<Step>, InputError> {
-    let build = |slice: &str, label: Label| match subject {
-        None => MessageSpec::Text {
-            content: labelled_text(slice, label),
-        },
-        Some(subject) => MessageSpec::Markdown {
-            title: labelled_title(subject, label),
-            text: labelled_markdown(slice, label),
-        },
+    let build = |slice: &str, label: Label| {
+        MessageSpec::Ready(match subject {
+            None => dingtalk::Message::Text {
+                content: labelled_text(slice, label),
+            },
+            Some(subject) => dingtalk::Message::Markdown {
+                title: labelled_title(subject, label),
+                text: labelled_markdown(slice, label),
+            },
+        })
     };
     let mut fits = |slice: &str, label: Label| -> Result<bool, InputError> {
         Ok(app_fits(&build(slice, label).to_message(None)?))

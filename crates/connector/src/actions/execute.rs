@@ -203,7 +203,7 @@ pub async fn execute_step(
         let Target::Webhook(robot) = target else {
             return Err(wrong_target(step, target).into());
         };
-        let mut msg = message.to_message(mentions);
+        let mut msg = webhook_message(message, mentions);
         if let Some(base) = &ctx.idempotency_base {
             use sha2::{Digest, Sha256};
             let body = msg.to_body().map_err(|e| client_err(e, "content"))?;
@@ -350,11 +350,11 @@ async fn reply(
         }))
     };
     if let Some(url) = &to.session_webhook {
-        let payload = match message.clone() {
-            MessageSpec::Markdown { title, text } => {
+        let payload = match message.to_message(None)? {
+            dingtalk::Message::Markdown { title, text } => {
                 dingtalk::WebhookPayload::Markdown { title, text }
             }
-            MessageSpec::Text { content } => dingtalk::WebhookPayload::Text { content },
+            dingtalk::Message::Text { content } => dingtalk::WebhookPayload::Text { content },
             _ => {
                 return Err(InputError::field("msg_type", "a reply is text or markdown").into());
             }
@@ -405,13 +405,12 @@ fn strings<T: ToString>(v: Vec<T>) -> Vec<String> {
     v.iter().map(ToString::to_string).collect()
 }
 
-fn webhook_msg_type(spec: &WebhookSpec) -> &'static str {
-    match spec {
-        WebhookSpec::Text { .. } => "text",
-        WebhookSpec::Markdown { .. } => "markdown",
-        WebhookSpec::Link { .. } => "link",
-        WebhookSpec::ActionCard { .. } | WebhookSpec::ActionCardButtons { .. } => "action_card",
-        WebhookSpec::FeedCard { .. } => "feed_card",
+/// The `msg_type` of the action's input (and output) for a payload.
+fn webhook_msg_type(payload: &dingtalk::WebhookPayload) -> &'static str {
+    match payload.msgtype() {
+        "actionCard" => "action_card",
+        "feedCard" => "feed_card",
+        other => other,
     }
 }
 

@@ -1,8 +1,8 @@
 //! The action catalog: what a connection can do (the seed's six chatbot actions and the ones
-//! beyond them). Each action is one module implementing [`Action`]: its input type (whose JSON
-//! Schema, from schemars, is the catalog's input schema), the rules the schema cannot state,
-//! its plan of steps, and its output. Adding an action is one module and one line in
-//! [`catalog!`].
+//! beyond them). Each action is one module whose input type implements [`Action`]: the input's
+//! JSON Schema (from schemars) is the catalog's input schema; the impl holds the rules the
+//! schema cannot state, the plan of steps, and the output type. Adding an action is one module
+//! and one line in [`catalog!`].
 //!
 //! Flow: [`validate`] (action name + JSON input → [`ValidatedAction`] or [`InputError`]): the
 //! input is checked against the action's JSON Schema (every error names its field, from the
@@ -32,7 +32,8 @@ pub use execute::{
     execute, execute_step,
 };
 pub use plan::{
-    ActionName, FileSource, MediaRef, Mentions, MessageSpec, Step, ValidatedAction, WebhookSpec,
+    ActionName, FileSource, MediaMessage, MediaRef, Mentions, MessageSpec, Step, ValidatedAction,
+    webhook_message,
 };
 
 use crate::connections::ConnectionKind;
@@ -103,8 +104,9 @@ pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
 /// third in base64.
 pub const FILE_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// One action: everything about it in one module.
-pub trait Action: 'static {
+/// One action: everything about it in one module, implemented by its input type (with the
+/// seed's parameter names; its JSON Schema is the catalog's input schema).
+pub trait Action: DeserializeOwned + JsonSchema + 'static {
     /// The name in routes and the catalog, e.g. `send_text`.
     const NAME: &'static str;
     /// The seed's name for it, e.g. "Send a text message by chatbot".
@@ -114,12 +116,10 @@ pub trait Action: 'static {
     const KIND: ConnectionKind = ConnectionKind::AppRobot;
     /// The largest request body taken, in bytes ([`FILE_BODY_LIMIT`] for actions with files).
     const MAX_BODY_BYTES: usize = MESSAGE_BODY_LIMIT;
-    /// The input, with the seed's parameter names; its JSON Schema is the catalog's.
-    type Input: DeserializeOwned + JsonSchema;
     /// The answer once DingTalk accepted every step.
     type Output: Serialize + JsonSchema + FromResults;
     /// The rules the schema cannot state, then the steps to run, in order.
-    fn plan(input: Self::Input) -> Result<Vec<Step>, InputError>;
+    fn plan(input: Self) -> Result<Vec<Step>, InputError>;
 }
 
 /// An action of the catalog, with its schemas and compiled validator.
@@ -141,7 +141,7 @@ pub struct ActionDef {
 
 impl ActionDef {
     fn of<A: Action>() -> ActionDef {
-        let input_schema = schema::of::<A::Input>();
+        let input_schema = schema::of::<A>();
         let validator = jsonschema::draft202012::new(&input_schema)
             .unwrap_or_else(|e| panic!("{}: the input schema does not compile: {e}", A::NAME));
         ActionDef {
@@ -154,7 +154,7 @@ impl ActionDef {
             output_schema: schema::of_output::<A::Output>(),
             validator,
             plan: |input| {
-                let input: A::Input = schema::deserialize(input)?;
+                let input: A = schema::deserialize(input)?;
                 A::plan(input)
             },
             output: |steps, results| {
@@ -253,27 +253,27 @@ macro_rules! group_input {
 
 /// Declares the action modules and registers each: one line per action.
 macro_rules! catalog {
-    ($($module:ident :: $action:ident),+ $(,)?) => {
+    ($($module:ident),+ $(,)?) => {
         $(mod $module;)+
         /// Every action, in a stable order.
         static CATALOG: LazyLock<Vec<ActionDef>> =
-            LazyLock::new(|| vec![$(ActionDef::of::<$module::$action>()),+]);
+            LazyLock::new(|| vec![$(ActionDef::of::<$module::Input>()),+]);
     };
 }
 
 catalog! {
-    send_text::SendText,
-    send_markdown::SendMarkdown,
-    send_link::SendLink,
-    send_image::SendImage,
-    send_file::SendFile,
-    send_action_card::SendActionCard,
-    upload_media::UploadMedia,
-    query_read_status::QueryReadStatus,
-    recall_messages::RecallMessages,
-    send_to_users::SendToUsers,
-    webhook_send::WebhookSend,
-    reply::Reply,
+    send_text,
+    send_markdown,
+    send_link,
+    send_image,
+    send_file,
+    send_action_card,
+    upload_media,
+    query_read_status,
+    recall_messages,
+    send_to_users,
+    webhook_send,
+    reply,
 }
 
 /// Every action, in a stable order.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{ButtonInput, FeedLinkInput, Layout, MediaKind};
+use super::types::MediaKind;
 use super::{ActionDef, InputError};
 use crate::connections::ConnectionKind;
 
@@ -82,37 +82,22 @@ pub enum MediaRef {
     Uploaded,
 }
 
-/// An app-robot message, serializable; field names follow `dingtalk::Message`.
+/// An app-robot message: DingTalk's own ([`dingtalk::Message`]), or an image or file whose
+/// media may come from the upload step before it. Stored untagged: both forms carry their
+/// `type`, and a media message is tried first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MessageSpec {
+    Media(MediaMessage),
+    Ready(dingtalk::Message),
+}
+
+/// A message whose media id may be known only once its upload step ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum MessageSpec {
-    Text {
-        content: String,
-    },
-    Markdown {
-        title: String,
-        text: String,
-    },
-    Link {
-        title: String,
-        text: String,
-        pic_url: String,
-        message_url: String,
-    },
+pub enum MediaMessage {
     Image {
         photo: MediaRef,
-    },
-    ActionCard {
-        title: String,
-        text: String,
-        single_title: String,
-        single_url: String,
-    },
-    ActionCardButtons {
-        title: String,
-        text: String,
-        buttons: Vec<ButtonInput>,
-        layout: Layout,
     },
     File {
         media: MediaRef,
@@ -121,80 +106,43 @@ pub enum MessageSpec {
     },
 }
 
+impl From<dingtalk::Message> for MessageSpec {
+    fn from(m: dingtalk::Message) -> Self {
+        MessageSpec::Ready(m)
+    }
+}
+
+impl From<MediaMessage> for MessageSpec {
+    fn from(m: MediaMessage) -> Self {
+        MessageSpec::Media(m)
+    }
+}
+
 impl MessageSpec {
     /// The client's message, with an uploaded media id filled in.
     pub fn to_message(&self, uploaded: Option<&str>) -> Result<dingtalk::Message, InputError> {
-        use dingtalk::Message as M;
+        let media = |r: &MediaRef, field: &str| match r {
+            MediaRef::Given(id) => Ok(id.clone()),
+            // A step run on its own (from a queue) gets the upload's result through its context.
+            MediaRef::Uploaded => uploaded
+                .map(str::to_owned)
+                .ok_or_else(|| InputError::field(field, "no upload ran before this send step")),
+        };
         Ok(match self {
-            MessageSpec::Text { content } => M::Text {
-                content: content.clone(),
+            MessageSpec::Ready(m) => m.clone(),
+            MessageSpec::Media(MediaMessage::Image { photo }) => dingtalk::Message::Image {
+                photo_url: media(photo, "image_url")?,
             },
-            MessageSpec::Markdown { title, text } => M::Markdown {
-                title: title.clone(),
-                text: text.clone(),
-            },
-            MessageSpec::Link {
-                title,
-                text,
-                pic_url,
-                message_url,
-            } => M::Link {
-                title: title.clone(),
-                text: text.clone(),
-                pic_url: pic_url.clone(),
-                message_url: message_url.clone(),
-            },
-            MessageSpec::Image { photo } => M::Image {
-                photo_url: resolve(photo, uploaded, "image_url")?,
-            },
-            MessageSpec::ActionCard {
-                title,
-                text,
-                single_title,
-                single_url,
-            } => M::ActionCard {
-                title: title.clone(),
-                text: text.clone(),
-                single_title: single_title.clone(),
-                single_url: single_url.clone(),
-            },
-            MessageSpec::ActionCardButtons {
-                title,
-                text,
-                buttons,
-                layout,
-            } => M::ActionCardButtons {
-                title: title.clone(),
-                text: text.clone(),
-                buttons: buttons
-                    .iter()
-                    .map(|b| dingtalk::Button {
-                        title: b.title.clone(),
-                        url: b.url.clone(),
-                    })
-                    .collect(),
-                layout: layout.to_dingtalk(),
-            },
-            MessageSpec::File {
-                media,
+            MessageSpec::Media(MediaMessage::File {
+                media: id,
                 file_name,
                 file_type,
-            } => M::File {
-                media_id: resolve(media, uploaded, "media_id")?.into(),
+            }) => dingtalk::Message::File {
+                media_id: media(id, "media_id")?.into(),
                 file_name: file_name.clone(),
                 file_type: file_type.clone(),
             },
         })
-    }
-}
-
-fn resolve(r: &MediaRef, uploaded: Option<&str>, field: &str) -> Result<String, InputError> {
-    match r {
-        MediaRef::Given(id) => Ok(id.clone()),
-        // A step run on its own (from a queue) gets the upload's result through its context.
-        MediaRef::Uploaded => uploaded
-            .map(str::to_owned)
-            .ok_or_else(|| InputError::field(field, "no upload ran before this send step")),
     }
 }
 
@@ -212,102 +160,16 @@ pub struct Mentions {
     pub at_all: bool,
 }
 
-/// A webhook-robot message, serializable; field names follow `dingtalk::WebhookPayload`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum WebhookSpec {
-    Text {
-        content: String,
-    },
-    Markdown {
-        title: String,
-        text: String,
-    },
-    Link {
-        title: String,
-        text: String,
-        message_url: String,
-        pic_url: Option<String>,
-    },
-    ActionCard {
-        title: String,
-        text: String,
-        single_title: String,
-        single_url: String,
-    },
-    ActionCardButtons {
-        title: String,
-        text: String,
-        buttons: Vec<ButtonInput>,
-        horizontal: bool,
-    },
-    FeedCard {
-        links: Vec<FeedLinkInput>,
-    },
-}
-
-impl WebhookSpec {
-    pub fn to_message(&self, mentions: &Mentions) -> dingtalk::WebhookMessage {
-        use dingtalk::WebhookPayload as P;
-        let payload = match self.clone() {
-            WebhookSpec::Text { content } => P::Text { content },
-            WebhookSpec::Markdown { title, text } => P::Markdown { title, text },
-            WebhookSpec::Link {
-                title,
-                text,
-                message_url,
-                pic_url,
-            } => P::Link {
-                title,
-                text,
-                message_url,
-                pic_url,
-            },
-            WebhookSpec::ActionCard {
-                title,
-                text,
-                single_title,
-                single_url,
-            } => P::ActionCard {
-                title,
-                text,
-                single_title,
-                single_url,
-            },
-            WebhookSpec::ActionCardButtons {
-                title,
-                text,
-                buttons,
-                horizontal,
-            } => P::ActionCardButtons {
-                title,
-                text,
-                buttons: buttons
-                    .into_iter()
-                    .map(|b| dingtalk::WebhookButton {
-                        title: b.title,
-                        action_url: b.url,
-                    })
-                    .collect(),
-                horizontal,
-            },
-            WebhookSpec::FeedCard { links } => P::FeedCard {
-                links: links
-                    .into_iter()
-                    .map(|l| dingtalk::FeedLink {
-                        title: l.title,
-                        message_url: l.url,
-                        pic_url: l.image_url,
-                    })
-                    .collect(),
-            },
-        };
-        dingtalk::WebhookMessage::new(payload).with_at(dingtalk::At {
-            at_mobiles: mentions.at_mobiles.clone(),
-            at_user_ids: mentions.at_user_ids.clone(),
-            is_at_all: mentions.at_all,
-        })
-    }
+/// A webhook message with its mentions, as the client sends it.
+pub fn webhook_message(
+    payload: &dingtalk::WebhookPayload,
+    mentions: &Mentions,
+) -> dingtalk::WebhookMessage {
+    dingtalk::WebhookMessage::new(payload.clone()).with_at(dingtalk::At {
+        at_mobiles: mentions.at_mobiles.clone(),
+        at_user_ids: mentions.at_user_ids.clone(),
+        is_at_all: mentions.at_all,
+    })
 }
 
 /// One call to DingTalk (or a download followed by one).
@@ -338,7 +200,7 @@ pub enum Step {
         process_query_keys: Vec<String>,
     },
     Webhook {
-        message: WebhookSpec,
+        message: dingtalk::WebhookPayload,
         #[serde(default)]
         mentions: Mentions,
     },
@@ -441,7 +303,7 @@ impl ValidatedAction {
             }
         }
         let parts = self.steps.iter().filter_map(|step| match step {
-            Step::Webhook { message, mentions } => Some(message.to_message(mentions)),
+            Step::Webhook { message, mentions } => Some(webhook_message(message, mentions)),
             _ => None,
         });
         for (i, msg) in parts.enumerate() {

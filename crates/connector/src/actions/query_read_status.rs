@@ -7,7 +7,6 @@ use super::types::{token_schema};
 use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_QUERY_RESULTS;
 
-pub struct QueryReadStatus;
 
 fn default_max_results() -> u32 {
     100
@@ -29,12 +28,11 @@ group_input! {
     }
 }
 
-impl Action for QueryReadStatus {
+impl Action for Input {
     const NAME: &'static str = "query_read_status";
     const TITLE: &'static str = "Query who read a group message";
     const DESCRIPTION: &'static str =
         "Lists who has read a group message sent by the app robot, one page at a time.";
-    type Input = Input;
     type Output = ReadStatusOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

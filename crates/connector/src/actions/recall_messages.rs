@@ -7,7 +7,6 @@ use super::types::{add_rule, tokens_rule};
 use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_RECALL_KEYS;
 
-pub struct RecallMessages;
 
 group_input! {
     /// Recall group messages sent by the app robot.
@@ -25,11 +24,10 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for RecallMessages {
+impl Action for Input {
     const NAME: &'static str = "recall_messages";
     const TITLE: &'static str = "Recall group messages";
     const DESCRIPTION: &'static str = "Recalls up to 20 group messages sent by the app robot.";
-    type Input = Input;
     type Output = RecallOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

@@ -8,11 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::compose::non_empty;
 use super::outputs::{FromResults, ReplyOutput};
-use super::plan::MessageSpec;
 use super::types::{MsgTypeFields, add_rule, msg_type_rule, text_without_nul};
 use super::{Action, InputError, Step, StepResult};
 
-pub struct Reply;
 
 /// The kinds of reply: what a session webhook takes that a group send can also carry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -78,13 +76,12 @@ pub struct Input {
     pub title: Option<String>,
 }
 
-impl Action for Reply {
+impl Action for Input {
     const NAME: &'static str = "reply";
     const TITLE: &'static str = "Reply to a received message";
     const DESCRIPTION: &'static str = "Answers a message the robot received (Stream mode) in \
         its conversation: through the message's session webhook while it lasts, then as a \
         robot message to the group, or to the sender of a 1:1 message.";
-    type Input = Input;
     type Output = ReplyOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
@@ -104,7 +101,7 @@ impl Action for Reply {
                 if i.title.is_some() {
                     return Err(InputError::field("title", "is used by markdown replies only"));
                 }
-                MessageSpec::Text { content: i.content }
+                dingtalk::Message::Text { content: i.content }
             }
             ReplyType::Markdown => {
                 let title = match i.title {
@@ -114,7 +111,7 @@ impl Action for Reply {
                     }
                     None => first_line(&i.content),
                 };
-                MessageSpec::Markdown {
+                dingtalk::Message::Markdown {
                     title,
                     text: i.content,
                 }
@@ -122,7 +119,7 @@ impl Action for Reply {
         };
         Ok(vec![Step::Reply {
             message_id: i.message_id,
-            message,
+            message: message.into(),
         }])
     }
 }

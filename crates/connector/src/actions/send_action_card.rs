@@ -10,7 +10,6 @@ use super::types::{
 };
 use super::{Action, InputError, Step};
 
-pub struct SendActionCard;
 
 group_input! {
     /// Send an ActionCard message to a group chat through the app robot: one button
@@ -44,24 +43,21 @@ fn rules(schema: &mut schemars::Schema) {
     add_rule(schema, card_buttons_rule());
 }
 
-impl Action for SendActionCard {
+impl Action for Input {
     const NAME: &'static str = "send_action_card";
     const TITLE: &'static str = "Send an ActionCard message by chatbot";
     const DESCRIPTION: &'static str = "Sends an ActionCard to a group chat: one redirect button \
         (sampleActionCard) or 2 to 5 buttons (sampleActionCard2..6).";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
         let g = group(&i.group_chat_id)?;
         let f = Fields {
-            subject: Some(&i.subject),
-            content: Some(&i.content),
             button_text: i.button_text.as_ref(),
             redirect_url: i.redirect_url.as_ref(),
             buttons: i.buttons.as_ref(),
             button_layout: i.button_layout,
-            ..Fields::default()
+            ..Fields::titled(&i.subject, &i.content)
         };
         Ok(vec![group_send(g, f.app_card()?)?])
     }

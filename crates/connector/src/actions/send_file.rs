@@ -12,9 +12,8 @@ use super::types::{
     FileType, InlineFile, MediaKind, add_rule, download_url_schema, 
     name_with_extension, named_url, text_schema, token_schema, url_with_extension,
 };
-use super::{Action, FileSource, InputError, MediaRef, MessageSpec, Step};
+use super::{Action, FileSource, InputError, MediaMessage, MediaRef, Step};
 
-pub struct SendFile;
 
 group_input! {
     /// Send a file message to a group chat through the app robot.
@@ -77,13 +76,12 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for SendFile {
+impl Action for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "send_file";
     const TITLE: &'static str = "Send a file message by chatbot";
     const DESCRIPTION: &'static str = "Sends a file to a group chat (sampleFile): an uploaded \
         media id, or a file (base64) or URL that is uploaded first.";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
@@ -97,12 +95,12 @@ impl Action for SendFile {
             non_empty("file_name", file_name)?;
         }
         let send = |media: MediaRef, file_name: String, file_type: FileType| {
-            let message = MessageSpec::File {
+            let message = MediaMessage::File {
                 media,
                 file_name,
                 file_type: file_type.as_str().to_owned(),
             };
-            group_send(g.clone(), message)
+            group_send(g.clone(), message.into())
         };
         if let Some(media_id) = &i.media_id {
             token("media_id", media_id)?;

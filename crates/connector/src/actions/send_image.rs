@@ -6,9 +6,8 @@ use serde_json::json;
 use super::compose::{exactly_one, group, inline_file, picture};
 use super::outputs::SendOutput;
 use super::types::{InlineFile, MediaKind, add_rule, picture_schema};
-use super::{Action, InputError, MediaRef, MessageSpec, Step};
+use super::{Action, InputError, MediaMessage, MediaRef, Step};
 
-pub struct SendImage;
 
 group_input! {
     /// Send an image message to a group chat through the app robot.
@@ -37,13 +36,12 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for SendImage {
+impl Action for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "send_image";
     const TITLE: &'static str = "Send an image message by chatbot";
     const DESCRIPTION: &'static str = "Sends an image to a group chat (sampleImageMsg), by URL \
         or media id, or uploading a file first.";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
@@ -56,9 +54,10 @@ impl Action for SendImage {
             let url = i.image_url.as_deref().unwrap_or_default();
             return Ok(vec![Step::GroupSend {
                 group_chat_id: g,
-                message: MessageSpec::Image {
+                message: MediaMessage::Image {
                     photo: MediaRef::Given(picture("image_url", url)?),
-                },
+                }
+                .into(),
             }]);
         };
         let (file_name, source) = inline_file(file, MediaKind::Image)?;
@@ -70,9 +69,10 @@ impl Action for SendImage {
             },
             Step::GroupSend {
                 group_chat_id: g,
-                message: MessageSpec::Image {
+                message: MediaMessage::Image {
                     photo: MediaRef::Uploaded,
-                },
+                }
+                .into(),
             },
         ])
     }

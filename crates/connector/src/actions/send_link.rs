@@ -6,7 +6,6 @@ use super::outputs::SendOutput;
 use super::types::{link_schema, picture_schema, text_schema};
 use super::{Action, InputError, Step};
 
-pub struct SendLink;
 
 group_input! {
     /// Send a link message to a group chat through the app robot.
@@ -26,22 +25,19 @@ group_input! {
     }
 }
 
-impl Action for SendLink {
+impl Action for Input {
     const NAME: &'static str = "send_link";
     const TITLE: &'static str = "Send a link message by chatbot";
     const DESCRIPTION: &'static str =
         "Sends a link card with a preview image to a group chat (sampleLink).";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
         let g = group(&i.group_chat_id)?;
         let f = Fields {
-            subject: Some(&i.subject),
-            content: Some(&i.content),
             image_url: Some(&i.image_url),
             redirect_url: Some(&i.redirect_url),
-            ..Fields::default()
+            ..Fields::titled(&i.subject, &i.content)
         };
         Ok(vec![group_send(g, f.app_link()?)?])
     }

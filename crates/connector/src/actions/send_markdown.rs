@@ -6,7 +6,6 @@ use super::outputs::SendOutput;
 use super::types::{text_schema};
 use super::{Action, InputError, Step};
 
-pub struct SendMarkdown;
 
 group_input! {
     /// Send a Markdown message to a group chat through the app robot.
@@ -24,13 +23,12 @@ group_input! {
     }
 }
 
-impl Action for SendMarkdown {
+impl Action for Input {
     const NAME: &'static str = "send_markdown";
     const TITLE: &'static str = "Send a Markdown message by chatbot";
     const DESCRIPTION: &'static str = "Sends a Markdown message to a group chat through the app \
         robot (sampleMarkdown). Content over the limit is split into parts whose subjects end \
         in (i/n).";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

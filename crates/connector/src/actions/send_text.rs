@@ -6,7 +6,6 @@ use super::outputs::SendOutput;
 use super::types::{text_schema};
 use super::{Action, InputError, Step};
 
-pub struct SendText;
 
 group_input! {
     /// Send a text message to a group chat through the app robot.
@@ -21,13 +20,12 @@ group_input! {
     }
 }
 
-impl Action for SendText {
+impl Action for Input {
     const NAME: &'static str = "send_text";
     const TITLE: &'static str = "Send a text message by chatbot";
     const DESCRIPTION: &'static str = "Sends a text message to a group chat through the app \
         robot (sampleText). Content over DingTalk's 15000-byte limit is split into numbered \
         parts unless split is false.";
-    type Input = Input;
     type Output = SendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

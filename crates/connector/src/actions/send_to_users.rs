@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::compose::{Fields, check_app_message, picture, refuse_unused, token};
 use super::outputs::SendToUsersOutput;
 use super::types::{MessageFields, MsgTypeFields, add_rule, msg_type_rule, tokens_rule};
-use super::{Action, InputError, MediaRef, MessageSpec, Step};
+use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_OTO_USERS;
 
-pub struct SendToUsers;
 
 /// Message types the app robot can send 1:1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -90,12 +89,11 @@ fn rules(schema: &mut schemars::Schema) {
     add_rule(schema, msg_type_rule(MSG_TYPES, &MessageFields::NAMES, &[]));
 }
 
-impl Action for SendToUsers {
+impl Action for Input {
     const NAME: &'static str = "send_to_users";
     const TITLE: &'static str = "Send a message to users 1:1";
     const DESCRIPTION: &'static str =
         "Sends one message 1:1 to up to 20 users through the app robot.";
-    type Input = Input;
     type Output = SendToUsersOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
@@ -114,17 +112,20 @@ impl Action for SendToUsers {
         refuse_unused(name, &i.message.given(), used)?;
         let f = Fields::of(&i.message, name);
         let message = match i.msg_type {
-            UserMsgType::Text => MessageSpec::Text {
+            UserMsgType::Text => dingtalk::Message::Text {
                 content: f.req("content", f.content)?.to_owned(),
-            },
-            UserMsgType::Markdown => MessageSpec::Markdown {
+            }
+            .into(),
+            UserMsgType::Markdown => dingtalk::Message::Markdown {
                 title: f.req("subject", f.subject)?.to_owned(),
                 text: f.req("content", f.content)?.to_owned(),
-            },
+            }
+            .into(),
             UserMsgType::Link => f.app_link()?,
-            UserMsgType::Image => MessageSpec::Image {
-                photo: MediaRef::Given(picture("image_url", f.req("image_url", f.image_url)?)?),
-            },
+            UserMsgType::Image => dingtalk::Message::Image {
+                photo_url: picture("image_url", f.req("image_url", f.image_url)?)?,
+            }
+            .into(),
             UserMsgType::ActionCard => f.app_card()?,
         };
         check_app_message(&message)?;

@@ -9,7 +9,6 @@ use super::outputs::UploadOutput;
 use super::types::{InlineFile, MediaKind, add_rule, download_url_schema, text_schema};
 use super::{Action, FileSource, InputError, Step};
 
-pub struct UploadMedia;
 
 /// Upload a file to DingTalk and get its media_id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -63,13 +62,12 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for UploadMedia {
+impl Action for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
     const NAME: &'static str = "upload_media";
     const TITLE: &'static str = "Upload a media file";
     const DESCRIPTION: &'static str =
         "Uploads an image, voice, video or file to DingTalk and returns its media_id.";
-    type Input = Input;
     type Output = UploadOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

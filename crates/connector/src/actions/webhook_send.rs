@@ -5,19 +5,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::compose::{
-    Card, Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty, picture,
+    Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty, picture,
     plan_parts, refuse_unused, token,
 };
 use super::outputs::{FromResults, WebhookSendOutput};
 use super::split::Label;
 use super::types::{
-    FeedLinkInput, Layout, MessageFields, MsgTypeFields, add_rule, msg_type_rule,
+    FeedLinkInput, MessageFields, MsgTypeFields, add_rule, msg_type_rule,
 };
-use super::{Action, InputError, Mentions, Step, StepResult, WebhookSpec};
+use super::{Action, InputError, Mentions, Step, StepResult, webhook_message};
 use crate::connections::ConnectionKind;
 use dingtalk::webhook::{MAX_AT, MAX_WEBHOOK_BODY_BYTES};
 
-pub struct WebhookSend;
 
 /// Message types a webhook robot can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -116,14 +115,13 @@ fn rules(schema: &mut schemars::Schema) {
     add_rule(schema, msg_type_rule(MSG_TYPES, &optional, &empty_ok));
 }
 
-impl Action for WebhookSend {
+impl Action for Input {
     const NAME: &'static str = "webhook_send";
     const TITLE: &'static str = "Send a message by webhook robot";
     const DESCRIPTION: &'static str = "Sends a message through a custom (webhook) robot, \
         optionally @-mentioning people. Text and Markdown over the 20000-byte body limit are \
         split into parts.";
     const KIND: ConnectionKind = ConnectionKind::WebhookRobot;
-    type Input = Input;
     type Output = WebhookSendOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
@@ -170,8 +168,8 @@ impl Action for WebhookSend {
         let f = Fields::of(&i.message, name);
         // Measures the real body, mentions included; they ride on the first part only so people
         // are notified once.
-        let body_fits = |spec: &WebhookSpec, m: &Mentions| -> Result<bool, InputError> {
-            match spec.to_message(m).to_body() {
+        let body_fits = |spec: &dingtalk::WebhookPayload, m: &Mentions| -> Result<bool, InputError> {
+            match webhook_message(spec, m).to_body() {
                 Ok(_) => Ok(true),
                 Err(e) if e.field() == Some("body") => Ok(false),
                 Err(e) => Err(from_client(e)),
@@ -181,10 +179,10 @@ impl Action for WebhookSend {
         let text_like = |subject: Option<&str>| -> Result<Vec<Step>, InputError> {
             let content = f.req("content", f.content)?;
             let build = |slice: &str, label: Label| match subject {
-                None => WebhookSpec::Text {
+                None => dingtalk::WebhookPayload::Text {
                     content: labelled_text(slice, label),
                 },
-                Some(s) => WebhookSpec::Markdown {
+                Some(s) => dingtalk::WebhookPayload::Markdown {
                     title: labelled_title(s, label),
                     text: labelled_markdown(slice, label),
                 },
@@ -207,7 +205,7 @@ impl Action for WebhookSend {
                 })
                 .collect())
         };
-        let single = |spec: WebhookSpec| -> Result<Vec<Step>, InputError> {
+        let single = |spec: dingtalk::WebhookPayload| -> Result<Vec<Step>, InputError> {
             if !body_fits(&spec, &none)? {
                 return Err(InputError::field(
                     "content",
@@ -227,7 +225,7 @@ impl Action for WebhookSend {
                 let subject = f.req("subject", f.subject)?;
                 text_like(Some(subject))
             }
-            WebhookMsgType::Link => single(WebhookSpec::Link {
+            WebhookMsgType::Link => single(dingtalk::WebhookPayload::Link {
                 title: f.req("subject", f.subject)?.to_owned(),
                 text: f.req("content", f.content)?.to_owned(),
                 message_url: link("redirect_url", f.req("redirect_url", f.redirect_url)?)?,
@@ -236,30 +234,7 @@ impl Action for WebhookSend {
                     None => None,
                 },
             }),
-            WebhookMsgType::ActionCard => single(match f.card()? {
-                Card::Single {
-                    title,
-                    text,
-                    single_title,
-                    single_url,
-                } => WebhookSpec::ActionCard {
-                    title,
-                    text,
-                    single_title,
-                    single_url,
-                },
-                Card::Multi {
-                    title,
-                    text,
-                    buttons,
-                    layout,
-                } => WebhookSpec::ActionCardButtons {
-                    title,
-                    text,
-                    buttons,
-                    horizontal: layout == Layout::Horizontal,
-                },
-            }),
+            WebhookMsgType::ActionCard => single(webhook_card(f.card()?)),
             WebhookMsgType::FeedCard => {
                 let links = i.links.as_ref().ok_or_else(|| {
                     InputError::field("links", format!("is required for msg_type {name}"))
@@ -270,13 +245,13 @@ impl Action for WebhookSend {
                 let mut out = Vec::with_capacity(links.len());
                 for (k, l) in links.iter().enumerate() {
                     non_empty(&format!("links[{k}].title"), &l.title)?;
-                    out.push(FeedLinkInput {
+                    out.push(dingtalk::FeedLink {
                         title: l.title.clone(),
-                        url: link(&format!("links[{k}].url"), &l.url)?,
-                        image_url: picture(&format!("links[{k}].image_url"), &l.image_url)?,
+                        message_url: link(&format!("links[{k}].url"), &l.url)?,
+                        pic_url: picture(&format!("links[{k}].image_url"), &l.image_url)?,
                     });
                 }
-                single(WebhookSpec::FeedCard { links: out })
+                single(dingtalk::WebhookPayload::FeedCard { links: out })
             }
         }
     }
@@ -298,5 +273,41 @@ impl FromResults for WebhookSendOutput {
             msg_type: sent.first()?.to_string(),
             parts: (sent.len() > 1).then_some(sent.len()),
         })
+    }
+}
+
+/// An app robot's ActionCard as the webhook's: the same card, its buttons' links named
+/// `actionURL`, the layout a flag.
+fn webhook_card(card: dingtalk::Message) -> dingtalk::WebhookPayload {
+    match card {
+        dingtalk::Message::ActionCardButtons {
+            title,
+            text,
+            buttons,
+            layout,
+        } => dingtalk::WebhookPayload::ActionCardButtons {
+            title,
+            text,
+            buttons: buttons
+                .into_iter()
+                .map(|b| dingtalk::WebhookButton {
+                    title: b.title,
+                    action_url: b.url,
+                })
+                .collect(),
+            horizontal: layout == dingtalk::ButtonLayout::Horizontal,
+        },
+        dingtalk::Message::ActionCard {
+            title,
+            text,
+            single_title,
+            single_url,
+        } => dingtalk::WebhookPayload::ActionCard {
+            title,
+            text,
+            single_title,
+            single_url,
+        },
+        other => unreachable!("Fields::card builds ActionCards only, not {other:?}"),
     }
 }

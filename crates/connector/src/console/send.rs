@@ -509,7 +509,9 @@ pub(super) fn preview_html(steps: &[Step]) -> String {
             | Step::OtoSend { message, .. }
             | Step::Reply { message, .. } => app_bubble(&media, message, uploaded.as_deref()),
             Step::Webhook { message, mentions } => {
-                let body = message.to_message(mentions).to_body().ok();
+                let body = crate::actions::webhook_message(message, mentions)
+                    .to_body()
+                    .ok();
                 let body: Value = body
                     .and_then(|b| serde_json::from_str(&b).ok())
                     .unwrap_or(Value::Null);

@@ -251,6 +251,25 @@ pub(crate) fn row_chunks(mut n: usize) -> impl Iterator<Item = usize> {
     })
 }
 
+/// The typed sqlx query of `$query`: text and integers bound as they are, ids, times and JSON
+/// through the dialect's encodings.
+macro_rules! bind_all {
+    ($query:ident, $id:expr, $time:expr, $json:expr) => {{
+        let mut q = sqlx::query(&$query.sql);
+        for arg in &$query.args {
+            q = match *arg {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Int32(v) => q.bind(v),
+                Arg::Id(v) => q.bind(v.map($id)),
+                Arg::Time(v) => q.bind(v.map($time)),
+                Arg::Json(v) => q.bind(v.map($json)),
+            };
+        }
+        q
+    }};
+}
+
 /// Runs `$run` with `$q`, the typed sqlx query of whichever dialect `$exec` is, and `$e`, its
 /// executor.
 macro_rules! on_exec {
@@ -284,33 +303,16 @@ impl<'a> Query<'a> {
     }
 
     fn sqlite(&self) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
-        let mut q = sqlx::query(&self.sql);
-        for arg in &self.args {
-            q = match *arg {
-                Arg::Text(v) => q.bind(v),
-                Arg::Int(v) => q.bind(v),
-                Arg::Int32(v) => q.bind(v),
-                Arg::Id(v) => q.bind(v.map(|u| u.hyphenated().to_string())),
-                Arg::Time(v) => q.bind(v.map(|t| t.timestamp_micros())),
-                Arg::Json(v) => q.bind(v.map(Value::to_string)),
-            };
-        }
-        q
+        bind_all!(
+            self,
+            |u: Uuid| u.hyphenated().to_string(),
+            |t: DateTime<Utc>| t.timestamp_micros(),
+            Value::to_string
+        )
     }
 
     fn postgres(&self) -> sqlx::query::Query<'_, Postgres, PgArguments> {
-        let mut q = sqlx::query(&self.sql);
-        for arg in &self.args {
-            q = match *arg {
-                Arg::Text(v) => q.bind(v),
-                Arg::Int(v) => q.bind(v),
-                Arg::Int32(v) => q.bind(v),
-                Arg::Id(v) => q.bind(v),
-                Arg::Time(v) => q.bind(v),
-                Arg::Json(v) => q.bind(v.map(sqlx::types::Json)),
-            };
-        }
-        q
+        bind_all!(self, |u: Uuid| u, |t: DateTime<Utc>| t, sqlx::types::Json)
     }
 
     pub async fn fetch_all<'e>(self, on: impl Into<Exec<'e>>) -> Result<Vec<Row>, sqlx::Error> {

@@ -218,13 +218,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Ends a claimed attempt: the status change and what it writes ([`Ack`]), the attempt's
     /// record, and (when a flow step ended) the run's next step, in one transaction. Fenced by
     /// lease owner.
-    async fn ack(
-        &self,
-        id: Uuid,
-        owner: &str,
-        ack: Ack<'_>,
-        attempt: &AttemptRecord,
-    ) -> StoreResult<()>;
+    async fn ack(&self, id: Uuid, owner: &str, ack: Ack<'_>) -> StoreResult<()>;
     /// in_flight → delivered, with DingTalk's result and the final attempt. Fenced.
     async fn complete_delivery(
         &self,
@@ -233,7 +227,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         result: &serde_json::Value,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        self.ack(id, owner, Ack::complete(result), attempt).await
+        self.ack(id, owner, Ack::complete(result, attempt)).await
     }
     /// in_flight → retrying, due again at `next_attempt_at`. Fenced.
     async fn schedule_retry(
@@ -244,7 +238,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        self.ack(id, owner, Ack::retry(error, next_attempt_at), attempt)
+        self.ack(id, owner, Ack::retry(error, next_attempt_at, attempt))
             .await
     }
     /// in_flight → failed (the dead-letter list). Fenced.
@@ -255,7 +249,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         error: &ErrorBody,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
-        self.ack(id, owner, Ack::fail(error), attempt).await
+        self.ack(id, owner, Ack::fail(error, attempt)).await
     }
     /// Extends a live lease held by `owner` (a slow send); fenced.
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()>;

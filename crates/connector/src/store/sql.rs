@@ -758,18 +758,13 @@ impl Store for SqlStore {
         Ok(number)
     }
 
-    async fn ack(
-        &self,
-        id: Uuid,
-        owner: &str,
-        ack: Ack<'_>,
-        attempt: &AttemptRecord,
-    ) -> StoreResult<()> {
+    async fn ack(&self, id: Uuid, owner: &str, ack: Ack<'_>) -> StoreResult<()> {
         let Ack {
             transition,
             result,
             error,
             next_attempt_at,
+            attempt,
         } = ack;
         let now = self.now();
         let error = error.map(json);

@@ -136,41 +136,48 @@ pub(crate) const FAIL: Transition = moves(DeliveryStatus::InFlight, DeliveryStat
 pub(crate) const RELEASE: Transition = moves(DeliveryStatus::InFlight, DeliveryStatus::Queued);
 pub(crate) const RETRY_FAILED: Transition = moves(DeliveryStatus::Failed, DeliveryStatus::Queued);
 
-/// How a claimed attempt ends ([`super::Store::ack`]): the status change, and what it writes
-/// besides: DingTalk's result, the error, the next attempt time (`None` keeps the current value).
+/// How a claimed attempt ends ([`super::Store::ack`]): the status change, what it writes
+/// besides (DingTalk's result, the error, the next attempt time; `None` keeps the current
+/// value), and the attempt's record.
 #[derive(Clone, Copy, Debug)]
 pub struct Ack<'a> {
     pub(crate) transition: Transition,
     pub(crate) result: Option<&'a serde_json::Value>,
     pub(crate) error: Option<&'a ErrorBody>,
     pub(crate) next_attempt_at: Option<DateTime<Utc>>,
+    pub(crate) attempt: &'a AttemptRecord,
 }
 
 impl<'a> Ack<'a> {
-    pub fn complete(result: &'a serde_json::Value) -> Self {
+    pub fn complete(result: &'a serde_json::Value, attempt: &'a AttemptRecord) -> Self {
         Ack {
             transition: COMPLETE,
             result: Some(result),
             error: None,
             next_attempt_at: None,
+            attempt,
         }
     }
 
-    pub fn retry(error: &'a ErrorBody, next_attempt_at: DateTime<Utc>) -> Self {
+    pub fn retry(
+        error: &'a ErrorBody,
+        next_attempt_at: DateTime<Utc>,
+        attempt: &'a AttemptRecord,
+    ) -> Self {
         Ack {
             transition: SCHEDULE_RETRY,
-            error: Some(error),
             next_attempt_at: Some(next_attempt_at),
-            ..Ack::fail(error)
+            ..Ack::fail(error, attempt)
         }
     }
 
-    pub fn fail(error: &'a ErrorBody) -> Self {
+    pub fn fail(error: &'a ErrorBody, attempt: &'a AttemptRecord) -> Self {
         Ack {
             transition: FAIL,
             result: None,
             error: Some(error),
             next_attempt_at: None,
+            attempt,
         }
     }
 }
