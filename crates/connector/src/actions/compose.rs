@@ -368,11 +368,11 @@ impl<'a> Fields<'a> {
     pub(super) fn of(m: &'a MessageFields, msg_type: &str) -> Self {
         Fields {
             ctx: format!(" for msg_type {msg_type}"),
-            content: m.content.as_ref(),
-            subject: m.subject.as_ref(),
-            image_url: m.image_url.as_ref(),
-            redirect_url: m.redirect_url.as_ref(),
-            button_text: m.button_text.as_ref(),
+            content: m.content.as_deref(),
+            subject: m.subject.as_deref(),
+            image_url: m.image_url.as_deref(),
+            redirect_url: m.redirect_url.as_deref(),
+            button_text: m.button_text.as_deref(),
             buttons: m.buttons.as_ref(),
             button_layout: m.button_layout,
         }
@@ -424,7 +424,7 @@ impl<'a> Fields<'a> {
                     non_empty(&format!("buttons[{i}].title"), &b.title)?;
                     let url = link(&format!("buttons[{i}].url"), &b.url)?;
                     out.push(dingtalk::Button {
-                        title: b.title.clone(),
+                        title: b.title.0.clone(),
                         url,
                     });
                 }

@@ -104,14 +104,11 @@ pub const MESSAGE_BODY_LIMIT: usize = 1024 * 1024;
 /// third in base64.
 pub const FILE_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// One action: everything about it in one module, implemented by its input type (with the
-/// seed's parameter names; its JSON Schema is the catalog's input schema).
+/// One action: everything about it in one module (whose name is the action's, e.g. `send_text`),
+/// implemented by its input type: the seed's parameter names; its JSON Schema is the catalog's
+/// input schema; its doc comment's first line the action's title (the seed's name for it, e.g.
+/// "Send a text message by chatbot"), the paragraphs after it the action's description.
 pub trait Action: DeserializeOwned + JsonSchema + 'static {
-    /// The name in routes and the catalog, e.g. `send_text`.
-    const NAME: &'static str;
-    /// The seed's name for it, e.g. "Send a text message by chatbot".
-    const TITLE: &'static str;
-    const DESCRIPTION: &'static str;
     /// The connection kind it runs on.
     const KIND: ConnectionKind = ConnectionKind::AppRobot;
     /// The largest request body taken, in bytes ([`FILE_BODY_LIMIT`] for actions with files).
@@ -140,14 +137,26 @@ pub struct ActionDef {
 }
 
 impl ActionDef {
-    fn of<A: Action>() -> ActionDef {
-        let input_schema = schema::of::<A>();
+    /// Action `name` (its module's), titled and described by its input's doc comment: the
+    /// first line is the title (the seed's name for it), the paragraphs after it describe it.
+    fn of<A: Action>(name: &'static str) -> ActionDef {
+        let mut input_schema = schema::of::<A>();
+        let doc = input_schema["description"].as_str().unwrap_or_default();
+        let (title, description) = match doc.split_once("\n\n") {
+            Some((title, description)) => (title.trim(), description.replace('\n', " ")),
+            None => panic!("{name}: the input's doc comment has no title line and description"),
+        };
+        // Built once per process (the catalog is static).
+        let title: &'static str = title.to_owned().leak();
+        let description: &'static str = description.leak();
+        input_schema["title"] = title.into();
+        input_schema["description"] = description.into();
         let validator = jsonschema::draft202012::new(&input_schema)
-            .unwrap_or_else(|e| panic!("{}: the input schema does not compile: {e}", A::NAME));
+            .unwrap_or_else(|e| panic!("{name}: the input schema does not compile: {e}"));
         ActionDef {
-            name: A::NAME,
-            title: A::TITLE,
-            description: A::DESCRIPTION,
+            name,
+            title,
+            description,
             connection_kind: A::KIND,
             max_body_bytes: A::MAX_BODY_BYTES,
             input_schema,
@@ -233,8 +242,37 @@ impl From<&ActionDef> for CatalogEntry {
     }
 }
 
+/// An action that addresses one group chat (its input declared with [`group_input!`]): its
+/// plan gets the group chat id already checked.
+pub trait GroupAction: Sized {
+    /// As [`Action::MAX_BODY_BYTES`].
+    const MAX_BODY_BYTES: usize = MESSAGE_BODY_LIMIT;
+    type Output: Serialize + JsonSchema + FromResults;
+    /// The rules the schema cannot state, then the steps to run in group `group_chat_id`.
+    fn plan(group_chat_id: String, input: Self) -> Result<Vec<Step>, InputError>;
+}
+
+/// A group action that sends messages and answers with what DingTalk accepted
+/// ([`outputs::SendOutput`]): the seed's six.
+pub trait GroupSend: Sized {
+    /// As [`Action::MAX_BODY_BYTES`].
+    const MAX_BODY_BYTES: usize = MESSAGE_BODY_LIMIT;
+    /// As [`GroupAction::plan`].
+    fn plan(group_chat_id: String, input: Self) -> Result<Vec<Step>, InputError>;
+}
+
+impl<T: GroupSend> GroupAction for T {
+    const MAX_BODY_BYTES: usize = <T as GroupSend>::MAX_BODY_BYTES;
+    type Output = outputs::SendOutput;
+
+    fn plan(group_chat_id: String, input: Self) -> Result<Vec<Step>, InputError> {
+        <T as GroupSend>::plan(group_chat_id, input)
+    }
+}
+
 /// The input of an action that addresses one group chat: `group_chat_id`, then the action's
-/// own fields; unknown fields are refused.
+/// own fields; unknown fields are refused. Its [`Action`] checks the group chat id and plans
+/// through its [`GroupAction`].
 macro_rules! group_input {
     ($(#[$meta:meta])* pub struct Input { $($fields:tt)* }) => {
         #[derive(
@@ -248,6 +286,16 @@ macro_rules! group_input {
             pub group_chat_id: String,
             $($fields)*
         }
+
+        impl $crate::actions::Action for Input {
+            const MAX_BODY_BYTES: usize = <Self as $crate::actions::GroupAction>::MAX_BODY_BYTES;
+            type Output = <Self as $crate::actions::GroupAction>::Output;
+
+            fn plan(input: Self) -> Result<Vec<Step>, InputError> {
+                let group = $crate::actions::compose::group(&input.group_chat_id)?;
+                <Self as $crate::actions::GroupAction>::plan(group, input)
+            }
+        }
     };
 }
 
@@ -257,7 +305,7 @@ macro_rules! catalog {
         $(mod $module;)+
         /// Every action, in a stable order.
         static CATALOG: LazyLock<Vec<ActionDef>> =
-            LazyLock::new(|| vec![$(ActionDef::of::<$module::Input>()),+]);
+            LazyLock::new(|| vec![$(ActionDef::of::<$module::Input>(stringify!($module))),+]);
     };
 }
 

@@ -1,10 +1,10 @@
 //! `query_read_status`: who has read a group message the app robot sent, a page at a time.
 
 
-use super::compose::{group, token};
+use super::compose::{token};
 use super::outputs::ReadStatusOutput;
 use super::types::{token_schema};
-use super::{Action, InputError, Step};
+use super::{GroupAction, InputError, Step};
 use dingtalk::robot::MAX_QUERY_RESULTS;
 
 
@@ -13,7 +13,9 @@ fn default_max_results() -> u32 {
 }
 
 group_input! {
-    /// Who has read a group message sent by the app robot, one page at a time.
+    /// Query who read a group message
+    ///
+    /// Lists who has read a group message sent by the app robot, one page at a time.
     pub struct Input {
         /// The `process_query_key` a send returned.
         #[schemars(schema_with = "token_schema")]
@@ -28,15 +30,10 @@ group_input! {
     }
 }
 
-impl Action for Input {
-    const NAME: &'static str = "query_read_status";
-    const TITLE: &'static str = "Query who read a group message";
-    const DESCRIPTION: &'static str =
-        "Lists who has read a group message sent by the app robot, one page at a time.";
+impl GroupAction for Input {
     type Output = ReadStatusOutput;
 
-    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let g = group(&i.group_chat_id)?;
+    fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         token("process_query_key", &i.process_query_key)?;
         if i.max_results == 0 || i.max_results > MAX_QUERY_RESULTS {
             return Err(InputError::field(

@@ -1,15 +1,17 @@
 //! `recall_messages`: recall up to 20 group messages the app robot sent.
 
 
-use super::compose::{group, token};
+use super::compose::{token};
 use super::outputs::RecallOutput;
 use super::types::{add_rule, tokens_rule};
-use super::{Action, InputError, Step};
+use super::{GroupAction, InputError, Step};
 use dingtalk::robot::MAX_RECALL_KEYS;
 
 
 group_input! {
-    /// Recall group messages sent by the app robot.
+    /// Recall group messages
+    ///
+    /// Recalls up to 20 group messages sent by the app robot.
     #[schemars(transform = rules)]
     pub struct Input {
         /// The `process_query_key`s of the messages to recall, 1 to 20.
@@ -24,14 +26,10 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for Input {
-    const NAME: &'static str = "recall_messages";
-    const TITLE: &'static str = "Recall group messages";
-    const DESCRIPTION: &'static str = "Recalls up to 20 group messages sent by the app robot.";
+impl GroupAction for Input {
     type Output = RecallOutput;
 
-    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let g = group(&i.group_chat_id)?;
+    fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         let n = i.process_query_keys.len();
         if n == 0 || n > MAX_RECALL_KEYS {
             return Err(InputError::field(

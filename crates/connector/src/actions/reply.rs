@@ -54,7 +54,11 @@ fn rules(schema: &mut schemars::Schema) {
     add_rule(schema, msg_type_rule(MSG_TYPES, &["title"], &[]));
 }
 
-/// Reply to a received robot message.
+/// Reply to a received message
+///
+/// Answers a message the robot received (Stream mode) in its conversation: through the message's
+/// session webhook while it lasts, then as a robot message to the group, or to the sender of a 1:1
+/// message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
@@ -77,11 +81,6 @@ pub struct Input {
 }
 
 impl Action for Input {
-    const NAME: &'static str = "reply";
-    const TITLE: &'static str = "Reply to a received message";
-    const DESCRIPTION: &'static str = "Answers a message the robot received (Stream mode) in \
-        its conversation: through the message's session webhook while it lasts, then as a \
-        robot message to the group, or to the sender of a 1:1 message.";
     type Output = ReplyOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

@@ -2,34 +2,28 @@
 //! (`sampleActionCard`) or 2 to 5 buttons (`sampleActionCard2..6`).
 
 
-use super::compose::{Fields, group, group_send};
-use super::outputs::SendOutput;
-use super::types::{
-    ButtonInput, Layout, add_rule, card_buttons_rule, link_schema,
-    text_schema,
-};
-use super::{Action, InputError, Step};
+use super::compose::{Fields, group_send};
+use super::types::{ButtonInput, Layout, Link, Text, add_rule, card_buttons_rule};
+use super::{GroupSend, InputError, Step};
 
 
 group_input! {
-    /// Send an ActionCard message to a group chat through the app robot: one button
-    /// (`button_text` + `redirect_url`) or several (`buttons`).
+    /// Send an ActionCard message by chatbot
+    ///
+    /// Sends an ActionCard to a group chat: one redirect button (sampleActionCard) or 2 to 5
+    /// buttons (sampleActionCard2..6).
     #[schemars(transform = rules)]
     pub struct Input {
         /// Message subject.
-        #[schemars(schema_with = "text_schema")]
-        pub subject: String,
+        pub subject: Text,
         /// Message content (Markdown).
-        #[schemars(schema_with = "text_schema")]
-        pub content: String,
+        pub content: Text,
         /// Text displayed on the single redirect button.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(schema_with = "text_schema")]
-        pub button_text: Option<String>,
+        pub button_text: Option<Text>,
         /// Link opened by the single button: http(s) or `dingtalk://`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(schema_with = "link_schema")]
-        pub redirect_url: Option<String>,
+        pub redirect_url: Option<Link>,
         /// Several buttons instead of one: 2 to 5 when vertical, exactly 2 when horizontal.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub buttons: Option<Vec<ButtonInput>>,
@@ -43,18 +37,12 @@ fn rules(schema: &mut schemars::Schema) {
     add_rule(schema, card_buttons_rule());
 }
 
-impl Action for Input {
-    const NAME: &'static str = "send_action_card";
-    const TITLE: &'static str = "Send an ActionCard message by chatbot";
-    const DESCRIPTION: &'static str = "Sends an ActionCard to a group chat: one redirect button \
-        (sampleActionCard) or 2 to 5 buttons (sampleActionCard2..6).";
-    type Output = SendOutput;
+impl GroupSend for Input {
 
-    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let g = group(&i.group_chat_id)?;
+    fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         let f = Fields {
-            button_text: i.button_text.as_ref(),
-            redirect_url: i.redirect_url.as_ref(),
+            button_text: i.button_text.as_deref(),
+            redirect_url: i.redirect_url.as_deref(),
             buttons: i.buttons.as_ref(),
             button_layout: i.button_layout,
             ..Fields::titled(&i.subject, &i.content)

@@ -4,19 +4,18 @@
 use serde_json::json;
 
 use super::compose::{
-    download_url, exactly_one, extension, group, group_send, inline_file, non_empty,
+    download_url, exactly_one, extension, group_send, inline_file, non_empty,
     required, token, url_file_name,
 };
-use super::outputs::SendOutput;
-use super::types::{
-    FileType, InlineFile, MediaKind, add_rule, download_url_schema, 
-    name_with_extension, named_url, text_schema, token_schema, url_with_extension,
-};
-use super::{Action, FileSource, InputError, MediaMessage, MediaRef, Step};
+use super::types::{FileType, InlineFile, MediaKind, Text, add_rule, download_url_schema, name_with_extension, named_url, token_schema, url_with_extension};
+use super::{GroupSend, FileSource, InputError, MediaMessage, MediaRef, Step};
 
 
 group_input! {
-    /// Send a file message to a group chat through the app robot.
+    /// Send a file message by chatbot
+    ///
+    /// Sends a file to a group chat (sampleFile): an uploaded media id, or a file (base64) or URL
+    /// that is uploaded first.
     #[schemars(transform = rules)]
     pub struct Input {
         /// media_id of an uploaded file. Give exactly one of `media_id`, `file`, `file_url`.
@@ -25,8 +24,7 @@ group_input! {
         pub media_id: Option<String>,
         /// Name of the file to be sent; required with `media_id`, otherwise taken from the file.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(schema_with = "text_schema")]
-        pub file_name: Option<String>,
+        pub file_name: Option<Text>,
         /// File type; required with `media_id`, otherwise taken from the file name's extension.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file_type: Option<FileType>,
@@ -76,16 +74,10 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for Input {
+impl GroupSend for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
-    const NAME: &'static str = "send_file";
-    const TITLE: &'static str = "Send a file message by chatbot";
-    const DESCRIPTION: &'static str = "Sends a file to a group chat (sampleFile): an uploaded \
-        media id, or a file (base64) or URL that is uploaded first.";
-    type Output = SendOutput;
 
-    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let g = group(&i.group_chat_id)?;
+    fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         exactly_one(&[
             ("media_id", i.media_id.is_some()),
             ("file", i.file.is_some()),
@@ -105,7 +97,7 @@ impl Action for Input {
         if let Some(media_id) = &i.media_id {
             token("media_id", media_id)?;
             let ctx = " with `media_id`";
-            let file_name = required("file_name", i.file_name.as_ref(), ctx)?.to_owned();
+            let file_name = required("file_name", i.file_name.as_deref(), ctx)?.to_owned();
             let file_type = i
                 .file_type
                 .ok_or_else(|| InputError::field("file_type", format!("is required{ctx}")))?;
@@ -173,7 +165,7 @@ impl Action for Input {
         let source = match (source, &i.file) {
             (None, Some(file)) => {
                 let renamed = InlineFile {
-                    name: upload_name.clone(),
+                    name: Text(upload_name.clone()),
                     content_base64: file.content_base64.clone(),
                 };
                 inline_file(&renamed, MediaKind::File)
@@ -185,7 +177,7 @@ impl Action for Input {
                 return Err(InputError::field("file", "is required: give one of `media_id`, `file`, `file_url`"));
             }
         };
-        let display_name = i.file_name.clone().unwrap_or(source_name);
+        let display_name = i.file_name.clone().map_or(source_name, |n| n.0);
         Ok(vec![
             Step::Upload {
                 media_type: MediaKind::File,

@@ -3,20 +3,21 @@
 
 use serde_json::json;
 
-use super::compose::{exactly_one, group, inline_file, picture};
-use super::outputs::SendOutput;
-use super::types::{InlineFile, MediaKind, add_rule, picture_schema};
-use super::{Action, InputError, MediaMessage, MediaRef, Step};
+use super::compose::{exactly_one, inline_file, picture};
+use super::types::{InlineFile, MediaKind, Picture, add_rule};
+use super::{GroupSend, InputError, MediaMessage, MediaRef, Step};
 
 
 group_input! {
-    /// Send an image message to a group chat through the app robot.
+    /// Send an image message by chatbot
+    ///
+    /// Sends an image to a group chat (sampleImageMsg), by URL or media id, or uploading a file
+    /// first.
     #[schemars(transform = rules)]
     pub struct Input {
         /// The image: an http(s) URL or a media id (`@…`/`$…`). Give this or `file`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(schema_with = "picture_schema")]
-        pub image_url: Option<String>,
+        pub image_url: Option<Picture>,
         /// An image file to upload first (jpg, jpeg, gif, png, bmp). Give this or `image_url`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file: Option<InlineFile>,
@@ -36,22 +37,16 @@ fn rules(schema: &mut schemars::Schema) {
     );
 }
 
-impl Action for Input {
+impl GroupSend for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
-    const NAME: &'static str = "send_image";
-    const TITLE: &'static str = "Send an image message by chatbot";
-    const DESCRIPTION: &'static str = "Sends an image to a group chat (sampleImageMsg), by URL \
-        or media id, or uploading a file first.";
-    type Output = SendOutput;
 
-    fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let g = group(&i.group_chat_id)?;
+    fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         exactly_one(&[
             ("image_url", i.image_url.is_some()),
             ("file", i.file.is_some()),
         ])?;
         let Some(file) = &i.file else {
-            let url = i.image_url.as_deref().unwrap_or_default();
+            let url = i.image_url.as_deref().map_or("", String::as_str);
             return Ok(vec![Step::GroupSend {
                 group_chat_id: g,
                 message: MediaMessage::Image {

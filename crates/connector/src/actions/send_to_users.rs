@@ -63,9 +63,11 @@ const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields { msg_type: "action_card", required: &["subject", "content"], used: CARD },
 ];
 
-/// Send one message 1:1 to up to 20 users through the app robot.
-/// (Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
-/// cannot deny them next to a flattened struct.)
+// Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
+// cannot deny them next to a flattened struct.
+/// Send a message to users 1:1
+///
+/// Sends one message 1:1 to up to 20 users through the app robot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = rules)]
 pub struct Input {
@@ -90,10 +92,6 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl Action for Input {
-    const NAME: &'static str = "send_to_users";
-    const TITLE: &'static str = "Send a message to users 1:1";
-    const DESCRIPTION: &'static str =
-        "Sends one message 1:1 to up to 20 users through the app robot.";
     type Output = SendToUsersOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

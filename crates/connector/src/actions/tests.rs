@@ -322,6 +322,33 @@ fn the_catalog_lists_every_action_with_self_contained_schemas() {
 }
 
 #[test]
+fn the_six_seed_actions_carry_the_seeds_names() {
+    for (name, title) in [
+        ("send_text", "Send a text message by chatbot"),
+        ("send_markdown", "Send a Markdown message by chatbot"),
+        ("send_link", "Send a link message by chatbot"),
+        ("send_image", "Send an image message by chatbot"),
+        ("send_file", "Send a file message by chatbot"),
+        ("send_action_card", "Send an ActionCard message by chatbot"),
+    ] {
+        let s = spec(name).unwrap();
+        assert_eq!(s.title, title);
+        assert_eq!(s.input_schema["title"], title);
+    }
+    for s in catalog() {
+        assert!(!s.title.is_empty() && !s.title.contains('\n'), "{}", s.name);
+        assert!(
+            s.description.ends_with('.'),
+            "{}: {}",
+            s.name,
+            s.description
+        );
+        assert!(!s.description.contains('\n'), "{}", s.name);
+        assert_eq!(s.input_schema["description"], s.description);
+    }
+}
+
+#[test]
 fn schemas_carry_the_seed_names_and_descriptions() {
     let s = spec("send_link").unwrap();
     let required: Vec<&str> = s.input_schema["required"]

@@ -134,6 +134,47 @@ pub(crate) fn text_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "minLength": 1, "pattern": not_blank() })
 }
 
+/// Strings whose JSON Schema states their rule (inlined where they are used); each reads and
+/// writes as a plain string and derefs to it.
+macro_rules! schema_string {
+    ($($(#[$doc:meta])* $name:ident => $schema:ident),+ $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+            #[serde(transparent)]
+            pub struct $name(pub String);
+
+            impl std::ops::Deref for $name {
+                type Target = String;
+                fn deref(&self) -> &String {
+                    &self.0
+                }
+            }
+
+            impl JsonSchema for $name {
+                fn inline_schema() -> bool {
+                    true
+                }
+                fn schema_name() -> std::borrow::Cow<'static, str> {
+                    stringify!($name).into()
+                }
+                fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                    $schema(generator)
+                }
+            }
+        )+
+    };
+}
+
+schema_string! {
+    /// Text with at least one character that is not whitespace.
+    Text => text_schema,
+    /// A picture: an http(s) URL or a media id from an upload (`@…`/`$…`).
+    Picture => picture_schema,
+    /// A link DingTalk clients open: http(s) or `dingtalk://`.
+    Link => link_schema,
+}
+
 /// A list of opaque tokens, `min` to `max` of them.
 pub(crate) fn tokens_rule(min: usize, max: usize) -> serde_json::Value {
     serde_json::json!({
@@ -178,8 +219,7 @@ pub(crate) fn base64_schema(_: &mut SchemaGenerator) -> Schema {
 #[serde(deny_unknown_fields)]
 pub struct InlineFile {
     /// File name with its extension, e.g. `chart.png`; the extension decides the format.
-    #[schemars(schema_with = "text_schema")]
-    pub name: String,
+    pub name: Text,
     /// The file's bytes in base64 (standard alphabet; padding and line breaks are optional).
     #[schemars(schema_with = "base64_schema")]
     pub content_base64: String,
@@ -306,11 +346,9 @@ pub(crate) fn name_with_extension(extensions: &[&str]) -> String {
 #[serde(deny_unknown_fields)]
 pub struct ButtonInput {
     /// Text on the button.
-    #[schemars(schema_with = "text_schema")]
-    pub title: String,
+    pub title: Text,
     /// Link opened by the button: http(s) or `dingtalk://`.
-    #[schemars(schema_with = "link_schema")]
-    pub url: String,
+    pub url: Link,
 }
 
 /// How the buttons of a multi-button ActionCard are laid out.
@@ -338,14 +376,11 @@ impl Layout {
 #[serde(deny_unknown_fields)]
 pub struct FeedLinkInput {
     /// Entry title.
-    #[schemars(schema_with = "text_schema")]
-    pub title: String,
+    pub title: Text,
     /// Link opened by the entry: http(s) or `dingtalk://`.
-    #[schemars(schema_with = "link_schema")]
-    pub url: String,
+    pub url: Link,
     /// Entry picture: http(s) URL.
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: String,
+    pub image_url: Picture,
 }
 
 /// JSON Schema rules for the single-button or multi-button form of an ActionCard: either
@@ -398,24 +433,19 @@ fn merge(into: &mut serde_json::Map<String, serde_json::Value>, rule: serde_json
 pub struct MessageFields {
     /// Message content (text, markdown, link, action_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub content: Option<String>,
+    pub content: Option<Text>,
     /// Message subject (markdown, link, action_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub subject: Option<String>,
+    pub subject: Option<Text>,
     /// Picture: http(s) URL or media id (image, link).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "picture_schema")]
-    pub image_url: Option<String>,
+    pub image_url: Option<Picture>,
     /// Link opened by the message or its single button (link, action_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "link_schema")]
-    pub redirect_url: Option<String>,
+    pub redirect_url: Option<Link>,
     /// Text of the single button (action_card).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub button_text: Option<String>,
+    pub button_text: Option<Text>,
     /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buttons: Option<Vec<ButtonInput>>,

@@ -6,11 +6,13 @@ use serde_json::json;
 
 use super::compose::{check_format, download_url, exactly_one, inline_file, non_empty, url_file_name};
 use super::outputs::UploadOutput;
-use super::types::{InlineFile, MediaKind, add_rule, download_url_schema, text_schema};
+use super::types::{InlineFile, MediaKind, Text, add_rule, download_url_schema};
 use super::{Action, FileSource, InputError, Step};
 
 
-/// Upload a file to DingTalk and get its media_id.
+/// Upload a media file
+///
+/// Uploads an image, voice, video or file to DingTalk and returns its media_id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
@@ -26,8 +28,7 @@ pub struct Input {
     pub file_url: Option<String>,
     /// Name to upload a `file_url` download as; defaults to the URL's last path segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "text_schema")]
-    pub file_name: Option<String>,
+    pub file_name: Option<Text>,
 }
 
 /// Exactly one of `file` and `file_url` (`file_name` only with the URL); the file's name has
@@ -64,10 +65,6 @@ fn rules(schema: &mut schemars::Schema) {
 
 impl Action for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
-    const NAME: &'static str = "upload_media";
-    const TITLE: &'static str = "Upload a media file";
-    const DESCRIPTION: &'static str =
-        "Uploads an image, voice, video or file to DingTalk and returns its media_id.";
     type Output = UploadOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {

@@ -70,9 +70,12 @@ const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields { msg_type: "feed_card", required: &["links"], used: &["links"] },
 ];
 
-/// Send a message through a custom (webhook) robot, optionally @-mentioning people.
-/// (Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
-/// cannot deny them next to a flattened struct.)
+// Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
+// cannot deny them next to a flattened struct.
+/// Send a message by webhook robot
+///
+/// Sends a message through a custom (webhook) robot, optionally @-mentioning people. Text and
+/// Markdown over the 20000-byte body limit are split into parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = rules)]
 pub struct Input {
@@ -116,11 +119,6 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl Action for Input {
-    const NAME: &'static str = "webhook_send";
-    const TITLE: &'static str = "Send a message by webhook robot";
-    const DESCRIPTION: &'static str = "Sends a message through a custom (webhook) robot, \
-        optionally @-mentioning people. Text and Markdown over the 20000-byte body limit are \
-        split into parts.";
     const KIND: ConnectionKind = ConnectionKind::WebhookRobot;
     type Output = WebhookSendOutput;
 
@@ -246,7 +244,7 @@ impl Action for Input {
                 for (k, l) in links.iter().enumerate() {
                     non_empty(&format!("links[{k}].title"), &l.title)?;
                     out.push(dingtalk::FeedLink {
-                        title: l.title.clone(),
+                        title: l.title.0.clone(),
                         message_url: link(&format!("links[{k}].url"), &l.url)?,
                         pic_url: picture(&format!("links[{k}].image_url"), &l.image_url)?,
                     });
