@@ -21,6 +21,26 @@ pub(super) fn non_empty(field: &str, v: &str) -> Result<(), InputError> {
     }
 }
 
+/// A list of 1 to `max` opaque tokens; `what` they are ("keys") in the error.
+pub(super) fn tokens(
+    field: &str,
+    list: &[String],
+    max: usize,
+    what: &str,
+) -> Result<(), InputError> {
+    let n = list.len();
+    if n == 0 || n > max {
+        return Err(InputError::field(
+            field,
+            format!("has {n} {what}; give 1 to {max}"),
+        ));
+    }
+    for (k, t) in list.iter().enumerate() {
+        token(&format!("{field}[{k}]"), t)?;
+    }
+    Ok(())
+}
+
 /// An opaque DingTalk token (key, id): non-empty, no whitespace.
 pub(super) fn token(field: &str, v: &str) -> Result<(), InputError> {
     non_empty(field, v)?;

@@ -119,20 +119,27 @@ pub trait Action: DeserializeOwned + JsonSchema + 'static {
     fn plan(input: Self) -> Result<Vec<Step>, InputError>;
 }
 
-/// An action of the catalog, with its schemas and compiled validator.
+/// An action of the catalog, with its schemas and compiled validator; the API shows it as a
+/// catalog entry (what serializes).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "CatalogEntry")]
 pub struct ActionDef {
     pub name: &'static str,
     pub title: &'static str,
     pub description: &'static str,
     pub connection_kind: ConnectionKind,
     /// The largest request body the action's route takes, in bytes.
+    #[serde(skip)]
     pub max_body_bytes: usize,
-    /// JSON Schema (2020-12) of the input, self-contained (no `$ref`).
+    /// JSON Schema (2020-12) of the input.
     pub input_schema: Value,
-    /// JSON Schema (2020-12) of the output, self-contained (no `$ref`).
+    /// JSON Schema (2020-12) of the output.
     pub output_schema: Value,
+    #[serde(skip)]
     validator: jsonschema::Validator,
+    #[serde(skip)]
     plan: fn(Value) -> Result<Vec<Step>, InputError>,
+    #[serde(skip)]
     output: fn(&[Step], &[StepResult]) -> Option<Value>,
 }
 
@@ -213,32 +220,6 @@ impl std::fmt::Debug for ActionDef {
         f.debug_struct("ActionDef")
             .field("name", &self.name)
             .finish()
-    }
-}
-
-/// A catalog entry as the API shows it.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct CatalogEntry {
-    pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
-    pub connection_kind: ConnectionKind,
-    /// JSON Schema (2020-12) of the input.
-    pub input_schema: Value,
-    /// JSON Schema (2020-12) of the output.
-    pub output_schema: Value,
-}
-
-impl From<&ActionDef> for CatalogEntry {
-    fn from(d: &ActionDef) -> Self {
-        CatalogEntry {
-            name: d.name,
-            title: d.title,
-            description: d.description,
-            connection_kind: d.connection_kind,
-            input_schema: d.input_schema.clone(),
-            output_schema: d.output_schema.clone(),
-        }
     }
 }
 

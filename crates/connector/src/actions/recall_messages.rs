@@ -1,7 +1,7 @@
 //! `recall_messages`: recall up to 20 group messages the app robot sent.
 
 
-use super::compose::{token};
+use super::compose::tokens;
 use super::outputs::RecallOutput;
 use super::types::{add_rule, tokens_rule};
 use super::{GroupAction, InputError, Step};
@@ -30,16 +30,7 @@ impl GroupAction for Input {
     type Output = RecallOutput;
 
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        let n = i.process_query_keys.len();
-        if n == 0 || n > MAX_RECALL_KEYS {
-            return Err(InputError::field(
-                "process_query_keys",
-                format!("has {n} keys; give 1 to {MAX_RECALL_KEYS}"),
-            ));
-        }
-        for (k, key) in i.process_query_keys.iter().enumerate() {
-            token(&format!("process_query_keys[{k}]"), key)?;
-        }
+        tokens("process_query_keys", &i.process_query_keys, MAX_RECALL_KEYS, "keys")?;
         Ok(vec![Step::Recall {
             group_chat_id: g,
             process_query_keys: i.process_query_keys,

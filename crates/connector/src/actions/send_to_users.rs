@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::compose::{Fields, check_app_message, picture, refuse_unused, token};
+use super::compose::{Fields, check_app_message, picture, refuse_unused, tokens};
 use super::outputs::SendToUsersOutput;
 use super::types::{MessageFields, MsgTypeFields, add_rule, msg_type_rule, tokens_rule};
 use super::{Action, InputError, Step};
@@ -95,16 +95,7 @@ impl Action for Input {
     type Output = SendToUsersOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        let n = i.user_ids.len();
-        if n == 0 || n > MAX_OTO_USERS {
-            return Err(InputError::field(
-                "user_ids",
-                format!("has {n} users; give 1 to {MAX_OTO_USERS}"),
-            ));
-        }
-        for (k, u) in i.user_ids.iter().enumerate() {
-            token(&format!("user_ids[{k}]"), u)?;
-        }
+        tokens("user_ids", &i.user_ids, MAX_OTO_USERS, "users")?;
         let name = i.msg_type.as_str();
         let used = MsgTypeFields::find(MSG_TYPES, name).used;
         refuse_unused(name, &i.message.given(), used)?;

@@ -470,74 +470,32 @@ fn the_schema_accepts_every_form_the_plan_accepts() {
 #[test]
 fn fields_that_do_not_go_together_are_refused_in_the_plans_words() {
     let png = json!({ "name": "chart.png", "content_base64": "iVBORw0KGgo=" });
-    let cases = [
-        (
-            "send_image",
-            json!({ "group_chat_id": G }),
-            "image_url",
-            "is required: give one of",
-        ),
-        (
-            "send_image",
-            json!({ "group_chat_id": G, "image_url": "https://e.com/p.png", "file": png }),
-            "file",
-            "give only one of",
-        ),
-        (
-            "send_action_card",
-            json!({ "group_chat_id": G, "subject": "s", "content": "c",
-            "button_text": "Go", "redirect_url": "https://e.com",
-            "buttons": [{ "title": "A", "url": "https://a" }, { "title": "B", "url": "https://b" }] }),
-            "button_text",
-            "not both",
-        ),
-        (
-            "send_action_card",
-            json!({ "group_chat_id": G, "subject": "s", "content": "c",
-            "buttons": [{ "title": "A", "url": "https://a" }] }),
-            "buttons",
-            "for one button use",
-        ),
-        (
-            "upload_media",
-            json!({ "media_type": "file", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" },
-            "file_name": "b.pdf" }),
-            "file_name",
-            "only used with `file_url`",
-        ),
-        (
-            "upload_media",
-            json!({ "media_type": "image", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" } }),
-            "file.name",
-            "must be one of",
-        ),
-        (
-            "send_to_users",
-            json!({ "user_ids": ["u"], "msg_type": "text", "content": "c", "subject": "s" }),
-            "subject",
-            "is not used by msg_type text",
-        ),
-        (
-            "send_to_users",
-            json!({ "user_ids": ["u"], "msg_type": "link", "content": "c" }),
-            "subject",
-            "is required for msg_type link",
-        ),
-        (
-            "webhook_send",
-            json!({ "msg_type": "link", "subject": "s", "content": "c",
-            "redirect_url": "https://x", "at_all": true }),
-            "at_all",
-            "text and markdown",
-        ),
-    ];
-    for (action, input, field, reason) in cases {
+    let cases = json!([
+        { "action": "send_image", "field": "image_url", "says": "is required: give one of",
+          "input": { "group_chat_id": G } },
+        { "action": "send_image", "field": "file", "says": "give only one of",
+          "input": { "group_chat_id": G, "image_url": "https://e.com/p.png", "file": png } },
+        { "action": "send_action_card", "field": "button_text", "says": "not both",
+          "input": { "group_chat_id": G, "subject": "s", "content": "c", "button_text": "Go", "redirect_url": "https://e.com", "buttons": [{ "title": "A", "url": "https://a" }, { "title": "B", "url": "https://b" }] } },
+        { "action": "send_action_card", "field": "buttons", "says": "for one button use",
+          "input": { "group_chat_id": G, "subject": "s", "content": "c", "buttons": [{ "title": "A", "url": "https://a" }] } },
+        { "action": "upload_media", "field": "file_name", "says": "only used with `file_url`",
+          "input": { "media_type": "file", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" }, "file_name": "b.pdf" } },
+        { "action": "upload_media", "field": "file.name", "says": "must be one of",
+          "input": { "media_type": "image", "file": { "name": "a.pdf", "content_base64": "JVBERi0=" } } },
+        { "action": "send_to_users", "field": "subject", "says": "is not used by msg_type text",
+          "input": { "user_ids": ["u"], "msg_type": "text", "content": "c", "subject": "s" } },
+        { "action": "send_to_users", "field": "subject", "says": "is required for msg_type link",
+          "input": { "user_ids": ["u"], "msg_type": "link", "content": "c" } },
+        { "action": "webhook_send", "field": "at_all", "says": "text and markdown",
+          "input": { "msg_type": "link", "subject": "s", "content": "c", "redirect_url": "https://x", "at_all": true } }
+    ]);
+    for case in cases.as_array().unwrap() {
+        let (action, input) = (case["action"].as_str().unwrap(), &case["input"]);
         let (got_field, got_reason) = err(action, input.clone());
-        assert_eq!(got_field, field, "{action} {input}: {got_reason}");
-        assert!(
-            got_reason.contains(reason),
-            "{action} {input}: {got_reason}"
-        );
+        assert_eq!(got_field, case["field"], "{action} {input}: {got_reason}");
+        let says = case["says"].as_str().unwrap();
+        assert!(got_reason.contains(says), "{action} {input}: {got_reason}");
     }
 }
 

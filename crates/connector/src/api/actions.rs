@@ -18,7 +18,7 @@ use super::AppState;
 use super::connections::ConnectionRef;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{is_json, parse_value, read_body, require_json};
-use crate::actions::{self, ActionDef, CatalogEntry, ExecuteError, InputError};
+use crate::actions::{self, ActionDef, ExecuteError, InputError};
 use crate::delivery::{
     Acked, Attempt, Limited, LimitedRunError, RateScope, StepError, WithinLimits,
     execute_within_limits,
@@ -85,17 +85,17 @@ pub struct RunRef {
     pub action: String,
 }
 
-async fn list() -> Json<Vec<CatalogEntry>> {
-    Json(actions::catalog().iter().map(CatalogEntry::from).collect())
+async fn list() -> Json<&'static [ActionDef]> {
+    Json(actions::catalog())
 }
 
 fn unknown_action(name: &str) -> ApiError {
     ApiError::not_found(format!("no action `{name}`; see GET /v1/actions"))
 }
 
-async fn show(Path(a): Path<ActionRef>) -> Result<Json<CatalogEntry>, ApiError> {
+async fn show(Path(a): Path<ActionRef>) -> Result<Json<&'static ActionDef>, ApiError> {
     actions::spec(&a.action)
-        .map(|d| Json(CatalogEntry::from(d)))
+        .map(Json)
         .ok_or_else(|| unknown_action(&a.action))
 }
 
