@@ -272,7 +272,9 @@ macro_rules! group_input {
             const MAX_BODY_BYTES: usize = <Self as $crate::actions::GroupAction>::MAX_BODY_BYTES;
             type Output = <Self as $crate::actions::GroupAction>::Output;
 
-            fn plan(input: Self) -> Result<Vec<Step>, InputError> {
+            fn plan(
+                input: Self,
+            ) -> Result<Vec<$crate::actions::Step>, $crate::actions::InputError> {
                 let group = $crate::actions::compose::group(&input.group_chat_id)?;
                 <Self as $crate::actions::GroupAction>::plan(group, input)
             }
