@@ -122,7 +122,11 @@ pub trait Action: DeserializeOwned + JsonSchema + 'static {
 /// An action of the catalog, with its schemas and compiled validator; the API shows it as a
 /// catalog entry (what serializes).
 #[derive(Serialize, JsonSchema)]
-#[schemars(rename = "CatalogEntry")]
+#[schemars(
+    rename = "CatalogEntry",
+    description = "An action of the catalog: its name, the seed's title for it, what it does, \
+                   the connection kind it runs on, and the JSON Schemas of its input and output."
+)]
 pub struct ActionDef {
     pub name: &'static str,
     pub title: &'static str,

@@ -322,6 +322,27 @@ fn the_catalog_lists_every_action_with_self_contained_schemas() {
 }
 
 #[test]
+fn the_catalog_entry_is_described_for_api_users() {
+    let schema = serde_json::to_value(schemars::schema_for!(ActionDef)).unwrap();
+    assert_eq!(schema["title"], "CatalogEntry");
+    let description = schema["description"].as_str().unwrap();
+    assert!(description.starts_with("An action of the catalog: its name"));
+    assert!(!description.contains("validator"), "{description}");
+    let fields: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        [
+            "connection_kind",
+            "description",
+            "input_schema",
+            "name",
+            "output_schema",
+            "title"
+        ]
+    );
+}
+
+#[test]
 fn the_six_seed_actions_carry_the_seeds_names() {
     for (name, title) in [
         ("send_text", "Send a text message by chatbot"),
