@@ -93,6 +93,57 @@ pub enum WebhookPayload {
 }
 
 impl WebhookPayload {
+    /// An app robot's message as a webhook robot sends it: the same content, buttons' links
+    /// named `actionURL`, the layout a flag. `None` for what a webhook cannot carry (images,
+    /// files, audio, video: they need an app's media upload).
+    pub fn from_message(message: crate::Message) -> Option<WebhookPayload> {
+        use crate::Message as M;
+        Some(match message {
+            M::Text { content } => WebhookPayload::Text { content },
+            M::Markdown { title, text } => WebhookPayload::Markdown { title, text },
+            M::Link {
+                title,
+                text,
+                pic_url,
+                message_url,
+            } => WebhookPayload::Link {
+                title,
+                text,
+                message_url,
+                pic_url: (!pic_url.is_empty()).then_some(pic_url),
+            },
+            M::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            } => WebhookPayload::ActionCard {
+                title,
+                text,
+                single_title,
+                single_url,
+            },
+            M::ActionCardButtons {
+                title,
+                text,
+                buttons,
+                layout,
+            } => WebhookPayload::ActionCardButtons {
+                title,
+                text,
+                horizontal: layout == crate::ButtonLayout::Horizontal,
+                buttons: buttons
+                    .into_iter()
+                    .map(|b| WebhookButton {
+                        title: b.title,
+                        action_url: b.url,
+                    })
+                    .collect(),
+            },
+            M::Image { .. } | M::File { .. } | M::Audio { .. } | M::Video { .. } => return None,
+        })
+    }
+
     /// DingTalk's `msgtype` of this payload.
     pub fn msgtype(&self) -> &'static str {
         match self {
@@ -416,6 +467,45 @@ impl WebhookRobot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_app_robots_card_goes_by_webhook_with_its_buttons_renamed_and_media_does_not() {
+        let card = crate::Message::ActionCardButtons {
+            title: "t".into(),
+            text: "x".into(),
+            buttons: vec![crate::Button {
+                title: "Open".into(),
+                url: "https://example.com".into(),
+            }],
+            layout: crate::ButtonLayout::Horizontal,
+        };
+        assert_eq!(
+            WebhookPayload::from_message(card),
+            Some(WebhookPayload::ActionCardButtons {
+                title: "t".into(),
+                text: "x".into(),
+                buttons: vec![WebhookButton {
+                    title: "Open".into(),
+                    action_url: "https://example.com".into(),
+                }],
+                horizontal: true,
+            })
+        );
+        let link = crate::Message::Link {
+            title: "t".into(),
+            text: "x".into(),
+            pic_url: String::new(),
+            message_url: "https://example.com".into(),
+        };
+        assert!(matches!(
+            WebhookPayload::from_message(link),
+            Some(WebhookPayload::Link { pic_url: None, .. })
+        ));
+        let image = crate::Message::Image {
+            photo_url: "https://example.com/a.png".into(),
+        };
+        assert_eq!(WebhookPayload::from_message(image), None);
+    }
 
     #[test]
     fn signature_matches_the_documented_recipe() {

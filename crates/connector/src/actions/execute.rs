@@ -350,14 +350,10 @@ async fn reply(
         }))
     };
     if let Some(url) = &to.session_webhook {
-        let payload = match message.to_message(None)? {
-            dingtalk::Message::Markdown { title, text } => {
-                dingtalk::WebhookPayload::Markdown { title, text }
-            }
-            dingtalk::Message::Text { content } => dingtalk::WebhookPayload::Text { content },
-            _ => {
-                return Err(InputError::field("msg_type", "a reply is text or markdown").into());
-            }
+        // The reply action's schema allows text and markdown only, which a webhook carries.
+        let Some(payload) = dingtalk::WebhookPayload::from_message(message.to_message(None)?)
+        else {
+            return Err(InputError::field("msg_type", "a session webhook cannot carry it").into());
         };
         let m = dingtalk::WebhookMessage::new(payload);
         match dingtalk::stream::send_by_session(client.client(), url.expose_secret(), &m).await {

@@ -286,7 +286,8 @@ macro_rules! group_input {
     };
 }
 
-/// Declares the action modules and registers each: one line per action.
+/// Declares the action modules and registers each: one line per action. (cargo fmt does not
+/// see modules declared here; `.ci/run` formats-checks `actions/*.rs` itself.)
 macro_rules! catalog {
     ($($module:ident),+ $(,)?) => {
         $(mod $module;)+

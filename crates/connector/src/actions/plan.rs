@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::types::MediaKind;
 use super::{ActionDef, InputError};
 use crate::connections::ConnectionKind;
+use crate::store::{DeliveryMode, GroupKey, NewDelivery};
 
 /// An action of the catalog, by name. Stored (in a delivery's planned input) as its name;
 /// reading back a name the catalog does not know is an error.
@@ -275,6 +276,24 @@ impl ValidatedAction {
     /// The connection kind the action needs.
     pub fn connection_kind(&self) -> ConnectionKind {
         self.action.connection_kind()
+    }
+
+    /// The delivery that carries this action on a connection: queued and due now, behind the
+    /// earlier deliveries of its group. Callers set what differs (mode, key, lease, run).
+    pub fn delivery(&self, connection_id: uuid::Uuid) -> serde_json::Result<NewDelivery> {
+        let id = uuid::Uuid::new_v4();
+        Ok(NewDelivery {
+            id,
+            connection_id,
+            action: self.action().to_owned(),
+            group_key: GroupKey::of(connection_id, self.group_chat_id(), self.parts() > 0, id),
+            input: serde_json::to_value(self)?,
+            mode: DeliveryMode::Async,
+            idempotency_key: None,
+            request_hash: None,
+            lease: None,
+            run: None,
+        })
     }
 
     /// A webhook robot with keywords drops every message without one (errcode 310000): check

@@ -1,12 +1,10 @@
 //! `query_read_status`: who has read a group message the app robot sent, a page at a time.
 
-
-use super::compose::{token};
+use super::compose::token;
 use super::outputs::ReadStatusOutput;
-use super::types::{token_schema};
+use super::types::token_schema;
 use super::{GroupAction, InputError, Step};
 use dingtalk::robot::MAX_QUERY_RESULTS;
-
 
 fn default_max_results() -> u32 {
     100

@@ -1,12 +1,10 @@
 //! `recall_messages`: recall up to 20 group messages the app robot sent.
 
-
 use super::compose::tokens;
 use super::outputs::RecallOutput;
 use super::types::{add_rule, tokens_rule};
 use super::{GroupAction, InputError, Step};
 use dingtalk::robot::MAX_RECALL_KEYS;
-
 
 group_input! {
     /// Recall group messages
@@ -30,7 +28,12 @@ impl GroupAction for Input {
     type Output = RecallOutput;
 
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        tokens("process_query_keys", &i.process_query_keys, MAX_RECALL_KEYS, "keys")?;
+        tokens(
+            "process_query_keys",
+            &i.process_query_keys,
+            MAX_RECALL_KEYS,
+            "keys",
+        )?;
         Ok(vec![Step::Recall {
             group_chat_id: g,
             process_query_keys: i.process_query_keys,

@@ -11,7 +11,6 @@ use super::outputs::{FromResults, ReplyOutput};
 use super::types::{MsgTypeFields, add_rule, msg_type_rule, text_without_nul};
 use super::{Action, InputError, Step, StepResult};
 
-
 /// The kinds of reply: what a session webhook takes that a group send can also carry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -98,7 +97,10 @@ impl Action for Input {
         let message = match i.msg_type {
             ReplyType::Text => {
                 if i.title.is_some() {
-                    return Err(InputError::field("title", "is used by markdown replies only"));
+                    return Err(InputError::field(
+                        "title",
+                        "is used by markdown replies only",
+                    ));
                 }
                 dingtalk::Message::Text { content: i.content }
             }

@@ -1,11 +1,9 @@
 //! `send_action_card`: the seed's "Send an ActionCard message by chatbot": one redirect button
 //! (`sampleActionCard`) or 2 to 5 buttons (`sampleActionCard2..6`).
 
-
 use super::compose::{Fields, group_send};
 use super::types::{ButtonInput, Layout, Link, Text, add_rule, card_buttons_rule};
 use super::{GroupSend, InputError, Step};
-
 
 group_input! {
     /// Send an ActionCard message by chatbot
@@ -38,7 +36,6 @@ fn rules(schema: &mut schemars::Schema) {
 }
 
 impl GroupSend for Input {
-
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
         let f = Fields {
             button_text: i.button_text.as_deref(),

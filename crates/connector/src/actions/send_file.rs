@@ -4,12 +4,14 @@
 use serde_json::json;
 
 use super::compose::{
-    download_url, exactly_one, extension, group_send, inline_file, non_empty,
-    required, token, url_file_name,
+    download_url, exactly_one, extension, group_send, inline_file, non_empty, required, token,
+    url_file_name,
 };
-use super::types::{FileType, InlineFile, MediaKind, Text, add_rule, download_url_schema, name_with_extension, named_url, token_schema, url_with_extension};
-use super::{GroupSend, FileSource, InputError, MediaMessage, MediaRef, Step};
-
+use super::types::{
+    FileType, InlineFile, MediaKind, Text, add_rule, download_url_schema, name_with_extension,
+    named_url, token_schema, url_with_extension,
+};
+use super::{FileSource, GroupSend, InputError, MediaMessage, MediaRef, Step};
 
 group_input! {
     /// Send a file message by chatbot
@@ -158,9 +160,9 @@ impl GroupSend for Input {
             source_name.clone()
         } else {
             // A name ending in a control character or space would hide the extension added to it.
-        let base = source_name.trim_end_matches(super::types::is_blank);
-        let base = if base.is_empty() { "file" } else { base };
-        format!("{base}.{}", file_type.as_str())
+            let base = source_name.trim_end_matches(super::types::is_blank);
+            let base = if base.is_empty() { "file" } else { base };
+            format!("{base}.{}", file_type.as_str())
         };
         let source = match (source, &i.file) {
             (None, Some(file)) => {
@@ -174,7 +176,10 @@ impl GroupSend for Input {
             }
             (Some(u), _) => FileSource::Url { url: u.to_string() },
             (None, None) => {
-                return Err(InputError::field("file", "is required: give one of `media_id`, `file`, `file_url`"));
+                return Err(InputError::field(
+                    "file",
+                    "is required: give one of `media_id`, `file`, `file_url`",
+                ));
             }
         };
         let display_name = i.file_name.clone().map_or(source_name, |n| n.0);

@@ -7,7 +7,6 @@ use super::compose::{exactly_one, inline_file, picture};
 use super::types::{InlineFile, MediaKind, Picture, add_rule};
 use super::{GroupSend, InputError, MediaMessage, MediaRef, Step};
 
-
 group_input! {
     /// Send an image message by chatbot
     ///

@@ -1,10 +1,8 @@
 //! `send_link`: the seed's "Send a link message by chatbot" (`sampleLink`).
 
-
 use super::compose::{Fields, group_send};
 use super::types::{Link, Picture, Text};
 use super::{GroupSend, InputError, Step};
-
 
 group_input! {
     /// Send a link message by chatbot

@@ -1,10 +1,8 @@
 //! `send_markdown`: the seed's "Send a Markdown message by chatbot" (`sampleMarkdown`).
 
-
 use super::compose::{group_text_steps, non_empty};
-use super::types::{Text};
+use super::types::Text;
 use super::{GroupSend, InputError, Step};
-
 
 group_input! {
     /// Send a Markdown message by chatbot

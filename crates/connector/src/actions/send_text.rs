@@ -1,10 +1,8 @@
 //! `send_text`: the seed's "Send a text message by chatbot" (`sampleText`).
 
-
 use super::compose::{group_text_steps, non_empty};
-use super::types::{Text};
+use super::types::Text;
 use super::{GroupSend, InputError, Step};
-
 
 group_input! {
     /// Send a text message by chatbot

@@ -9,7 +9,6 @@ use super::types::{MessageFields, MsgTypeFields, add_rule, msg_type_rule, tokens
 use super::{Action, InputError, Step};
 use dingtalk::robot::MAX_OTO_USERS;
 
-
 /// Message types the app robot can send 1:1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -48,7 +47,11 @@ const CARD: &[&str] = &[
 ];
 
 const MSG_TYPES: &[MsgTypeFields] = &[
-    MsgTypeFields { msg_type: "text", required: &["content"], used: &["content"] },
+    MsgTypeFields {
+        msg_type: "text",
+        required: &["content"],
+        used: &["content"],
+    },
     MsgTypeFields {
         msg_type: "markdown",
         required: &["subject", "content"],
@@ -59,8 +62,16 @@ const MSG_TYPES: &[MsgTypeFields] = &[
         required: &["subject", "content", "image_url", "redirect_url"],
         used: &["subject", "content", "image_url", "redirect_url"],
     },
-    MsgTypeFields { msg_type: "image", required: &["image_url"], used: &["image_url"] },
-    MsgTypeFields { msg_type: "action_card", required: &["subject", "content"], used: CARD },
+    MsgTypeFields {
+        msg_type: "image",
+        required: &["image_url"],
+        used: &["image_url"],
+    },
+    MsgTypeFields {
+        msg_type: "action_card",
+        required: &["subject", "content"],
+        used: CARD,
+    },
 ];
 
 // Unknown fields are refused by the schema, which says `additionalProperties: false`: serde

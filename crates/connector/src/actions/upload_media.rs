@@ -4,11 +4,12 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::compose::{check_format, download_url, exactly_one, inline_file, non_empty, url_file_name};
+use super::compose::{
+    check_format, download_url, exactly_one, inline_file, non_empty, url_file_name,
+};
 use super::outputs::UploadOutput;
 use super::types::{InlineFile, MediaKind, Text, add_rule, download_url_schema};
 use super::{Action, FileSource, InputError, Step};
-
 
 /// Upload a media file
 ///

@@ -5,18 +5,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::compose::{
-    Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty, picture,
-    plan_parts, refuse_unused, token,
+    Fields, from_client, labelled_markdown, labelled_text, labelled_title, link, non_empty,
+    picture, plan_parts, refuse_unused, token,
 };
 use super::outputs::{FromResults, WebhookSendOutput};
 use super::split::Label;
-use super::types::{
-    FeedLinkInput, MessageFields, MsgTypeFields, add_rule, msg_type_rule,
-};
+use super::types::{FeedLinkInput, MessageFields, MsgTypeFields, add_rule, msg_type_rule};
 use super::{Action, InputError, Mentions, Step, StepResult, webhook_message};
 use crate::connections::ConnectionKind;
 use dingtalk::webhook::{MAX_AT, MAX_WEBHOOK_BODY_BYTES};
-
 
 /// Message types a webhook robot can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -65,9 +62,20 @@ const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields {
         msg_type: "action_card",
         required: &["subject", "content"],
-        used: &["subject", "content", "redirect_url", "button_text", "buttons", "button_layout"],
+        used: &[
+            "subject",
+            "content",
+            "redirect_url",
+            "button_text",
+            "buttons",
+            "button_layout",
+        ],
     },
-    MsgTypeFields { msg_type: "feed_card", required: &["links"], used: &["links"] },
+    MsgTypeFields {
+        msg_type: "feed_card",
+        required: &["links"],
+        used: &["links"],
+    },
 ];
 
 // Unknown fields are refused by the schema, which says `additionalProperties: false`: serde
@@ -159,20 +167,23 @@ impl Action for Input {
         if people > MAX_AT {
             return Err(InputError::field(
                 "at_mobiles",
-                format!("with at_user_ids mentions {people} people; DingTalk takes at most {MAX_AT}"),
+                format!(
+                    "with at_user_ids mentions {people} people; DingTalk takes at most {MAX_AT}"
+                ),
             ));
         }
         let mentions = i.mentions.clone();
         let f = Fields::of(&i.message, name);
         // Measures the real body, mentions included; they ride on the first part only so people
         // are notified once.
-        let body_fits = |spec: &dingtalk::WebhookPayload, m: &Mentions| -> Result<bool, InputError> {
-            match webhook_message(spec, m).to_body() {
-                Ok(_) => Ok(true),
-                Err(e) if e.field() == Some("body") => Ok(false),
-                Err(e) => Err(from_client(e)),
-            }
-        };
+        let body_fits =
+            |spec: &dingtalk::WebhookPayload, m: &Mentions| -> Result<bool, InputError> {
+                match webhook_message(spec, m).to_body() {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.field() == Some("body") => Ok(false),
+                    Err(e) => Err(from_client(e)),
+                }
+            };
         let none = Mentions::default();
         let text_like = |subject: Option<&str>| -> Result<Vec<Step>, InputError> {
             let content = f.req("content", f.content)?;
@@ -232,7 +243,10 @@ impl Action for Input {
                     None => None,
                 },
             }),
-            WebhookMsgType::ActionCard => single(webhook_card(f.card()?)),
+            WebhookMsgType::ActionCard => single(
+                dingtalk::WebhookPayload::from_message(f.card()?)
+                    .expect("an ActionCard goes by webhook"),
+            ),
             WebhookMsgType::FeedCard => {
                 let links = i.links.as_ref().ok_or_else(|| {
                     InputError::field("links", format!("is required for msg_type {name}"))
@@ -271,41 +285,5 @@ impl FromResults for WebhookSendOutput {
             msg_type: sent.first()?.to_string(),
             parts: (sent.len() > 1).then_some(sent.len()),
         })
-    }
-}
-
-/// An app robot's ActionCard as the webhook's: the same card, its buttons' links named
-/// `actionURL`, the layout a flag.
-fn webhook_card(card: dingtalk::Message) -> dingtalk::WebhookPayload {
-    match card {
-        dingtalk::Message::ActionCardButtons {
-            title,
-            text,
-            buttons,
-            layout,
-        } => dingtalk::WebhookPayload::ActionCardButtons {
-            title,
-            text,
-            buttons: buttons
-                .into_iter()
-                .map(|b| dingtalk::WebhookButton {
-                    title: b.title,
-                    action_url: b.url,
-                })
-                .collect(),
-            horizontal: layout == dingtalk::ButtonLayout::Horizontal,
-        },
-        dingtalk::Message::ActionCard {
-            title,
-            text,
-            single_title,
-            single_url,
-        } => dingtalk::WebhookPayload::ActionCard {
-            title,
-            text,
-            single_title,
-            single_url,
-        },
-        other => unreachable!("Fields::card builds ActionCards only, not {other:?}"),
     }
 }

@@ -25,7 +25,7 @@ use crate::delivery::{
 };
 use crate::server::BodyDeadline;
 use crate::store::{
-    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, GroupKey, Inserted, Lease, NewDelivery,
+    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, Inserted, Lease, NewDelivery,
 };
 
 pub fn routes() -> ApiRouter<AppState> {
@@ -249,13 +249,23 @@ pub(crate) fn request_hash(action: &str, input: &Value) -> String {
     h.update(action.as_bytes());
     h.update(b"\n");
     h.update(input.to_string().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
 }
 
 /// Answer a repeated request from the stored delivery: its output, or its error record as the
 /// first answer gave it (or as the queue finished it).
-fn replay(existing: &Delivery, hash: &str, opts: &RunOptions) -> Result<Response, ApiError> {
-    if existing.request_hash.as_deref() != Some(hash) {
+fn replay(
+    existing: &Delivery,
+    hash: Option<&str>,
+    opts: &RunOptions,
+) -> Result<Response, ApiError> {
+    if existing.request_hash.as_deref() != hash {
         return Err(ErrorBody::new(
             ErrorCode::IdempotencyConflict,
             "this Idempotency-Key was used with a different action or input",
@@ -309,24 +319,11 @@ pub(crate) async fn queue(
     let hash = request_hash(def.name, &input);
     let validated = def.validate(input)?;
     validated.check_keywords(&conn.keywords)?;
-    let id = Uuid::new_v4();
     let new = NewDelivery {
-        run: None,
-        id,
-        connection_id: conn.id,
-        action: def.name.to_owned(),
-        group_key: GroupKey::of(
-            conn.id,
-            validated.group_chat_id(),
-            validated.parts() > 0,
-            id,
-        ),
-        input: serde_json::to_value(&validated).map_err(ApiError::internal)?,
-        mode: DeliveryMode::Async,
-        idempotency_key: None,
         request_hash: Some(hash),
-        lease: None,
+        ..validated.delivery(conn.id).map_err(ApiError::internal)?
     };
+    let id = new.id;
     let inserted = s.acceptor.accept(new).await.map_err(ApiError::internal)?;
     metrics::counter!("dtc_deliveries_accepted_total", "action" => def.name).increment(1);
     tracing::info!(connection = %conn.name, action = def.name, delivery_id = %id, "delivery queued from the console");
@@ -377,7 +374,9 @@ async fn run(
         .with_field("action"));
     }
     let input = read_input(&s, req, def.max_body_bytes).await?;
-    let hash = request_hash(&action, &input);
+    // Only a repeat (same Idempotency-Key) or a queued delivery is ever compared with it.
+    let hash = (opts.idempotency_key.is_some() || opts.respond_async)
+        .then(|| request_hash(&action, &input));
     if let Some(key) = &opts.idempotency_key
         && let Some(existing) = s
             .store
@@ -385,7 +384,7 @@ async fn run(
             .await
             .map_err(ApiError::internal)?
     {
-        return replay(&existing, &hash, &opts);
+        return replay(&existing, hash.as_deref(), &opts);
     }
     let validated = match def.validate(input) {
         Ok(v) => v,
@@ -396,32 +395,26 @@ async fn run(
         }
     };
     validated.check_keywords(&conn.keywords)?;
-    let id = Uuid::new_v4();
-    let ordered = validated.parts() > 0;
     let new = NewDelivery {
-        run: None,
-        id,
-        connection_id: conn.id,
-        action: action.clone(),
-        group_key: GroupKey::of(conn.id, validated.group_chat_id(), ordered, id),
-        input: serde_json::to_value(&validated).map_err(ApiError::internal)?,
         mode: if opts.respond_async {
             DeliveryMode::Async
         } else {
             DeliveryMode::Sync
         },
         idempotency_key: opts.idempotency_key.clone(),
-        request_hash: Some(hash.clone()),
+        request_hash: hash.clone(),
         // A sync request holds its group while it runs, so queued ones of the group wait.
         lease: (!opts.respond_async).then(|| Lease {
             owner: s.instance_id.clone(),
             duration: SYNC_LEASE,
         }),
+        ..validated.delivery(conn.id).map_err(ApiError::internal)?
     };
+    let id = new.id;
     if opts.respond_async {
         let inserted = s.acceptor.accept(new).await.map_err(ApiError::internal)?;
         if !inserted.is_new() {
-            return replay(inserted.delivery(), &hash, &opts);
+            return replay(inserted.delivery(), hash.as_deref(), &opts);
         }
         metrics::counter!("dtc_deliveries_accepted_total", "action" => action.clone()).increment(1);
         tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "delivery queued");
@@ -440,7 +433,7 @@ async fn run(
             .map_err(ApiError::internal)?
         {
             Inserted::New(d) => Some(d),
-            Inserted::Existing(d) => return replay(&d, &hash, &opts),
+            Inserted::Existing(d) => return replay(&d, hash.as_deref(), &opts),
         },
     };
     // The send runs in its own task: a client that disconnects must not cancel it half-way

@@ -93,11 +93,19 @@ pub enum RateScope {
 
 impl RateScope {
     pub fn of(connections: &Connections, conn: &Connection) -> Result<Self, ConnectionError> {
-        match connections.secrets(conn)? {
-            ConnectionSecrets::AppRobot { .. } => Ok(RateScope::App {
+        // An app's scope is its key, which is not secret: no need to open the sealed secrets
+        // (a decryption per request on the sync path).
+        if conn.kind == crate::connections::ConnectionKind::AppRobot {
+            return Ok(RateScope::App {
                 app_key: conn.app_key.clone().unwrap_or_default(),
                 qps: conn.effective_qps_quota(),
-            }),
+            });
+        }
+        match connections.secrets(conn)? {
+            // Secrets are opened by the connection's kind: a webhook's are a webhook's.
+            ConnectionSecrets::AppRobot { .. } => Err(ConnectionError::Store(
+                crate::store::StoreError::Corrupt("app secrets on a webhook connection".into()),
+            )),
             ConnectionSecrets::WebhookRobot { access_token, .. } => {
                 let digest = Sha256::digest(access_token.expose_secret().as_bytes());
                 // 16 hex digits identify a robot without revealing its token.

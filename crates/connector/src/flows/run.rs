@@ -18,8 +18,8 @@ use super::schedule::parse_zone;
 use super::template::{Templates, is_template};
 use crate::actions;
 use crate::store::{
-    ConnectionRecord, Delivery, DeliveryMode, DeliveryStatus, GroupKey, NewDelivery, RunAdvance,
-    RunChange, RunLink, RunState, RunStatus,
+    ConnectionRecord, Delivery, DeliveryStatus, NewDelivery, RunAdvance, RunChange, RunLink,
+    RunState, RunStatus,
 };
 
 /// The most items one `for_each` may fan out to.
@@ -466,25 +466,14 @@ fn plan_item(
     validated
         .check_keywords(&conn.fields.keywords)
         .map_err(|e| failure(e.field_name().map(input_field), e.reason()))?;
-    let id = Uuid::new_v4();
-    let input = serde_json::to_value(&validated)
+    let new = validated
+        .delivery(conn.id)
         .map_err(|e| failure(None, format!("the input cannot be stored: {e}")))?;
     let new = NewDelivery {
-        id,
-        connection_id: conn.id,
-        action: def.name.to_owned(),
-        group_key: GroupKey::of(
-            conn.id,
-            validated.group_chat_id(),
-            validated.parts() > 0,
-            id,
-        ),
-        request_hash: Some(crate::api::actions::request_hash(def.name, &input)),
-        input,
-        mode: DeliveryMode::Async,
+        request_hash: Some(crate::api::actions::request_hash(def.name, &new.input)),
         idempotency_key: Some(format!("run:{}:{}:{}", link.run_id, link.step, link.item)),
-        lease: None,
         run: Some(link),
+        ..new
     };
     Ok((new, rendered))
 }

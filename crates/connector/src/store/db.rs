@@ -445,21 +445,29 @@ impl Row {
         self.plain(col)
     }
 
-    pub fn id(&self, col: &str) -> StoreResult<Uuid> {
-        match self {
-            Row::Sqlite(r) => Uuid::parse_str(r.try_get(col)?).map_err(|e| corrupt(col, e)),
-            Row::Postgres(r) => Ok(r.try_get(col)?),
-        }
-    }
-
-    pub fn opt_id(&self, col: &str) -> StoreResult<Option<Uuid>> {
+    /// A column PostgreSQL stores natively and SQLite as text, which `parse` reads.
+    fn opt_native<T, E: std::fmt::Display>(
+        &self,
+        col: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+        native: impl FnOnce(&PgRow) -> Result<Option<T>, sqlx::Error>,
+    ) -> StoreResult<Option<T>> {
         match self {
             Row::Sqlite(r) => r
                 .try_get::<Option<&str>, _>(col)?
-                .map(|s| Uuid::parse_str(s).map_err(|e| corrupt(col, e)))
+                .map(|s| parse(s).map_err(|e| corrupt(col, e)))
                 .transpose(),
-            Row::Postgres(r) => Ok(r.try_get(col)?),
+            Row::Postgres(r) => Ok(native(r)?),
         }
+    }
+
+    pub fn id(&self, col: &str) -> StoreResult<Uuid> {
+        self.opt_id(col)?
+            .ok_or_else(|| corrupt(col, "unexpected NULL"))
+    }
+
+    pub fn opt_id(&self, col: &str) -> StoreResult<Option<Uuid>> {
+        self.opt_native(col, Uuid::parse_str, |r| r.try_get(col))
     }
 
     pub fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
@@ -478,15 +486,14 @@ impl Row {
     }
 
     pub fn opt_json(&self, col: &str) -> StoreResult<Option<Value>> {
-        match self {
-            Row::Sqlite(r) => r
-                .try_get::<Option<&str>, _>(col)?
-                .map(|text| serde_json::from_str(text).map_err(|e| corrupt(col, e)))
-                .transpose(),
-            Row::Postgres(r) => Ok(r
-                .try_get::<Option<sqlx::types::Json<Value>>, _>(col)?
-                .map(|j| j.0)),
-        }
+        self.opt_native(
+            col,
+            |s| serde_json::from_str(s),
+            |r| {
+                Ok(r.try_get::<Option<sqlx::types::Json<Value>>, _>(col)?
+                    .map(|j| j.0))
+            },
+        )
     }
 
     pub fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {

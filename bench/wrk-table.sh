@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue 12's own table, measured its way: `wrk` (1 thread, 16 connections) against `dtc sim` hit
+# directly (the floor: one hop) and against `POST /v1/connections/ops/actions/send_text` through
+# `dtc serve` (release, SQLite, rate limits off), the simulator's limits off; the two take
+# turns, ROUNDS rounds of SECONDS each; medians, the ratio, and `dtc serve`'s CPU seconds per
+# 10,000 sends and RSS. With a second binary, its `dtc serve` takes turns too (before/after).
+#
+#   bench/wrk-table.sh target/release/dtc [baseline-dtc] [SECONDS=10] [ROUNDS=3]
+#
+# Needs `wrk` (Debian package `wrk`) and `curl`. Everything binds 127.0.0.1.
+set -euo pipefail
+
+DTC=$(realpath "$1")
+BASE=${2:+$(realpath "$2")}
+SECONDS_PER=${3:-10}
+ROUNDS=${4:-3}
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "$1 did not answer" >&2; exit 1; }
+
+KEY=dingsandbox0000000001
+SECRET=SandboxSecret000000000000000000000000000000000000000000000000001
+GROUP='cidSandboxOps0000000000=='
+cat >"$WORK/fixture.json" <<EOF
+{"apps":[{"app_key":"$KEY","app_secret":"$SECRET","robot_code":"$KEY",
+  "groups":[{"open_conversation_id":"$GROUP","title":"Ops"}]}],
+ "webhook_robots":[],
+ "limits":{"app_api_qps":0,"webhook_per_minute":0,"token_ttl_secs":7200}}
+EOF
+SIM_PORT=$(port)
+DTC_LOG=warn "$DTC" sim --listen "127.0.0.1:$SIM_PORT" --fixture "$WORK/fixture.json" >"$WORK/sim.log" 2>&1 &
+PIDS+=($!)
+SIM="http://127.0.0.1:$SIM_PORT"
+wait_up "$SIM/_sim/stats"
+TOKEN=$(curl -fs -X POST "$SIM/v1.0/oauth2/accessToken" -H 'Content-Type: application/json' \
+  -d "{\"appKey\":\"$KEY\",\"appSecret\":\"$SECRET\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
+
+API_TOKEN=wrk-table-token-0123456789abcdef
+# serve NAME BINARY: starts `dtc serve`, creates connection `ops`, sets URL_<NAME> and PID_<NAME>.
+serve() {
+  local p dir
+  p=$(port); dir="$WORK/data-$1"; mkdir -p "$dir"
+  DTC_API_TOKEN=$API_TOKEN DTC_LOG=warn DTC_ENFORCE_RATE_LIMITS=false \
+    "$2" serve --listen "127.0.0.1:$p" --data-dir "$dir" \
+    --dingtalk-api-base "$SIM" --dingtalk-oapi-base "$SIM" >"$dir/log" 2>&1 &
+  PIDS+=($!)
+  printf -v "PID_$1" %s "$!"
+  printf -v "URL_$1" %s "http://127.0.0.1:$p"
+  wait_up "http://127.0.0.1:$p/healthz"
+  curl -fs -X POST "http://127.0.0.1:$p/v1/connections" -H "Authorization: Bearer $API_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d "{\"name\":\"ops\",\"app_key\":\"$KEY\",\"app_secret\":\"$SECRET\",\"robot_code\":\"$KEY\"}" >/dev/null
+}
+serve this "$DTC"
+[ -n "$BASE" ] && serve base "$BASE"
+
+cat >"$WORK/sim.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-acs-dingtalk-access-token"] = "$TOKEN"
+wrk.body = '{"robotCode":"$KEY","openConversationId":"$GROUP","msgKey":"sampleText","msgParam":"{\\\\"content\\\\":\\\\"peer benchmark\\\\"}"}'
+EOF
+cat >"$WORK/dtc.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $API_TOKEN"
+wrk.body = '{"group_chat_id":"$GROUP","content":"peer benchmark"}'
+EOF
+
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss() { awk '/VmRSS/ {print $2 / 1024}' "/proc/$1/status"; }
+# run CASE URL SCRIPT [PID]: one wrk round; appends "rate cpu_s_per_10k rss" to $WORK/CASE.
+run() {
+  local before after out rate non2xx
+  [ -n "${4:-}" ] && before=$(cpu "$4")
+  out=$(wrk -t1 -c16 -d"${SECONDS_PER}s" -s "$3" "$2")
+  rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  if [ -n "$non2xx" ]; then echo "$1: $non2xx answers were not 2xx" >&2; exit 1; fi
+  if [ -n "${4:-}" ]; then
+    after=$(cpu "$4")
+    local tck; tck=$(getconf CLK_TCK)
+    echo "$rate $(awk -v a="$after" -v b="$before" -v r="$rate" -v s="$SECONDS_PER" -v t="$tck" \
+      'BEGIN {printf "%.2f", (a - b) / t / (r * s) * 10000}') $(rss "$4")" >>"$WORK/$1"
+  else
+    echo "$rate - -" >>"$WORK/$1"
+  fi
+}
+# Warm up each path once, then take turns.
+wrk -t1 -c16 -d2s -s "$WORK/sim.lua" "$SIM/v1.0/robot/groupMessages/send" >/dev/null
+wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$URL_this/v1/connections/ops/actions/send_text" >/dev/null
+[ -n "$BASE" ] && wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$URL_base/v1/connections/ops/actions/send_text" >/dev/null
+for r in $(seq "$ROUNDS"); do
+  run floor "$SIM/v1.0/robot/groupMessages/send" "$WORK/sim.lua"
+  run this "$URL_this/v1/connections/ops/actions/send_text" "$WORK/dtc.lua" "$PID_this"
+  [ -n "$BASE" ] && run base "$URL_base/v1/connections/ops/actions/send_text" "$WORK/dtc.lua" "$PID_base"
+  echo "round $r of $ROUNDS done" >&2
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+FLOOR=$(cut -d' ' -f1 "$WORK/floor" | median)
+echo "| path | sends/s (median of $ROUNDS × ${SECONDS_PER} s) | ratio to floor | CPU s / 10,000 | RSS MB |"
+echo "|---|---|---|---|---|"
+printf "| the simulator hit directly (one hop, the floor) | %.0f | 1.000 | — | — |\n" "$FLOOR"
+for c in this base; do
+  [ -f "$WORK/$c" ] || continue
+  rate=$(cut -d' ' -f1 "$WORK/$c" | median)
+  name="POST /v1/connections/ops/actions/send_text through \`dtc serve\`"
+  [ "$c" = base ] && name="$name (baseline: $BASE)"
+  printf "| %s | %.0f | %.3f | %s | %s |\n" "$name" "$rate" "$(awk -v a="$rate" -v b="$FLOOR" 'BEGIN {print a / b}')" \
+    "$(cut -d' ' -f2 "$WORK/$c" | median)" "$(cut -d' ' -f3 "$WORK/$c" | median)"
+done
