@@ -3,17 +3,19 @@
 # directly (the floor: one hop) and against `POST /v1/connections/ops/actions/send_text` through
 # `dtc serve` (release, SQLite, rate limits off), the simulator's limits off; the two take
 # turns, ROUNDS rounds of SECONDS each; medians, the ratio, and `dtc serve`'s CPU seconds per
-# 10,000 sends and RSS. With a second binary, its `dtc serve` takes turns too (before/after).
+# 10,000 sends and RSS. Other builds given (earlier commits, say) take turns too, each its own
+# `dtc serve` on the same simulator; the first build runs the simulator.
 #
-#   bench/wrk-table.sh target/release/dtc [baseline-dtc] [SECONDS=10] [ROUNDS=3]
+#   [WRK_SECONDS=10] [WRK_ROUNDS=3] bench/wrk-table.sh target/release/dtc [other-dtc …]
 #
 # Needs `wrk` (Debian package `wrk`) and `curl`. Everything binds 127.0.0.1.
 set -euo pipefail
 
-DTC=$(realpath "$1")
-BASE=${2:+$(realpath "$2")}
-SECONDS_PER=${3:-10}
-ROUNDS=${4:-3}
+BUILDS=()
+for b in "$@"; do BUILDS+=("$(realpath "$b")"); done
+DTC=${BUILDS[0]}
+SECONDS_PER=${WRK_SECONDS:-10}
+ROUNDS=${WRK_ROUNDS:-3}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 
 WORK=$(mktemp -d)
@@ -57,8 +59,7 @@ serve() {
     -H 'Content-Type: application/json' \
     -d "{\"name\":\"ops\",\"app_key\":\"$KEY\",\"app_secret\":\"$SECRET\",\"robot_code\":\"$KEY\"}" >/dev/null
 }
-serve this "$DTC"
-[ -n "$BASE" ] && serve base "$BASE"
+for i in "${!BUILDS[@]}"; do serve "b$i" "${BUILDS[$i]}"; done
 
 cat >"$WORK/sim.lua" <<EOF
 wrk.method = "POST"
@@ -94,12 +95,12 @@ run() {
 }
 # Warm up each path once, then take turns.
 wrk -t1 -c16 -d2s -s "$WORK/sim.lua" "$SIM/v1.0/robot/groupMessages/send" >/dev/null
-wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$URL_this/v1/connections/ops/actions/send_text" >/dev/null
-[ -n "$BASE" ] && wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$URL_base/v1/connections/ops/actions/send_text" >/dev/null
+url() { local v="URL_b$1"; echo "${!v}/v1/connections/ops/actions/send_text"; }
+pid() { local v="PID_b$1"; echo "${!v}"; }
+for i in "${!BUILDS[@]}"; do wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$(url "$i")" >/dev/null; done
 for r in $(seq "$ROUNDS"); do
   run floor "$SIM/v1.0/robot/groupMessages/send" "$WORK/sim.lua"
-  run this "$URL_this/v1/connections/ops/actions/send_text" "$WORK/dtc.lua" "$PID_this"
-  [ -n "$BASE" ] && run base "$URL_base/v1/connections/ops/actions/send_text" "$WORK/dtc.lua" "$PID_base"
+  for i in "${!BUILDS[@]}"; do run "b$i" "$(url "$i")" "$WORK/dtc.lua" "$(pid "$i")"; done
   echo "round $r of $ROUNDS done" >&2
 done
 
@@ -108,11 +109,10 @@ FLOOR=$(cut -d' ' -f1 "$WORK/floor" | median)
 echo "| path | sends/s (median of $ROUNDS × ${SECONDS_PER} s) | ratio to floor | CPU s / 10,000 | RSS MB |"
 echo "|---|---|---|---|---|"
 printf "| the simulator hit directly (one hop, the floor) | %.0f | 1.000 | — | — |\n" "$FLOOR"
-for c in this base; do
-  [ -f "$WORK/$c" ] || continue
+for i in "${!BUILDS[@]}"; do
+  c="b$i"
   rate=$(cut -d' ' -f1 "$WORK/$c" | median)
-  name="POST /v1/connections/ops/actions/send_text through \`dtc serve\`"
-  [ "$c" = base ] && name="$name (baseline: $BASE)"
+  name="POST /v1/connections/ops/actions/send_text through \`dtc serve\` (${BUILDS[$i]})"
   printf "| %s | %.0f | %.3f | %s | %s |\n" "$name" "$rate" "$(awk -v a="$rate" -v b="$FLOOR" 'BEGIN {print a / b}')" \
     "$(cut -d' ' -f2 "$WORK/$c" | median)" "$(cut -d' ' -f3 "$WORK/$c" | median)"
 done

@@ -8,16 +8,17 @@ use std::sync::Arc;
 
 use aide::openapi::OpenApi;
 use aide::transform::{TransformOpenApi, TransformOperation};
+use axum::Router;
 use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::actions::ActionDef;
 
-/// Both renditions, made once at start.
+/// Both renditions, made once at start and kept as the bytes served (a `Value` tree of them
+/// would hold several times their size for the life of the process).
 pub struct Documents {
-    pub openapi: Value,
-    pub swagger: Value,
+    pub openapi: bytes::Bytes,
+    pub swagger: bytes::Bytes,
 }
 
 /// Routes that need no bearer token.
@@ -75,7 +76,11 @@ pub fn finish(api: OpenApi) -> Documents {
         }
     }
     let swagger = super::swagger::swagger2(&openapi);
-    Documents { openapi, swagger }
+    let bytes = |doc: &Value| bytes::Bytes::from(serde_json::to_vec(doc).expect("JSON serializes"));
+    Documents {
+        openapi: bytes(&openapi),
+        swagger: bytes(&swagger),
+    }
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>(docs: Arc<Documents>) -> Router<S> {
@@ -83,12 +88,19 @@ pub fn routes<S: Clone + Send + Sync + 'static>(docs: Arc<Documents>) -> Router<
     Router::new()
         .route(
             "/v1/openapi.json",
-            get(move || async move { Json(openapi.openapi.clone()) }),
+            get(move || async move { json_bytes(openapi.openapi.clone()) }),
         )
         .route(
             "/v1/swagger.json",
-            get(move || async move { Json(docs.swagger.clone()) }),
+            get(move || async move { json_bytes(docs.swagger.clone()) }),
         )
+}
+
+fn json_bytes(body: bytes::Bytes) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
 }
 
 /// The operation of one action: its input as the request body, its output as the 200 answer,
