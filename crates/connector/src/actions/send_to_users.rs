@@ -37,15 +37,6 @@ impl UserMsgType {
     }
 }
 
-const CARD: &[&str] = &[
-    "subject",
-    "content",
-    "redirect_url",
-    "button_text",
-    "buttons",
-    "button_layout",
-];
-
 const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields {
         msg_type: "text",
@@ -70,7 +61,7 @@ const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields {
         msg_type: "action_card",
         required: &["subject", "content"],
-        used: CARD,
+        used: MessageFields::CARD,
     },
 ];
 

@@ -465,6 +465,16 @@ impl MessageFields {
         "button_layout",
     ];
 
+    /// The fields an ActionCard uses: one button (`button_text` + `redirect_url`) or several.
+    pub const CARD: &'static [&'static str] = &[
+        "subject",
+        "content",
+        "redirect_url",
+        "button_text",
+        "buttons",
+        "button_layout",
+    ];
+
     /// Each field's name and whether it was given.
     pub fn given(&self) -> [(&'static str, bool); 7] {
         let present = [

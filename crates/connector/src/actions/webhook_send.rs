@@ -62,14 +62,7 @@ const MSG_TYPES: &[MsgTypeFields] = &[
     MsgTypeFields {
         msg_type: "action_card",
         required: &["subject", "content"],
-        used: &[
-            "subject",
-            "content",
-            "redirect_url",
-            "button_text",
-            "buttons",
-            "button_layout",
-        ],
+        used: MessageFields::CARD,
     },
     MsgTypeFields {
         msg_type: "feed_card",
