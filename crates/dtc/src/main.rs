@@ -125,6 +125,19 @@ fn few_malloc_arenas() {
     }
 }
 
+/// jemalloc for Rust's allocations: glibc's `malloc`/`free` were a fifth of `dtc serve`'s CPU
+/// under sync sends; jemalloc measured 10–16 % less CPU per send (BENCHMARKS.md). Two arenas,
+/// freed pages handed back after a second (by a background thread `dtc serve` starts), keep
+/// the idle server near glibc's size; SQLite's own allocations stay with glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Read by jemalloc at its start; `_RJEM_MALLOC_CONF` in the environment still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 async fn run() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve(_)) {

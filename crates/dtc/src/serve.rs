@@ -161,13 +161,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// Building the service (its OpenAPI documents, the action schemas and their validators, the
-/// migrations) leaves megabytes freed but still resident in glibc's heap; hand them back once,
-/// now that the long-lived state is built.
+/// migrations) leaves megabytes freed but still resident; hand them back once, now that the
+/// long-lived state is built, and from now on a second after they are freed: a long-running
+/// server gets jemalloc's background thread for that (a one-shot `dtc send` does not need it).
 fn give_back_startup_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the system.
-    unsafe {
-        libc::malloc_trim(0);
+    {
+        if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+            tracing::warn!(
+                "jemalloc's background thread did not start ({e}); freed memory is handed back as the server allocates"
+            );
+        }
+        // SAFETY: malloc_trim only returns free heap pages (SQLite's, in glibc) to the system.
+        unsafe {
+            libc::malloc_trim(0);
+        }
     }
 }
 
