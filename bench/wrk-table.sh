@@ -61,18 +61,14 @@ serve() {
 }
 for i in "${!BUILDS[@]}"; do serve "b$i" "${BUILDS[$i]}"; done
 
-cat >"$WORK/sim.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-acs-dingtalk-access-token"] = "$TOKEN"
-wrk.body = '{"robotCode":"$KEY","openConversationId":"$GROUP","msgKey":"sampleText","msgParam":"{\\\\"content\\\\":\\\\"peer benchmark\\\\"}"}'
-EOF
-cat >"$WORK/dtc.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $API_TOKEN"
-wrk.body = '{"group_chat_id":"$GROUP","content":"peer benchmark"}'
-EOF
+# lua FILE HEADER VALUE BODY: a wrk script POSTing BODY as JSON with one more header.
+lua() {
+  printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["%s"] = "%s"\nwrk.body = [[%s]]\n' \
+    "$2" "$3" "$4" >"$1"
+}
+lua "$WORK/sim.lua" x-acs-dingtalk-access-token "$TOKEN" \
+  "{\"robotCode\":\"$KEY\",\"openConversationId\":\"$GROUP\",\"msgKey\":\"sampleText\",\"msgParam\":\"{\\\"content\\\":\\\"peer benchmark\\\"}\"}"
+lua "$WORK/dtc.lua" Authorization "Bearer $API_TOKEN" "{\"group_chat_id\":\"$GROUP\",\"content\":\"peer benchmark\"}"
 
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss() { awk '/VmRSS/ {print $2 / 1024}' "/proc/$1/status"; }
