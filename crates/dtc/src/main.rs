@@ -113,8 +113,10 @@ fn main() -> ExitCode {
 /// glibc gives each thread that allocates an arena of its own (up to 8 per core), and keeps what
 /// each one grew to. `dtc serve` runs a dozen threads (tokio's, sqlx-sqlite's one per
 /// connection): under load most of its memory was in those arenas. Two arenas measured 92 →
-/// 78 MB resident under the peer suite's REST sync case with no change in throughput. Set
-/// before any thread starts; `MALLOC_ARENA_MAX` in the environment still wins.
+/// 78 MB resident under the peer suite's REST sync case with no change in throughput. Since
+/// Rust's allocations went to jemalloc (below) this bounds what is left with glibc: SQLite's
+/// page caches on sqlx-sqlite's threads. Set before any thread starts; `MALLOC_ARENA_MAX` in the
+/// environment still wins.
 fn few_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
