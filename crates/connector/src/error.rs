@@ -138,18 +138,17 @@ pub struct DingTalkDetail {
 }
 
 /// The error record.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     pub code: ErrorCode,
     /// What happened, in plain words; never holds a secret.
     pub message: String,
     /// The input field (or header) at fault, e.g. `buttons[1].url` or `Idempotency-Key`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Whether repeating the request later may succeed.
     pub retryable: bool,
     /// DingTalk's answer, when DingTalk refused or failed the call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dingtalk: Option<DingTalkDetail>,
     /// Consecutive attempts whose access token was rejected even after a refresh (the delivery
     /// engine gives up after a few).

@@ -373,10 +373,13 @@ fn shown(v: &Value) -> String {
     }
 }
 
+/// The values an enum allows, as a reason lists them; `null` (an optional field's "leave it
+/// out") is not a value to suggest.
 fn list(values: &Value) -> String {
     match values {
         Value::Array(items) => items
             .iter()
+            .filter(|v| !v.is_null())
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
             .collect::<Vec<_>>()
             .join(", "),

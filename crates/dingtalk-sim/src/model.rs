@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One message the simulator accepted, as listed by `GET /_sim/messages`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReceivedMessage {
     /// Sequence number, unique per simulator (and its journal, when it keeps one).
@@ -13,31 +14,21 @@ pub struct ReceivedMessage {
     pub received_at: String,
     /// `robot.group_send`, `robot.oto_send` or `webhook`.
     pub api: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robot_code: Option<String>,
     /// Group the message went to (absent for 1:1 messages).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_conversation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg_key: Option<String>,
     /// `msgParam` parsed from its JSON string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg_param: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_query_key: Option<String>,
     /// 1:1 recipients that exist (`robot.oto_send`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_ids: Option<Vec<String>>,
     /// Webhook: `msgtype` and the object named after it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msgtype: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
     /// Webhook: the `at` object as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<serde_json::Value>,
     /// Webhook: the robot's access token (identifies which robot sent it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_token: Option<String>,
     /// Set by a recall; recalled messages vanish from the chat page.
     #[serde(default)]
@@ -127,15 +118,13 @@ pub enum FaultKind {
 ///
 /// With `probability`, every matching request gets the fault with that probability until the
 /// faults are cleared; otherwise the next `count` matching requests get it (`count` defaults to 1).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub route: RouteName,
     pub kind: FaultKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
 }

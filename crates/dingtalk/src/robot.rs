@@ -36,6 +36,18 @@ pub enum ButtonLayout {
     Horizontal,
 }
 
+impl ButtonLayout {
+    /// Whether DingTalk shows `n` buttons in this layout; if not, what it takes instead.
+    pub fn check_count(self, n: usize) -> Result<(), &'static str> {
+        match self {
+            ButtonLayout::Vertical if (2..=5).contains(&n) => Ok(()),
+            ButtonLayout::Horizontal if n == 2 => Ok(()),
+            ButtonLayout::Vertical => Err("2 to 5 buttons when vertical"),
+            ButtonLayout::Horizontal => Err("exactly 2 buttons when horizontal"),
+        }
+    }
+}
+
 /// A robot message: one variant per `msgKey` family of §2.3. Serializable (tagged by `type`) so
 /// a caller can keep a message to send later; that form is not DingTalk's wire format
 /// ([`Message::msg_param_value`] is).
@@ -92,21 +104,29 @@ pub const FILE_TYPES: &[&str] = &["xlsx", "pdf", "zip", "rar", "doc", "docx"];
 /// Whether `url` is a link DingTalk clients can open: http(s), or DingTalk's own
 /// `dingtalk://` scheme (used to choose where a PC client opens a link, §4).
 pub fn check_link(field: &str, url: &str) -> Result<(), Error> {
+    parse_url(field, url, &["dingtalk"], "use http(s):// or dingtalk://").map(drop)
+}
+
+/// Parses `url`: an http(s) URL with a host, or one of `other_schemes`; `allowed` tells the
+/// caller what to use instead when the scheme is none of those.
+pub fn parse_url(
+    field: &str,
+    url: &str,
+    other_schemes: &[&str],
+    allowed: &str,
+) -> Result<url::Url, Error> {
     let url = url.trim();
     if url.is_empty() {
         return Err(Error::invalid_input(field, "must not be empty"));
     }
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        Ok(u) if u.scheme() == "dingtalk" => Ok(()),
-        Ok(u) => Err(Error::invalid_input(
-            field,
-            format!(
-                "scheme `{}` is not allowed; use http(s):// or dingtalk://",
-                u.scheme()
-            ),
-        )),
-        Err(e) => Err(Error::invalid_input(field, format!("is not a URL: {e}"))),
+    let u = url::Url::parse(url)
+        .map_err(|e| Error::invalid_input(field, format!("is not a URL: {e}")))?;
+    let web = matches!(u.scheme(), "http" | "https") && u.host_str().is_some();
+    if web || other_schemes.contains(&u.scheme()) {
+        Ok(u)
+    } else {
+        let reason = format!("scheme `{}` is not allowed; {allowed}", u.scheme());
+        Err(Error::invalid_input(field, reason))
     }
 }
 
@@ -189,15 +209,7 @@ impl Message {
             } => {
                 non_empty("title", title)?;
                 non_empty("text", text)?;
-                let ok = match layout {
-                    ButtonLayout::Vertical => (2..=5).contains(&buttons.len()),
-                    ButtonLayout::Horizontal => buttons.len() == 2,
-                };
-                if !ok {
-                    let want = match layout {
-                        ButtonLayout::Vertical => "2 to 5 buttons when vertical",
-                        ButtonLayout::Horizontal => "exactly 2 buttons when horizontal",
-                    };
+                if let Err(want) = layout.check_count(buttons.len()) {
                     return Err(Error::invalid_input(
                         "buttons",
                         format!("has {} buttons; DingTalk takes {want}", buttons.len()),

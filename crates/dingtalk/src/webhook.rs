@@ -19,13 +19,12 @@ pub const MAX_AT: usize = 50;
 /// Who to @-mention. The content must also contain `@<mobile>`/`@<userId>` for DingTalk to
 /// render it; [`WebhookMessage`] adds those when missing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct At {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_mobiles: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_user_ids: Vec<String>,
-    #[serde(default)]
     pub is_at_all: bool,
 }
 

@@ -81,17 +81,9 @@ pub(super) fn picture(field: &str, v: &str) -> Result<String, InputError> {
 /// A URL the server itself downloads: http(s) only.
 pub(super) fn download_url(field: &str, v: &str) -> Result<url::Url, InputError> {
     non_empty(field, v)?;
-    match url::Url::parse(v.trim()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
-        Ok(u) => Err(InputError::field(
-            field,
-            format!(
-                "scheme `{}` is not allowed; the server downloads http(s):// URLs only",
-                u.scheme()
-            ),
-        )),
-        Err(e) => Err(InputError::field(field, format!("is not a URL: {e}"))),
-    }
+    let only_http = "the server downloads http(s):// URLs only";
+    dingtalk::robot::parse_url(field, v, &[], only_http)
+        .map_err(|e| InputError::field(field, e.message()))
 }
 
 /// A field that must be given (and non-empty); `ctx` says under which condition.
@@ -419,16 +411,8 @@ impl<'a> Fields<'a> {
                         ));
                     }
                 }
-                let layout = self.button_layout.unwrap_or_default();
-                let ok = match layout {
-                    Layout::Vertical => (2..=5).contains(&buttons.len()),
-                    Layout::Horizontal => buttons.len() == 2,
-                };
-                if !ok {
-                    let want = match layout {
-                        Layout::Vertical => "2 to 5 buttons when vertical",
-                        Layout::Horizontal => "exactly 2 buttons when horizontal",
-                    };
+                let layout = self.button_layout.unwrap_or_default().to_dingtalk();
+                if let Err(want) = layout.check_count(buttons.len()) {
                     let hint = if buttons.len() == 1 {
                         "; for one button use `button_text` + `redirect_url`"
                     } else {
@@ -452,7 +436,7 @@ impl<'a> Fields<'a> {
                     title,
                     text,
                     buttons: out,
-                    layout: layout.to_dingtalk(),
+                    layout,
                 })
             }
             None => {

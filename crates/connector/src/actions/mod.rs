@@ -260,6 +260,7 @@ impl<T: GroupSend> GroupAction for T {
 /// through its [`GroupAction`].
 macro_rules! group_input {
     ($(#[$meta:meta])* pub struct Input { $($fields:tt)* }) => {
+        #[serde_with::skip_serializing_none]
         #[derive(
             Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
         )]

@@ -18,6 +18,7 @@ pub struct SentPart {
 
 /// Answer of a group send (`send_text`, `send_markdown`, `send_link`, `send_image`,
 /// `send_file`, `send_action_card`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SendOutput {
     /// Key of the (first) message sent.
@@ -25,10 +26,8 @@ pub struct SendOutput {
     /// The DingTalk message template used, e.g. `sampleText`.
     pub msg_key: String,
     /// media_id of the file uploaded before sending, if one was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_id: Option<String>,
     /// Every part, in order, when the content was split into more than one message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<Vec<SentPart>>,
 }
 
@@ -45,6 +44,7 @@ pub enum ReplyRoute {
 }
 
 /// Answer of `reply`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReplyOutput {
     /// How the reply was sent.
@@ -52,7 +52,6 @@ pub struct ReplyOutput {
     /// The conversation it went to.
     pub conversation_id: String,
     /// Set when it went as a robot message (read status, recall).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_query_key: Option<String>,
 }
 
@@ -104,12 +103,12 @@ pub struct SendToUsersOutput {
 }
 
 /// Answer of `webhook_send`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct WebhookSendOutput {
     /// The message type sent.
     pub msg_type: String,
     /// How many messages were sent, when the content was split into more than one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<usize>,
 }
 

@@ -149,15 +149,15 @@ impl MessageSpec {
 
 /// Who a webhook message mentions (text and markdown only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
 pub struct Mentions {
     /// Mobile numbers to @-mention (text, markdown).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_mobiles: Vec<String>,
     /// userIds to @-mention (text, markdown).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_user_ids: Vec<String>,
     /// @-mention everyone (text, markdown).
-    #[serde(default)]
     pub at_all: bool,
 }
 
@@ -215,13 +215,12 @@ pub enum Step {
 impl Step {
     /// Whether the step sends a message (counts as a part).
     pub fn is_send(&self) -> bool {
-        matches!(
-            self,
-            Step::GroupSend { .. }
-                | Step::OtoSend { .. }
-                | Step::Webhook { .. }
-                | Step::Reply { .. }
-        )
+        // Exhaustive, so a new kind of step must say whether it sends.
+        match self {
+            Step::GroupSend { .. } | Step::OtoSend { .. } | Step::Webhook { .. } => true,
+            Step::Reply { .. } => true,
+            Step::Upload { .. } | Step::Query { .. } | Step::Recall { .. } => false,
+        }
     }
 
     /// The received message a `reply` step answers.

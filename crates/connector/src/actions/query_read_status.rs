@@ -23,7 +23,6 @@ group_input! {
         #[schemars(range(min = 1, max = 200))]
         pub max_results: u32,
         /// `next_token` of the previous page.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub next_token: Option<String>,
     }
 }

@@ -58,6 +58,7 @@ fn rules(schema: &mut schemars::Schema) {
 /// Answers a message the robot received (Stream mode) in its conversation: through the message's
 /// session webhook while it lasts, then as a robot message to the group, or to the sender of a 1:1
 /// message.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
@@ -74,7 +75,6 @@ pub struct Input {
     pub content: String,
     /// Markdown only: the title shown in the chat list (the first line of `content` when
     /// absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
     pub title: Option<String>,
 }

@@ -17,16 +17,12 @@ group_input! {
         /// Message content (Markdown).
         pub content: Text,
         /// Text displayed on the single redirect button.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub button_text: Option<Text>,
         /// Link opened by the single button: http(s) or `dingtalk://`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub redirect_url: Option<Link>,
         /// Several buttons instead of one: 2 to 5 when vertical, exactly 2 when horizontal.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub buttons: Option<Vec<ButtonInput>>,
         /// Layout of `buttons` (default `vertical`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub button_layout: Option<Layout>,
     }
 }

@@ -21,20 +21,17 @@ group_input! {
     #[schemars(transform = rules)]
     pub struct Input {
         /// media_id of an uploaded file. Give exactly one of `media_id`, `file`, `file_url`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         #[schemars(schema_with = "token_schema")]
         pub media_id: Option<String>,
         /// Name of the file to be sent; required with `media_id`, otherwise taken from the file.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file_name: Option<Text>,
         /// File type; required with `media_id`, otherwise taken from the file name's extension.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file_type: Option<FileType>,
         /// A file to upload first, carried in the request.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file: Option<InlineFile>,
         /// An http(s) URL the server downloads (at most 20 MB) and uploads first.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         #[schemars(schema_with = "download_url_schema")]
         pub file_url: Option<String>,
     }

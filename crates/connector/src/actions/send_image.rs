@@ -15,10 +15,8 @@ group_input! {
     #[schemars(transform = rules)]
     pub struct Input {
         /// The image: an http(s) URL or a media id (`@…`/`$…`). Give this or `file`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub image_url: Option<Picture>,
         /// An image file to upload first (jpg, jpeg, gif, png, bmp). Give this or `image_url`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub file: Option<InlineFile>,
     }
 }

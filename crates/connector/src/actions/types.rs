@@ -429,28 +429,22 @@ fn merge(into: &mut serde_json::Map<String, serde_json::Value>, rule: serde_json
 /// The message fields of actions that send one of several message types (`send_to_users`,
 /// `webhook_send`, flattened into their inputs); which ones a type uses is its
 /// [`MsgTypeFields`] entry.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MessageFields {
     /// Message content (text, markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<Text>,
     /// Message subject (markdown, link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Text>,
     /// Picture: http(s) URL or media id (image, link).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<Picture>,
     /// Link opened by the message or its single button (link, action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<Link>,
     /// Text of the single button (action_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_text: Option<Text>,
     /// Several buttons (action_card): 2 to 5 vertical, exactly 2 horizontal.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buttons: Option<Vec<ButtonInput>>,
     /// Layout of `buttons` (default `vertical`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub button_layout: Option<Layout>,
 }
 

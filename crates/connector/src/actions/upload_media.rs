@@ -14,6 +14,7 @@ use super::{Action, FileSource, InputError, Step};
 /// Upload a media file
 ///
 /// Uploads an image, voice, video or file to DingTalk and returns its media_id.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = rules)]
@@ -21,14 +22,12 @@ pub struct Input {
     /// What kind of media this is; decides the accepted formats and size limit.
     pub media_type: MediaKind,
     /// The file, carried in the request. Give this or `file_url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<InlineFile>,
     /// An http(s) URL the server downloads (within the type's size limit). Give this or `file`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "download_url_schema")]
     pub file_url: Option<String>,
     /// Name to upload a `file_url` download as; defaults to the URL's last path segment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<Text>,
 }
 

@@ -77,6 +77,7 @@ const MSG_TYPES: &[MsgTypeFields] = &[
 ///
 /// Sends a message through a custom (webhook) robot, optionally @-mentioning people. Text and
 /// Markdown over the 20000-byte body limit are split into parts.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = rules)]
 pub struct Input {
@@ -86,7 +87,6 @@ pub struct Input {
     #[serde(flatten)]
     pub message: MessageFields,
     /// Feed card entries (feed_card).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<FeedLinkInput>>,
     /// Who to @-mention (text, markdown).
     #[serde(flatten)]

@@ -224,6 +224,7 @@ fn default_hmac_header() -> String {
 }
 
 /// One step: an action of a connection, with templated input.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = step_rules)]
@@ -240,10 +241,8 @@ pub struct StepDoc {
     #[serde(default = "empty_object")]
     pub input: Value,
     /// A condition (an expression, no braces): the step is skipped when it is false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     /// An expression giving a list: the step runs once per item, as `item` (and `index`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
     #[serde(default)]
     pub on_error: OnError,
