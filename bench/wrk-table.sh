@@ -8,6 +8,9 @@
 #
 #   [WRK_SECONDS=10] [WRK_ROUNDS=3] bench/wrk-table.sh target/release/dtc [other-dtc …]
 #
+# WRK_PERF=FILE also records a profile of the first build's `dtc serve` under its last round
+# (`perf record --call-graph dwarf` into FILE; read it with `perf report -i FILE`).
+#
 # Needs `wrk` (Debian package `wrk`) and `curl`. Everything binds 127.0.0.1.
 set -euo pipefail
 
@@ -96,7 +99,16 @@ pid() { local v="PID_b$1"; echo "${!v}"; }
 for i in "${!BUILDS[@]}"; do wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$(url "$i")" >/dev/null; done
 for r in $(seq "$ROUNDS"); do
   run floor "$SIM/v1.0/robot/groupMessages/send" "$WORK/sim.lua"
-  for i in "${!BUILDS[@]}"; do run "b$i" "$(url "$i")" "$WORK/dtc.lua" "$(pid "$i")"; done
+  for i in "${!BUILDS[@]}"; do
+    PERF=
+    if [ -n "${WRK_PERF:-}" ] && [ "$i" = 0 ] && [ "$r" = "$ROUNDS" ]; then
+      perf record -q --call-graph dwarf -F 499 -p "$(pid 0)" -o "$WRK_PERF" -- sleep "$SECONDS_PER" \
+        2>/dev/null &
+      PERF=$!
+    fi
+    run "b$i" "$(url "$i")" "$WORK/dtc.lua" "$(pid "$i")"
+    [ -z "$PERF" ] || wait "$PERF"
+  done
   echo "round $r of $ROUNDS done" >&2
 done
 

@@ -170,14 +170,25 @@ impl SqlStore {
             make_private(path)
                 .map_err(|e| config_err(format!("cannot make {} private: {e}", path.display())))?;
         }
-        let pool = SqlitePoolOptions::new()
+        let readers = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        allow_chat_flows(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&readers).await?;
+        allow_chat_flows(&readers).await?;
+        let writer = if in_memory {
+            readers.clone()
+        } else {
+            // Writers wait their turn here rather than in SQLite's busy handler (which sleeps).
+            // Its cache holds the delivery log's hot index pages between batches (8 MB, the
+            // default 2 MB spilled dirty pages mid-transaction under sync sends).
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.pragma("cache_size", "-8000"))
+                .await?
+        };
         Ok(SqlStore {
-            pool: Pool::Sqlite(pool),
+            pool: Pool::Sqlite { readers, writer },
             clock,
             advance: Arc::default(),
         })
