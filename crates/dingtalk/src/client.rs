@@ -129,11 +129,13 @@ impl Client {
     }
 }
 
+/// `path` under `base`, keeping any path prefix of the base (e.g. a proxy mounted under
+/// /dingtalk). Only the path is set: parsing the whole URL again on every call (its host
+/// through IDNA) was 2 % of `dtc serve`'s CPU under sync sends.
 fn join(base: &Url, path: &str) -> Url {
-    // Keep any path prefix of the base (e.g. a proxy mounted under /dingtalk).
-    let mut s = base.as_str().trim_end_matches('/').to_owned();
-    s.push_str(path);
-    Url::parse(&s).unwrap_or_else(|_| base.clone())
+    let mut url = base.clone();
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url
 }
 
 fn retry_after_header(resp: &reqwest::Response) -> Option<Duration> {
@@ -218,5 +220,27 @@ pub(crate) async fn decode_old<T: DeserializeOwned>(
             &body,
             "no errcode in old-API answer".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_joins_the_base_and_keeps_its_prefix() {
+        let at = |base: &str| join(&Url::parse(base).unwrap(), "/v1.0/robot/groupMessages/send");
+        assert_eq!(
+            at("https://api.dingtalk.com").as_str(),
+            "https://api.dingtalk.com/v1.0/robot/groupMessages/send"
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8081/dingtalk/").as_str(),
+            "http://127.0.0.1:8081/dingtalk/v1.0/robot/groupMessages/send"
+        );
+        assert_eq!(
+            at("http://proxy.internal/dingtalk").as_str(),
+            "http://proxy.internal/dingtalk/v1.0/robot/groupMessages/send"
+        );
     }
 }
