@@ -73,14 +73,7 @@ impl Dialect {
 /// A connection pool of either dialect.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    /// SQLite takes one writer at a time, and a connection's page cache survives only its own
-    /// commits (another connection's write empties it at its next read), so every write goes
-    /// through the one `writer` connection and finds its pages cached; reads use `readers`.
-    /// An in-memory database is one pool for both (each connection would be its own database).
-    Sqlite {
-        readers: SqlitePool,
-        writer: SqlitePool,
-    },
+    Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
@@ -93,14 +86,14 @@ pub(crate) enum Tx {
 impl Pool {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Pool::Sqlite { .. } => Dialect::Sqlite,
+            Pool::Sqlite(_) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
         }
     }
 
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Pool::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -158,18 +151,6 @@ impl<'a> From<&'a String> for Arg<'a> {
 pub(crate) enum Exec<'e> {
     Pool(&'e Pool),
     Tx(&'e mut Tx),
-    /// A write outside a transaction: on SQLite, the writer connection.
-    SqliteWriter(&'e SqlitePool),
-}
-
-impl Exec<'_> {
-    /// Where a statement that writes runs.
-    fn for_write(self) -> Self {
-        match self {
-            Exec::Pool(Pool::Sqlite { writer, .. }) => Exec::SqliteWriter(writer),
-            other => other,
-        }
-    }
 }
 
 impl<'e> From<&'e Pool> for Exec<'e> {
@@ -311,7 +292,7 @@ macro_rules! on_exec {
     ($self:ident, $exec:expr, |$q:ident, $e:ident| $run:expr) => {{
         let exec: Exec<'_> = $exec.into();
         match exec {
-            Exec::Pool(Pool::Sqlite { readers: p, .. }) | Exec::SqliteWriter(p) => {
+            Exec::Pool(Pool::Sqlite(p)) => {
                 let ($q, $e) = ($self.sqlite(), p);
                 $run
             }
@@ -404,10 +385,7 @@ impl<'a> Query<'a> {
 
     /// Rows affected.
     pub async fn execute<'e>(self, on: impl Into<Exec<'e>>) -> Result<u64, sqlx::Error> {
-        on_exec!(self, on.into().for_write(), |q, e| Ok(q
-            .execute(e)
-            .await?
-            .rows_affected()))
+        on_exec!(self, on, |q, e| Ok(q.execute(e).await?.rows_affected()))
     }
 }
 

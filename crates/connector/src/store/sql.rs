@@ -170,25 +170,14 @@ impl SqlStore {
             make_private(path)
                 .map_err(|e| config_err(format!("cannot make {} private: {e}", path.display())))?;
         }
-        let readers = SqlitePoolOptions::new()
+        let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&readers).await?;
-        allow_chat_flows(&readers).await?;
-        let writer = if in_memory {
-            readers.clone()
-        } else {
-            // Writers wait their turn here rather than in SQLite's busy handler (which sleeps).
-            // Its cache holds the delivery log's hot index pages between batches (8 MB, the
-            // default 2 MB spilled dirty pages mid-transaction under sync sends).
-            SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options.pragma("cache_size", "-8000"))
-                .await?
-        };
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        allow_chat_flows(&pool).await?;
         Ok(SqlStore {
-            pool: Pool::Sqlite { readers, writer },
+            pool: Pool::Sqlite(pool),
             clock,
             advance: Arc::default(),
         })
