@@ -39,6 +39,23 @@ impl MediaType {
         }
     }
 
+    /// Why a file of `len` bytes cannot be uploaded as this type (empty, or over
+    /// [`Self::max_bytes`]), phrased to follow the field's name; `None` if it can.
+    pub fn size_refusal(self, len: usize) -> Option<String> {
+        let max = self.max_bytes();
+        if len == 0 {
+            Some("is an empty file".into())
+        } else if len > max {
+            let kind = self.as_str();
+            Some(format!(
+                "is {len} bytes; DingTalk takes at most {} MB for {kind}",
+                max / MB
+            ))
+        } else {
+            None
+        }
+    }
+
     /// File extensions accepted for this type.
     pub fn formats(self) -> &'static [&'static str] {
         match self {
@@ -118,22 +135,10 @@ impl MediaUpload {
                 ));
             }
         }
-        if self.bytes.is_empty() {
-            return Err(Error::invalid_input("media", "the file is empty"));
+        match self.media_type.size_refusal(self.bytes.len()) {
+            Some(reason) => Err(Error::invalid_input("media", reason)),
+            None => Ok(()),
         }
-        let max = self.media_type.max_bytes();
-        if self.bytes.len() > max {
-            return Err(Error::invalid_input(
-                "media",
-                format!(
-                    "is {} bytes; DingTalk takes at most {} MB for {}",
-                    self.bytes.len(),
-                    max / MB,
-                    self.media_type.as_str()
-                ),
-            ));
-        }
-        Ok(())
     }
 }
 

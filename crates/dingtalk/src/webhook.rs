@@ -21,11 +21,11 @@ pub const MAX_AT: usize = 50;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct At {
+    pub is_at_all: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_mobiles: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub at_user_ids: Vec<String>,
-    pub is_at_all: bool,
 }
 
 impl At {

@@ -108,8 +108,6 @@ pub(super) fn extension(name: &str) -> Option<String> {
     dingtalk::media::file_extension(name)
 }
 
-pub(super) const MB: usize = 1024 * 1024;
-
 /// Decode an inline file and check it against `kind`'s formats and size.
 pub(super) fn inline_file(
     f: &InlineFile,
@@ -125,23 +123,8 @@ pub(super) fn inline_file(
         .collect();
     let bytes = super::execute::decode_base64(&cleaned)
         .map_err(|e| InputError::field("file.content_base64", e))?;
-    if bytes.is_empty() {
-        return Err(InputError::field(
-            "file.content_base64",
-            "decodes to an empty file",
-        ));
-    }
-    let max = kind.to_dingtalk().max_bytes();
-    if bytes.len() > max {
-        return Err(InputError::field(
-            "file.content_base64",
-            format!(
-                "is {} bytes decoded; DingTalk takes at most {} MB for {}",
-                bytes.len(),
-                max / MB,
-                kind.as_str()
-            ),
-        ));
+    if let Some(reason) = kind.to_dingtalk().size_refusal(bytes.len()) {
+        return Err(InputError::field("file.content_base64", reason));
     }
     Ok((
         f.name.trim().to_owned(),
@@ -175,6 +158,15 @@ pub(super) fn url_file_name(u: &url::Url) -> Option<String> {
         .into_owned();
     (!name.trim().is_empty()).then_some(name)
 }
+
+/// Exactly one of these optional fields of an input must be given, e.g.
+/// `one_of!(i: file, file_url)?`; the error names the field.
+macro_rules! one_of {
+    ($input:ident: $($field:ident),+) => {
+        $crate::actions::compose::exactly_one(&[$((stringify!($field), $input.$field.is_some())),+])
+    };
+}
+pub(super) use one_of;
 
 pub(super) fn exactly_one(options: &[(&str, bool)]) -> Result<(), InputError> {
     let given: Vec<&str> = options
@@ -491,12 +483,18 @@ pub(super) fn refuse_unused(
     Ok(())
 }
 
+/// A text (no `subject`) or Markdown message to a group, split into parts when `split` allows;
+/// `subject` and `content` must not be blank.
 pub(super) fn group_text_steps(
     group: &str,
     content: &str,
     split: bool,
     subject: Option<&str>,
 ) -> Result<Vec<Step>, InputError> {
+    if let Some(subject) = subject {
+        non_empty("subject", subject)?;
+    }
+    non_empty("content", content)?;
     let build = |slice: &str, label: Label| {
         MessageSpec::Ready(match subject {
             None => dingtalk::Message::Text {

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::compose::{
-    download_url, exactly_one, extension, group_send, inline_file, non_empty, required, token,
+    download_url, extension, group_send, inline_file, non_empty, one_of, required, token,
     url_file_name,
 };
 use super::types::{
@@ -77,11 +77,7 @@ impl GroupSend for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
 
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        exactly_one(&[
-            ("media_id", i.media_id.is_some()),
-            ("file", i.file.is_some()),
-            ("file_url", i.file_url.is_some()),
-        ])?;
+        one_of!(i: media_id, file, file_url)?;
         if let Some(file_name) = &i.file_name {
             non_empty("file_name", file_name)?;
         }

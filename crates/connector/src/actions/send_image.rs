@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::compose::{exactly_one, inline_file, picture};
+use super::compose::{inline_file, one_of, picture};
 use super::types::{InlineFile, MediaKind, Picture, add_rule};
 use super::{GroupSend, InputError, MediaMessage, MediaRef, Step};
 
@@ -38,10 +38,7 @@ impl GroupSend for Input {
     const MAX_BODY_BYTES: usize = super::FILE_BODY_LIMIT;
 
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        exactly_one(&[
-            ("image_url", i.image_url.is_some()),
-            ("file", i.file.is_some()),
-        ])?;
+        one_of!(i: image_url, file)?;
         let Some(file) = &i.file else {
             let url = i.image_url.as_deref().map_or("", String::as_str);
             return Ok(vec![Step::GroupSend {

@@ -1,6 +1,6 @@
 //! `send_markdown`: the seed's "Send a Markdown message by chatbot" (`sampleMarkdown`).
 
-use super::compose::{group_text_steps, non_empty};
+use super::compose::group_text_steps;
 use super::types::Text;
 use super::{GroupSend, InputError, Step};
 
@@ -23,8 +23,6 @@ group_input! {
 
 impl GroupSend for Input {
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        non_empty("subject", &i.subject)?;
-        non_empty("content", &i.content)?;
         group_text_steps(&g, &i.content, i.split, Some(&i.subject))
     }
 }

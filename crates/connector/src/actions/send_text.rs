@@ -1,6 +1,6 @@
 //! `send_text`: the seed's "Send a text message by chatbot" (`sampleText`).
 
-use super::compose::{group_text_steps, non_empty};
+use super::compose::group_text_steps;
 use super::types::Text;
 use super::{GroupSend, InputError, Step};
 
@@ -21,7 +21,6 @@ group_input! {
 
 impl GroupSend for Input {
     fn plan(g: String, i: Input) -> Result<Vec<Step>, InputError> {
-        non_empty("content", &i.content)?;
         group_text_steps(&g, &i.content, i.split, None)
     }
 }

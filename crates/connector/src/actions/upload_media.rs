@@ -4,9 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::compose::{
-    check_format, download_url, exactly_one, inline_file, non_empty, url_file_name,
-};
+use super::compose::{check_format, download_url, inline_file, non_empty, one_of, url_file_name};
 use super::outputs::UploadOutput;
 use super::types::{InlineFile, MediaKind, Text, add_rule, download_url_schema};
 use super::{Action, FileSource, InputError, Step};
@@ -68,10 +66,7 @@ impl Action for Input {
     type Output = UploadOutput;
 
     fn plan(i: Input) -> Result<Vec<Step>, InputError> {
-        exactly_one(&[
-            ("file", i.file.is_some()),
-            ("file_url", i.file_url.is_some()),
-        ])?;
+        one_of!(i: file, file_url)?;
         if let Some(file) = &i.file {
             if i.file_name.is_some() {
                 return Err(InputError::field(

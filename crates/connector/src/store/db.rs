@@ -29,6 +29,14 @@ macro_rules! sql {
     };
 }
 
+/// `query!("name", a, b)`: the statement of `queries/name.sql` with its arguments bound in
+/// order, as `Query::new(sql!("name")).bind(a).bind(b)`.
+macro_rules! query {
+    ($name:literal $(, $arg:expr)* $(,)?) => {
+        $crate::store::db::Query::new($crate::store::db::sql!($name))$(.bind($arg))*
+    };
+}
+
 /// A query with parts for one use only (`/*@name … */`, see [`variant`]): the text for
 /// `$keep`, one of the `$variants` the file has, made once.
 macro_rules! sql_variant {
@@ -53,7 +61,7 @@ macro_rules! sql_per_dialect {
     };
 }
 
-pub(crate) use {sql, sql_per_dialect, sql_variant};
+pub(crate) use {query, sql, sql_per_dialect, sql_variant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -138,12 +146,31 @@ arg_from!(Text, &'a str);
 arg_from!(Int, i64);
 arg_from!(Int32, i32);
 arg_from!(Id, Uuid);
-arg_from!(Time, DateTime<Utc>);
 arg_from!(Json, &'a Value);
+
+// Times are bound at microsecond precision, PostgreSQL's, so what either store reads back
+// equals what was written.
+impl<'a> From<Option<DateTime<Utc>>> for Arg<'a> {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Arg::Time(v.map(super::types::trunc_micros))
+    }
+}
+
+impl<'a> From<DateTime<Utc>> for Arg<'a> {
+    fn from(v: DateTime<Utc>) -> Self {
+        Some(v).into()
+    }
+}
 
 impl<'a> From<&'a String> for Arg<'a> {
     fn from(v: &'a String) -> Self {
         Arg::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        Arg::Text(v.as_deref())
     }
 }
 
@@ -172,14 +199,6 @@ pub(crate) struct Query<'a> {
     /// For SQLite, the same statement with anonymous `?` parameters, and the argument each
     /// takes (see [`insert_rows`]).
     anonymous: Option<(String, Vec<usize>)>,
-}
-
-pub(crate) fn query(sql: &'static str) -> Query<'static> {
-    Query {
-        sql: sql.into(),
-        args: Vec::new(),
-        anonymous: None,
-    }
 }
 
 /// A multi-row INSERT: `insert` (one `VALUES (…)` tuple whose parameters are `$1`…`$params`)
@@ -313,6 +332,15 @@ macro_rules! on_exec {
 }
 
 impl<'a> Query<'a> {
+    /// A statement with no arguments bound yet.
+    pub fn new(sql: &'static str) -> Query<'static> {
+        Query {
+            sql: sql.into(),
+            args: Vec::new(),
+            anonymous: None,
+        }
+    }
+
     pub fn bind(mut self, v: impl Into<Arg<'a>>) -> Self {
         self.args.push(v.into());
         self

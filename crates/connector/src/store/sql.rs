@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use uuid::Uuid;
 
 use super::db::{
-    Column, FromRow, Pool, Query, Row, Tx, from_row, insert_rows, query, record, row_chunks, sql,
-    sql_per_dialect, sql_variant,
+    Column, Exec, FromRow, Pool, Query, Row, Tx, from_row, insert_rows, query, record, row_chunks,
+    sql, sql_per_dialect, sql_variant,
 };
 use super::runs::*;
 use super::types::{self, *};
@@ -213,7 +213,7 @@ impl SqlStore {
     /// written (or as found when nothing changed).
     async fn advance_in(&self, tx: &mut Tx, run_id: Uuid) -> StoreResult<Option<RunRecord>> {
         let advance = self.run_advance()?;
-        let Some(row) = query(sql_per_dialect!(self.pool, "run_lock"))
+        let Some(row) = Query::new(sql_per_dialect!(self.pool, "run_lock"))
             .bind(run_id)
             .fetch_optional(&mut *tx)
             .await?
@@ -224,10 +224,7 @@ impl SqlStore {
         if run.status != RunStatus::Running {
             return Ok(Some(run));
         }
-        let deliveries: Vec<Delivery> = query(sql!("run_deliveries"))
-            .bind(run_id)
-            .records(&mut *tx)
-            .await?;
+        let deliveries: Vec<Delivery> = query!("run_deliveries", run_id).records(&mut *tx).await?;
         // Other items of the current step still out: nothing to decide, nothing more to read.
         let current = || {
             deliveries
@@ -237,9 +234,7 @@ impl SqlStore {
         if current().any(|d| !d.status.is_finished()) {
             return Ok(Some(run));
         }
-        let document = query(sql!("flow_version"))
-            .bind(run.flow_id)
-            .bind(run.flow_version)
+        let document = query!("flow_version", run.flow_id, run.flow_version)
             .fetch_optional(&mut *tx)
             .await?
             .map(|r| r.json::<Value>("document"))
@@ -251,7 +246,7 @@ impl SqlStore {
             .map_or(0, Vec::len);
         let plans = current().next().is_none() || (run.step_index as usize) + 1 < steps;
         let connections = if plans {
-            query(sql!("connection_list")).records(&mut *tx).await?
+            query!("connection_list").records(&mut *tx).await?
         } else {
             Vec::new()
         };
@@ -269,15 +264,17 @@ impl SqlStore {
         for new in &change.deliveries {
             self.insert_in(tx, new, now).await?;
         }
-        query(sql!("run_update"))
-            .bind(run_id)
-            .bind(change.status.as_str())
-            .bind(change.step_index)
-            .bind(&change.context)
-            .bind(change.error.as_ref())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        query!(
+            "run_update",
+            run_id,
+            change.status,
+            change.step_index,
+            &change.context,
+            change.error.as_ref(),
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
         Ok(Some(RunRecord {
             status: change.status,
             step_index: change.step_index,
@@ -304,38 +301,45 @@ impl SqlStore {
             None => (DeliveryStatus::Queued, None, None),
         };
         let group_key = new.group_key.to_text();
-        let row = query(sql!("delivery_insert"))
-            .bind(new.id)
-            .bind(new.connection_id)
-            .bind(&new.action)
-            .bind(&group_key)
-            .bind(&new.input)
-            .bind(status.as_str())
-            .bind(new.mode.as_str())
-            .bind(now)
-            .bind(owner)
-            .bind(expires)
-            .bind(new.idempotency_key.as_deref())
-            .bind(new.request_hash.as_deref())
-            .bind(new.run.map(|r| r.run_id))
-            .bind(new.run.map(|r| r.step))
-            .bind(new.run.map(|r| r.item))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| duplicate_as(e, "delivery id"))?;
+        let row = query!(
+            "delivery_insert",
+            new.id,
+            new.connection_id,
+            &new.action,
+            &group_key,
+            &new.input,
+            status,
+            new.mode,
+            now,
+            owner,
+            expires,
+            &new.idempotency_key,
+            &new.request_hash,
+            new.run.map(|r| r.run_id),
+            new.run.map(|r| r.step),
+            new.run.map(|r| r.item)
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| duplicate_as(e, "delivery id"))?;
         if let Some(row) = row {
             return Ok(Inserted::New(Delivery::from_row(&row)?));
         }
         let key = new.idempotency_key.as_deref().ok_or_else(|| {
             StoreError::Corrupt("insert without idempotency key returned no row".into())
         })?;
-        let existing = query(sql!("delivery_by_idempotency_key"))
-            .bind(new.connection_id)
-            .bind(key)
-            .fetch_one(tx)
-            .await?;
-        Ok(Inserted::Existing(Delivery::from_row(&existing)?))
+        let existing = delivery_by_key(tx.into(), new.connection_id, key).await?;
+        existing.map(Inserted::Existing).ok_or_else(|| {
+            StoreError::Corrupt("an insert met an idempotency key that then was not there".into())
+        })
     }
+}
+
+/// The delivery a connection accepted under an idempotency key.
+async fn delivery_by_key(on: Exec<'_>, conn: Uuid, key: &str) -> StoreResult<Option<Delivery>> {
+    query!("delivery_by_idempotency_key", conn, key)
+        .record(on)
+        .await
 }
 
 #[async_trait::async_trait]
@@ -350,7 +354,7 @@ impl Store for SqlStore {
         fields: &ConnectionFields,
     ) -> StoreResult<ConnectionRecord> {
         let keywords = Value::from(fields.keywords.clone());
-        let row = bind_connection(query(sql!("connection_insert")), id, fields, &keywords)
+        let row = bind_connection(query!("connection_insert"), id, fields, &keywords)
             .bind(self.now())
             .fetch_one(&self.pool)
             .await
@@ -359,21 +363,15 @@ impl Store for SqlStore {
     }
 
     async fn get_connection(&self, id: Uuid) -> StoreResult<Option<ConnectionRecord>> {
-        query(sql!("connection_by_id"))
-            .bind(id)
-            .record(&self.pool)
-            .await
+        query!("connection_by_id", id).record(&self.pool).await
     }
 
     async fn get_connection_by_name(&self, name: &str) -> StoreResult<Option<ConnectionRecord>> {
-        query(sql!("connection_by_name"))
-            .bind(name)
-            .record(&self.pool)
-            .await
+        query!("connection_by_name", name).record(&self.pool).await
     }
 
     async fn list_connections(&self) -> StoreResult<Vec<ConnectionRecord>> {
-        query(sql!("connection_list")).records(&self.pool).await
+        query!("connection_list").records(&self.pool).await
     }
 
     async fn update_connection(
@@ -388,7 +386,7 @@ impl Store for SqlStore {
             now = expected_updated_at + chrono::Duration::microseconds(1);
         }
         let keywords = Value::from(fields.keywords.clone());
-        let row = bind_connection(query(sql!("connection_update")), id, fields, &keywords)
+        let row = bind_connection(query!("connection_update"), id, fields, &keywords)
             .bind(now)
             .bind(expected_updated_at)
             .fetch_optional(&self.pool)
@@ -404,23 +402,22 @@ impl Store for SqlStore {
     }
 
     async fn delete_connection(&self, id: Uuid) -> StoreResult<bool> {
-        query(sql!("connection_delete"))
-            .bind(id)
-            .changed(&self.pool)
-            .await
+        query!("connection_delete", id).changed(&self.pool).await
     }
 
     async fn update_sealed_secrets(&self, updates: &[SealedSecretsUpdate]) -> StoreResult<()> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
         for update in updates {
-            let swapped = query(sql!("connection_swap_secrets"))
-                .bind(update.id)
-                .bind(&update.new)
-                .bind(&update.old)
-                .bind(now)
-                .execute(&mut tx)
-                .await?;
+            let swapped = query!(
+                "connection_swap_secrets",
+                update.id,
+                &update.new,
+                &update.old,
+                now
+            )
+            .execute(&mut tx)
+            .await?;
             if swapped != 1 {
                 return Err(StoreError::Conflict { what: "connection" });
             }
@@ -430,15 +427,17 @@ impl Store for SqlStore {
     }
 
     async fn insert_api_token(&self, token: &ApiTokenRecord) -> StoreResult<()> {
-        query(sql!("api_token_insert"))
-            .bind(token.id)
-            .bind(&token.token_hash)
-            .bind(&token.label)
-            .bind(token.role.as_str())
-            .bind(types::trunc_micros(token.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| duplicate_as(e, "api token"))?;
+        query!(
+            "api_token_insert",
+            token.id,
+            &token.token_hash,
+            &token.label,
+            token.role,
+            token.created_at
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| duplicate_as(e, "api token"))?;
         Ok(())
     }
 
@@ -446,46 +445,38 @@ impl Store for SqlStore {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<ApiTokenRecord>> {
-        query(sql!("api_token_by_hash"))
-            .bind(token_hash)
+        query!("api_token_by_hash", token_hash)
             .record(&self.pool)
             .await
     }
 
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRecord>> {
-        query(sql!("api_token_list")).records(&self.pool).await
+        query!("api_token_list").records(&self.pool).await
     }
 
     async fn delete_api_token(&self, id: Uuid) -> StoreResult<bool> {
-        query(sql!("api_token_delete"))
-            .bind(id)
-            .changed(&self.pool)
-            .await
+        query!("api_token_delete", id).changed(&self.pool).await
     }
 
     async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        query(sql!("api_token_touch"))
-            .bind(id)
-            .bind(types::trunc_micros(at))
-            .done(&self.pool)
-            .await
+        query!("api_token_touch", id, at).done(&self.pool).await
     }
 
     async fn put_connection_check(&self, id: Uuid, check: &ConnectionCheck) -> StoreResult<()> {
-        query(sql!("connection_check_put"))
-            .bind(id)
-            .bind(types::trunc_micros(check.checked_at))
-            .bind(i32::from(check.ok))
-            .bind(check.message.as_str())
-            .bind(check.code.as_deref())
-            .done(&self.pool)
-            .await
+        query!(
+            "connection_check_put",
+            id,
+            check.checked_at,
+            i32::from(check.ok),
+            &check.message,
+            &check.code
+        )
+        .done(&self.pool)
+        .await
     }
 
     async fn recent_groups(&self, connection_id: Uuid, scan: u32) -> StoreResult<Vec<String>> {
-        let rows = query(sql!("delivery_recent_groups"))
-            .bind(connection_id)
-            .bind(i64::from(scan))
+        let rows = query!("delivery_recent_groups", connection_id, i64::from(scan))
             .fetch_all(&self.pool)
             .await?;
         let mut groups: Vec<String> = Vec::new();
@@ -505,12 +496,14 @@ impl Store for SqlStore {
         q: &ConnectionQuery,
     ) -> StoreResult<(Vec<(ConnectionRecord, ConnectionActivity)>, u64)> {
         let pattern = q.pattern();
-        let rows = query(sql!("connection_page"))
-            .bind(pattern.as_deref())
-            .bind(i64::from(q.limit))
-            .bind(i64::from(q.offset))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query!(
+            "connection_page",
+            &pattern,
+            i64::from(q.limit),
+            i64::from(q.offset)
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let page = rows
             .iter()
             .map(|row| {
@@ -526,35 +519,36 @@ impl Store for SqlStore {
                 Ok((ConnectionRecord::from_row(row)?, activity))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let count = query(sql!("connection_count"))
-            .bind(pattern.as_deref())
+        let count = query!("connection_count", &pattern)
             .fetch_one(&self.pool)
             .await?;
         Ok((page, count.int("n")?.max(0) as u64))
     }
 
     async fn connection_names(&self) -> StoreResult<Vec<ConnectionName>> {
-        query(sql!("connection_names")).records(&self.pool).await
+        query!("connection_names").records(&self.pool).await
     }
 
     async fn record_inbound(&self, m: &InboundMessage) -> StoreResult<bool> {
         let mut tx = self.pool.begin_write().await?;
-        let inserted = query(sql!("inbound_insert"))
-            .bind(m.id)
-            .bind(m.connection_id)
-            .bind(m.msg_id.as_str())
-            .bind(m.conversation_id.as_str())
-            .bind(m.conversation_type.as_str())
-            .bind(m.sender_staff_id.as_deref())
-            .bind(m.sender_nick.as_str())
-            .bind(m.msgtype.as_str())
-            .bind(m.text.as_deref())
-            .bind(&m.message)
-            .bind(types::trunc_micros(m.received_at))
-            .bind(m.session_webhook.as_deref())
-            .bind(m.session_expires_at.map(types::trunc_micros))
-            .execute(&mut tx)
-            .await?;
+        let inserted = query!(
+            "inbound_insert",
+            m.id,
+            m.connection_id,
+            &m.msg_id,
+            &m.conversation_id,
+            &m.conversation_type,
+            &m.sender_staff_id,
+            &m.sender_nick,
+            &m.msgtype,
+            &m.text,
+            &m.message,
+            m.received_at,
+            &m.session_webhook,
+            m.session_expires_at
+        )
+        .execute(&mut tx)
+        .await?;
         if inserted == 0 {
             // A redelivery: already recorded (and handled) once.
             return Ok(false);
@@ -564,14 +558,16 @@ impl Store for SqlStore {
         } else {
             "single"
         };
-        query(sql!("conversation_seen"))
-            .bind(m.connection_id)
-            .bind(m.conversation_id.as_str())
-            .bind(kind)
-            .bind(m.conversation_title.as_deref())
-            .bind(types::trunc_micros(m.received_at))
-            .execute(&mut tx)
-            .await?;
+        query!(
+            "conversation_seen",
+            m.connection_id,
+            &m.conversation_id,
+            kind,
+            &m.conversation_title,
+            m.received_at
+        )
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -581,9 +577,7 @@ impl Store for SqlStore {
         connection_id: Uuid,
         msg_id: &str,
     ) -> StoreResult<Option<InboundMessage>> {
-        query(sql!("inbound_by_msg_id"))
-            .bind(connection_id)
-            .bind(msg_id)
+        query!("inbound_by_msg_id", connection_id, msg_id)
             .record(&self.pool)
             .await
     }
@@ -592,8 +586,7 @@ impl Store for SqlStore {
         &self,
         connection_id: Uuid,
     ) -> StoreResult<Vec<ConversationRecord>> {
-        query(sql!("conversation_list"))
-            .bind(connection_id)
+        query!("conversation_list", connection_id)
             .records(&self.pool)
             .await
     }
@@ -605,32 +598,30 @@ impl Store for SqlStore {
         lease: Duration,
     ) -> StoreResult<bool> {
         let now = self.now();
-        query(sql!("stream_hold"))
-            .bind(connection_id)
-            .bind(owner)
-            .bind(lease_expiry(now, lease))
-            .bind(now)
-            .changed(&self.pool)
-            .await
+        query!(
+            "stream_hold",
+            connection_id,
+            owner,
+            lease_expiry(now, lease),
+            now
+        )
+        .changed(&self.pool)
+        .await
     }
 
     async fn release_stream(&self, connection_id: Uuid, owner: &str) -> StoreResult<()> {
-        query(sql!("stream_release"))
-            .bind(connection_id)
-            .bind(owner)
+        query!("stream_release", connection_id, owner)
             .done(&self.pool)
             .await
     }
 
     async fn count_api_tokens(&self) -> StoreResult<u64> {
-        let row = query(sql!("api_token_count")).fetch_one(&self.pool).await?;
+        let row = query!("api_token_count").fetch_one(&self.pool).await?;
         Ok(row.int("n")?.max(0) as u64)
     }
 
     async fn revoke_api_tokens_labelled(&self, label: &str, keep_hash: &str) -> StoreResult<u64> {
-        Ok(query(sql!("api_token_delete_labelled"))
-            .bind(label)
-            .bind(keep_hash)
+        Ok(query!("api_token_delete_labelled", label, keep_hash)
             .execute(&self.pool)
             .await?)
     }
@@ -659,26 +650,18 @@ impl Store for SqlStore {
         connection_id: Uuid,
         idempotency_key: &str,
     ) -> StoreResult<Option<Delivery>> {
-        query(sql!("delivery_by_idempotency_key"))
-            .bind(connection_id)
-            .bind(idempotency_key)
-            .record(&self.pool)
-            .await
+        delivery_by_key((&self.pool).into(), connection_id, idempotency_key).await
     }
 
     async fn get_delivery(&self, id: Uuid) -> StoreResult<Option<DeliveryDetail>> {
-        let Some(row) = query(sql!("delivery_by_id"))
-            .bind(id)
+        let Some(row) = query!("delivery_by_id", id)
             .fetch_optional(&self.pool)
             .await?
         else {
             return Ok(None);
         };
         let delivery = Delivery::from_row(&row)?;
-        let attempt_log = query(sql!("attempt_list"))
-            .bind(id)
-            .records(&self.pool)
-            .await?;
+        let attempt_log = query!("attempt_list", id).records(&self.pool).await?;
         Ok(Some(DeliveryDetail {
             delivery,
             attempt_log,
@@ -692,10 +675,10 @@ impl Store for SqlStore {
             None => "all",
         };
         let text = sql_variant!("delivery_list", scope, ["by_connection", "all"]);
-        let rows = query(text)
+        let rows = Query::new(text)
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
-            .bind(filter.group_chat_id.as_deref())
+            .bind(&filter.group_chat_id)
             .bind(filter.created_from)
             .bind(filter.created_before)
             .bind(filter.before_seq)
@@ -717,7 +700,7 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<Delivery>> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
-        let rows = query(sql_per_dialect!(self.pool, "delivery_claim"))
+        let rows = Query::new(sql_per_dialect!(self.pool, "delivery_claim"))
             .bind(now)
             .bind(owner)
             .bind(lease_expiry(now, lease))
@@ -742,14 +725,16 @@ impl Store for SqlStore {
     ) -> StoreResult<i32> {
         let error = attempt.error.as_ref().map(json);
         let mut tx = self.pool.begin_write().await?;
-        let row = query(sql!("delivery_count_attempt"))
-            .bind(id)
-            .bind(owner)
-            .bind(DeliveryStatus::InFlight.as_str())
-            .bind(error.as_ref())
-            .bind(self.now())
-            .fetch_optional(&mut tx)
-            .await?;
+        let row = query!(
+            "delivery_count_attempt",
+            id,
+            owner,
+            DeliveryStatus::InFlight.as_str(),
+            error.as_ref(),
+            self.now()
+        )
+        .fetch_optional(&mut tx)
+        .await?;
         let number = row
             .ok_or_else(|| lease_lost(id, owner))?
             .int32("attempts")?;
@@ -769,17 +754,19 @@ impl Store for SqlStore {
         let now = self.now();
         let error = error.map(json);
         let mut tx = self.pool.begin_write().await?;
-        let row = query(sql!("delivery_ack"))
-            .bind(id)
-            .bind(owner)
-            .bind(transition.to.as_str())
-            .bind(transition.from.as_str())
-            .bind(result)
-            .bind(error.as_ref())
-            .bind(next_attempt_at.map(types::trunc_micros))
-            .bind(now)
-            .fetch_optional(&mut tx)
-            .await?;
+        let row = query!(
+            "delivery_ack",
+            id,
+            owner,
+            transition.to,
+            transition.from,
+            result,
+            error.as_ref(),
+            next_attempt_at,
+            now
+        )
+        .fetch_optional(&mut tx)
+        .await?;
         let Some(row) = row else {
             // Dropping the transaction rolls it back; nothing was changed anyway.
             return Err(lease_lost(id, owner));
@@ -797,25 +784,29 @@ impl Store for SqlStore {
 
     async fn extend_lease(&self, id: Uuid, owner: &str, lease: Duration) -> StoreResult<()> {
         let now = self.now();
-        let extended = query(sql!("delivery_extend_lease"))
-            .bind(id)
-            .bind(owner)
-            .bind(lease_expiry(now, lease))
-            .bind(now)
-            .bind(DeliveryStatus::InFlight.as_str())
-            .execute(&self.pool)
-            .await?;
+        let extended = query!(
+            "delivery_extend_lease",
+            id,
+            owner,
+            lease_expiry(now, lease),
+            now,
+            DeliveryStatus::InFlight.as_str()
+        )
+        .execute(&self.pool)
+        .await?;
         fenced(id, owner, extended)
     }
 
     async fn retry_failed(&self, id: Uuid) -> StoreResult<Delivery> {
-        let row = query(sql!("delivery_retry_failed"))
-            .bind(id)
-            .bind(RETRY_FAILED.to.as_str())
-            .bind(RETRY_FAILED.from.as_str())
-            .bind(self.now())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = query!(
+            "delivery_retry_failed",
+            id,
+            RETRY_FAILED.to,
+            RETRY_FAILED.from,
+            self.now()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => Delivery::from_row(&row),
             None => match self.get_delivery(id).await? {
@@ -858,17 +849,17 @@ impl Store for SqlStore {
                     .bind(&r.action)
                     .bind(&group_keys[i])
                     .bind(&r.input)
-                    .bind(r.status.as_str())
-                    .bind(types::trunc_micros(r.attempt.started_at))
+                    .bind(r.status)
+                    .bind(r.attempt.started_at)
                     .bind(last_errors[i].as_ref())
                     .bind(r.result.as_ref())
                     .bind(now);
                 attempts = attempts
                     .bind(r.id)
                     .bind(1_i32)
-                    .bind(types::trunc_micros(r.attempt.started_at))
-                    .bind(types::trunc_micros(r.attempt.finished_at))
-                    .bind(r.attempt.outcome.as_str())
+                    .bind(r.attempt.started_at)
+                    .bind(r.attempt.finished_at)
+                    .bind(r.attempt.outcome)
                     .bind(attempt_errors[i].as_ref());
             }
             deliveries
@@ -882,41 +873,39 @@ impl Store for SqlStore {
     }
 
     async fn release(&self, owner: &str) -> StoreResult<u64> {
-        Ok(query(sql!("delivery_release"))
-            .bind(owner)
-            .bind(RELEASE.to.as_str())
-            .bind(RELEASE.from.as_str())
-            .bind(self.now())
-            .execute(&self.pool)
-            .await?)
+        Ok(query!(
+            "delivery_release",
+            owner,
+            RELEASE.to,
+            RELEASE.from,
+            self.now()
+        )
+        .execute(&self.pool)
+        .await?)
     }
 
     async fn heartbeat(&self, owner: &str) -> StoreResult<()> {
-        query(sql!("instance_heartbeat"))
-            .bind(owner)
-            .bind(self.now())
+        query!("instance_heartbeat", owner, self.now())
             .done(&self.pool)
             .await
     }
 
     async fn deregister(&self, owner: &str) -> StoreResult<()> {
-        query(sql!("instance_delete"))
-            .bind(owner)
-            .done(&self.pool)
-            .await
+        query!("instance_delete", owner).done(&self.pool).await
     }
 
     async fn take_back_dead(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
-        let taken = query(sql!("delivery_take_back_dead"))
-            .bind(now)
-            .bind(cutoff)
-            .bind(DeliveryStatus::InFlight.as_str())
-            .execute(&mut tx)
-            .await?;
-        query(sql!("instance_delete_dead"))
-            .bind(cutoff)
+        let taken = query!(
+            "delivery_take_back_dead",
+            now,
+            cutoff,
+            DeliveryStatus::InFlight.as_str()
+        )
+        .execute(&mut tx)
+        .await?;
+        query!("instance_delete_dead", cutoff)
             .execute(&mut tx)
             .await?;
         tx.commit().await?;
@@ -924,22 +913,26 @@ impl Store for SqlStore {
     }
 
     async fn expire_all_leases(&self) -> StoreResult<u64> {
-        Ok(query(sql!("delivery_expire_all_leases"))
-            .bind(self.now())
-            .bind(DeliveryStatus::InFlight.as_str())
-            .execute(&self.pool)
-            .await?)
+        Ok(query!(
+            "delivery_expire_all_leases",
+            self.now(),
+            DeliveryStatus::InFlight.as_str()
+        )
+        .execute(&self.pool)
+        .await?)
     }
 
     async fn save_progress(&self, id: Uuid, owner: &str, progress: &Value) -> StoreResult<()> {
-        let saved = query(sql!("delivery_save_progress"))
-            .bind(id)
-            .bind(owner)
-            .bind(DeliveryStatus::InFlight.as_str())
-            .bind(progress)
-            .bind(self.now())
-            .execute(&self.pool)
-            .await?;
+        let saved = query!(
+            "delivery_save_progress",
+            id,
+            owner,
+            DeliveryStatus::InFlight.as_str(),
+            progress,
+            self.now()
+        )
+        .execute(&self.pool)
+        .await?;
         fenced(id, owner, saved)
     }
 
@@ -954,11 +947,7 @@ impl Store for SqlStore {
             .unwrap_or(i64::MAX)
             .max(1);
         let not_after = not_after.map_or(i64::MAX, |t| t.timestamp_micros().max(now));
-        let granted = query(sql!("rate_take"))
-            .bind(key)
-            .bind(now)
-            .bind(interval)
-            .bind(not_after)
+        let granted = query!("rate_take", key, now, interval, not_after)
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = granted {
@@ -966,19 +955,14 @@ impl Store for SqlStore {
                 at: from_micros(row.int("tat_us")? - interval)?,
             });
         }
-        let row = query(sql!("rate_tat"))
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = query!("rate_tat", key).fetch_one(&self.pool).await?;
         Ok(RateSlot::Denied {
             at: from_micros(row.int("tat_us")?.max(now))?,
         })
     }
 
     async fn push_rate_limit(&self, key: &str, until: DateTime<Utc>) -> StoreResult<()> {
-        query(sql!("rate_push"))
-            .bind(key)
-            .bind(until.timestamp_micros())
+        query!("rate_push", key, until.timestamp_micros())
             .done(&self.pool)
             .await
     }
@@ -991,43 +975,41 @@ impl Store for SqlStore {
     async fn put_flow(&self, new: &NewFlow) -> StoreResult<FlowRecord> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
-        let existing = query(sql!("flow_by_name"))
-            .bind(&new.name)
+        let existing = query!("flow_by_name", &new.name)
             .fetch_optional(&mut tx)
             .await?;
         let (id, text) = match existing {
             Some(row) => (row.id("id")?, sql!("flow_update")),
             None => (Uuid::new_v4(), sql!("flow_insert")),
         };
-        let row = query(text)
+        let row = Query::new(text)
             .bind(id)
             .bind(&new.trigger_kind)
             .bind(&new.document)
-            .bind(new.sealed_secrets.as_deref())
-            .bind(new.next_fire_at.map(types::trunc_micros))
+            .bind(&new.sealed_secrets)
+            .bind(new.next_fire_at)
             .bind(now)
             .bind(&new.name)
             .fetch_one(&mut tx)
             .await
             .map_err(|e| duplicate_as(e, "flow name"))?;
         let flow = FlowRecord::from_row(&row)?;
-        query(sql!("flow_version_insert"))
-            .bind(flow.id)
-            .bind(flow.version)
-            .bind(&flow.document)
-            .bind(flow.sealed_secrets.as_deref())
-            .bind(now)
-            .execute(&mut tx)
-            .await?;
+        query!(
+            "flow_version_insert",
+            flow.id,
+            flow.version,
+            &flow.document,
+            &flow.sealed_secrets,
+            now
+        )
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(flow)
     }
 
     async fn get_flow(&self, name: &str) -> StoreResult<Option<FlowRecord>> {
-        query(sql!("flow_by_name"))
-            .bind(name)
-            .record(&self.pool)
-            .await
+        query!("flow_by_name", name).record(&self.pool).await
     }
 
     async fn get_flow_version(
@@ -1035,9 +1017,7 @@ impl Store for SqlStore {
         flow_id: Uuid,
         version: i32,
     ) -> StoreResult<Option<(Value, Option<String>)>> {
-        let Some(row) = query(sql!("flow_version"))
-            .bind(flow_id)
-            .bind(version)
+        let Some(row) = query!("flow_version", flow_id, version)
             .fetch_optional(&self.pool)
             .await?
         else {
@@ -1050,49 +1030,39 @@ impl Store for SqlStore {
     }
 
     async fn list_flows(&self) -> StoreResult<Vec<FlowRecord>> {
-        query(sql!("flow_list")).records(&self.pool).await
+        query!("flow_list").records(&self.pool).await
     }
 
     async fn swap_flow_secrets(&self, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
-        query(sql!("flow_swap_secrets"))
-            .bind(id)
-            .bind(old)
-            .bind(new)
+        query!("flow_swap_secrets", id, old, new)
             .changed(&self.pool)
             .await
     }
 
     async fn delete_flow(&self, name: &str) -> StoreResult<bool> {
-        query(sql!("flow_delete"))
-            .bind(name)
-            .changed(&self.pool)
-            .await
+        query!("flow_delete", name).changed(&self.pool).await
     }
 
     async fn due_flows(&self, now: DateTime<Utc>) -> StoreResult<Vec<FlowRecord>> {
-        query(sql!("flow_due"))
-            .bind(types::trunc_micros(now))
-            .records(&self.pool)
-            .await
+        query!("flow_due", now).records(&self.pool).await
     }
 
     async fn start_run(&self, new: &NewRun) -> StoreResult<RunStarted> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
         if let Some(fire) = &new.fire {
-            let fired = query(sql!("schedule_fire_insert"))
-                .bind(new.flow_id)
-                .bind(types::trunc_micros(fire.fire_at))
-                .bind(new.id)
+            let fired = query!("schedule_fire_insert", new.flow_id, fire.fire_at, new.id)
                 .fetch_optional(&mut tx)
                 .await?;
             // The schedule moves on either way (only if no one moved it already).
-            query(sql!("flow_move_schedule"))
-                .bind(new.flow_id)
-                .bind(types::trunc_micros(fire.was_due))
-                .bind(fire.next_due.map(types::trunc_micros))
-                .execute(&mut tx)
-                .await?;
+            query!(
+                "flow_move_schedule",
+                new.flow_id,
+                fire.was_due,
+                fire.next_due
+            )
+            .execute(&mut tx)
+            .await?;
             if fired.is_none() {
                 tx.commit().await?;
                 return Ok(RunStarted::AlreadyFired);
@@ -1100,30 +1070,27 @@ impl Store for SqlStore {
         }
         if let Some(key) = &new.dedupe_key {
             let window = chrono::Duration::from_std(new.dedupe_window).unwrap_or_default();
-            query(sql!("run_clear_stale_dedupe"))
-                .bind(new.flow_id)
-                .bind(key.as_str())
-                .bind(now - window)
+            query!("run_clear_stale_dedupe", new.flow_id, key, now - window)
                 .execute(&mut tx)
                 .await?;
         }
-        let inserted = query(sql!("run_insert"))
-            .bind(new.id)
-            .bind(new.flow_id)
-            .bind(&new.flow_name)
-            .bind(new.flow_version)
-            .bind(&new.trigger_kind)
-            .bind(&new.context)
-            .bind(new.dedupe_key.as_deref())
-            .bind(now)
-            .fetch_optional(&mut tx)
-            .await
-            .map_err(|e| duplicate_as(e, "run id"))?;
+        let inserted = query!(
+            "run_insert",
+            new.id,
+            new.flow_id,
+            &new.flow_name,
+            new.flow_version,
+            &new.trigger_kind,
+            &new.context,
+            &new.dedupe_key,
+            now
+        )
+        .fetch_optional(&mut tx)
+        .await
+        .map_err(|e| duplicate_as(e, "run id"))?;
         if inserted.is_none() {
             let key = new.dedupe_key.as_deref().unwrap_or_default();
-            let existing = query(sql!("run_by_dedupe_key"))
-                .bind(new.flow_id)
-                .bind(key)
+            let existing = query!("run_by_dedupe_key", new.flow_id, key)
                 .fetch_one(&mut tx)
                 .await?;
             return Ok(RunStarted::Duplicate(RunRecord::from_row(&existing)?));
@@ -1144,7 +1111,7 @@ impl Store for SqlStore {
     }
 
     async fn get_run(&self, id: Uuid) -> StoreResult<Option<RunRecord>> {
-        query(sql!("run_by_id")).bind(id).record(&self.pool).await
+        query!("run_by_id").bind(id).record(&self.pool).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<RunPage> {
@@ -1152,15 +1119,17 @@ impl Store for SqlStore {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let runs: Vec<RunRecord> = query(sql!("run_list"))
-            .bind(filter.flow.as_deref())
-            .bind(filter.status.map(RunStatus::as_str))
-            .bind(filter.created_from.map(types::trunc_micros))
-            .bind(filter.created_before.map(types::trunc_micros))
-            .bind(filter.before_seq)
-            .bind(i64::from(limit))
-            .records(&self.pool)
-            .await?;
+        let runs: Vec<RunRecord> = query!(
+            "run_list",
+            &filter.flow,
+            filter.status.map(RunStatus::as_str),
+            filter.created_from,
+            filter.created_before,
+            filter.before_seq,
+            i64::from(limit)
+        )
+        .records(&self.pool)
+        .await?;
         let next_cursor = if runs.len() as u32 == limit {
             runs.last().map(|r| r.seq)
         } else {
@@ -1170,15 +1139,11 @@ impl Store for SqlStore {
     }
 
     async fn run_deliveries(&self, id: Uuid) -> StoreResult<Vec<Delivery>> {
-        query(sql!("run_deliveries"))
-            .bind(id)
-            .records(&self.pool)
-            .await
+        query!("run_deliveries", id).records(&self.pool).await
     }
 
     async fn stalled_runs(&self, cutoff: DateTime<Utc>) -> StoreResult<Vec<Uuid>> {
-        query(sql!("run_stalled"))
-            .bind(types::trunc_micros(cutoff))
+        query!("run_stalled", cutoff)
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -1194,15 +1159,17 @@ async fn insert_attempt(
     attempt: &AttemptRecord,
 ) -> StoreResult<()> {
     let error = attempt.error.as_ref().map(json);
-    query(sql!("attempt_insert"))
-        .bind(id)
-        .bind(number)
-        .bind(types::trunc_micros(attempt.started_at))
-        .bind(types::trunc_micros(attempt.finished_at))
-        .bind(attempt.outcome.as_str())
-        .bind(error.as_ref())
-        .execute(tx)
-        .await?;
+    query!(
+        "attempt_insert",
+        id,
+        number,
+        attempt.started_at,
+        attempt.finished_at,
+        attempt.outcome,
+        error.as_ref()
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
@@ -1248,10 +1215,10 @@ fn bind_connection<'a>(
 ) -> Query<'a> {
     q.bind(id)
         .bind(&f.name)
-        .bind(f.kind.as_str())
+        .bind(f.kind)
         .bind(&f.description)
-        .bind(f.app_key.as_deref())
-        .bind(f.robot_code.as_deref())
+        .bind(&f.app_key)
+        .bind(&f.robot_code)
         .bind(keywords)
         .bind(f.qps_quota)
         .bind(&f.sealed_secrets)

@@ -45,6 +45,12 @@ macro_rules! text_enum {
             }
         }
 
+        impl<'a> From<$name> for $crate::store::db::Arg<'a> {
+            fn from(v: $name) -> Self {
+                v.as_str().into()
+            }
+        }
+
         impl $crate::store::db::Column for $name {
             fn read(
                 row: &$crate::store::db::Row,
