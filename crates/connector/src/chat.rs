@@ -22,7 +22,9 @@ use crate::api::AppState;
 use crate::connections::{Connection, ConnectionKind, ConnectionSecrets, Connections};
 use crate::flows::chat::ChatMessage;
 use crate::flows::service::{Flows, TriggerData};
-use crate::store::{InboundMessage, RunStarted, Store, StoreError};
+use crate::store::{
+    Conversation, InboundMessage, RunStarted, Sender, SessionWebhook, Store, StoreError,
+};
 
 /// How long a holder's claim on a socket lasts without renewal; renewed every [`CHECK_EVERY`].
 const HOLD_LEASE: Duration = Duration::from_secs(10);
@@ -182,10 +184,19 @@ fn session_context(connection: Uuid) -> String {
 /// is the `msgId`), so a crash between the two loses nothing and doubles nothing.
 async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Result<(), String> {
     let keyring = state.connections.keyring();
-    let session_webhook = (!m.session_webhook.is_empty())
-        .then(|| crate::secrets::seal(&keyring, &session_context(conn.id), &m.session_webhook))
-        .transpose()
-        .map_err(|e| format!("could not seal the session webhook: {e}"))?;
+    let expires_at = chrono::DateTime::from_timestamp_millis(m.session_webhook_expired_time);
+    let session = match expires_at {
+        Some(expires_at) if !m.session_webhook.is_empty() => Some(SessionWebhook {
+            sealed_url: crate::secrets::seal(
+                &keyring,
+                &session_context(conn.id),
+                &m.session_webhook,
+            )
+            .map_err(|e| format!("could not seal the session webhook: {e}"))?,
+            expires_at,
+        }),
+        _ => None,
+    };
     let mut message = serde_json::to_value(&m).map_err(|e| e.to_string())?;
     if let Some(fields) = message.as_object_mut() {
         fields.remove("sessionWebhook");
@@ -194,17 +205,20 @@ async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Resu
         id: Uuid::new_v4(),
         connection_id: conn.id,
         msg_id: m.msg_id.clone(),
-        conversation_id: m.conversation_id.clone(),
-        conversation_type: m.conversation_type.clone(),
-        conversation_title: m.conversation_title.clone(),
-        sender_staff_id: m.sender_staff_id.clone().filter(|s| !s.is_empty()),
-        sender_nick: m.sender_nick.clone(),
+        received_at: chrono::Utc::now(),
         msgtype: m.msgtype.clone(),
         text: m.text(),
         message,
-        session_webhook,
-        session_expires_at: chrono::DateTime::from_timestamp_millis(m.session_webhook_expired_time),
-        received_at: chrono::Utc::now(),
+        sender: Sender {
+            nick: m.sender_nick.clone(),
+            staff_id: m.sender_staff_id.clone().filter(|s| !s.is_empty()),
+        },
+        conversation: Conversation {
+            id: m.conversation_id.clone(),
+            group: m.is_group(),
+            title: m.conversation_title.clone(),
+        },
+        session,
     };
     let fresh = state
         .store
@@ -247,11 +261,8 @@ async fn start_flows(
         msg_id: record.msg_id.clone(),
         msgtype: record.msgtype.clone(),
         text: record.text.clone(),
-        group: record.conversation_type == "2",
-        conversation_id: record.conversation_id.clone(),
-        conversation_title: record.conversation_title.clone(),
-        sender_nick: record.sender_nick.clone(),
-        sender_staff_id: record.sender_staff_id.clone(),
+        conversation: record.conversation.clone(),
+        sender: record.sender.clone(),
     };
     let flows = state
         .store
@@ -259,9 +270,9 @@ async fn start_flows(
         .await
         .map_err(|e| format!("could not read the flows: {e}"))?;
     let mut matched = 0;
-    for flow in flows.iter().filter(|f| f.trigger_kind == "chat") {
+    for flow in flows.iter().filter(|f| f.fields.trigger_kind == "chat") {
         let Ok(doc) = Flows::document(flow) else {
-            tracing::warn!(flow = %flow.name, "a stored chat flow cannot be read");
+            tracing::warn!(flow = %flow.fields.name, "a stored chat flow cannot be read");
             continue;
         };
         let Some(data) = crate::flows::chat::matches(&doc.trigger, &message) else {
@@ -278,10 +289,10 @@ async fn start_flows(
         let dedupe = Some((format!("chat:{}", record.msg_id), RUN_DEDUPE_WINDOW));
         match state.flows.start(flow, trigger, dedupe, None).await {
             Ok(RunStarted::Started(run)) => {
-                tracing::info!(flow = %flow.name, run_id = %run.id, "a chat message started a run");
+                tracing::info!(flow = %flow.fields.name, run_id = %run.id, "a chat message started a run");
             }
             Ok(_) => {}
-            Err(e) => return Err(format!("could not start flow {}: {e}", flow.name)),
+            Err(e) => return Err(format!("could not start flow {}: {e}", flow.fields.name)),
         }
     }
     if matched > 0 {
@@ -306,15 +317,13 @@ pub async fn reply_target(
     let Some(m) = store.inbound_message(connection_id, msg_id).await? else {
         return Ok(None);
     };
-    let open = m
-        .session_expires_at
-        .is_some_and(|at| now + SESSION_MARGIN < at);
-    let session_webhook = match (&m.session_webhook, open) {
-        (Some(sealed), true) => {
+    let open = m.session.filter(|s| now + SESSION_MARGIN < s.expires_at);
+    let session_webhook = match open {
+        Some(session) => {
             match crate::secrets::open(
                 &connections.keyring(),
                 &session_context(connection_id),
-                sealed,
+                &session.sealed_url,
             ) {
                 Ok(url) => Some(url),
                 // Sealed under a key no longer held: answer as a robot message instead.
@@ -324,13 +333,13 @@ pub async fn reply_target(
                 }
             }
         }
-        _ => None,
+        None => None,
     };
     Ok(Some(ReplyTarget {
         session_webhook,
-        group: m.conversation_type == "2",
-        conversation_id: m.conversation_id,
-        sender_staff_id: m.sender_staff_id,
+        group: m.conversation.group,
+        conversation_id: m.conversation.id,
+        sender_staff_id: m.sender.staff_id,
     }))
 }
 

@@ -13,7 +13,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::secrets::{self, Keyring, SecretsError};
-use crate::store::{ConnectionFields, ConnectionRecord, SealedSecretsUpdate, Store, StoreError};
+use crate::store::{
+    ConnectionFields, ConnectionRecord, SealedSecretsUpdate, Store, StoreError, Timestamps,
+};
 
 pub use crate::store::ConnectionKind;
 
@@ -89,12 +91,11 @@ impl Connection {
     }
 
     pub(crate) fn from_record(record: ConnectionRecord) -> Self {
-        let ConnectionRecord {
-            id,
-            fields,
+        let ConnectionRecord { id, fields, times } = record;
+        let Timestamps {
             created_at,
             updated_at,
-        } = record;
+        } = times;
         Connection {
             id,
             name: fields.name,
@@ -538,7 +539,7 @@ impl Connections {
             let fields = draft.seal(record.id, &keyring)?;
             match self
                 .store
-                .update_connection(record.id, &fields, record.updated_at)
+                .update_connection(record.id, &fields, record.times.updated_at)
                 .await
             {
                 Ok(updated) => return Ok(Connection::from_record(updated)),

@@ -360,7 +360,10 @@ async fn sync_requests_are_in_the_log_once_the_server_has_stopped() {
     let store = connector::store::connect(&url).await.unwrap();
     let page = store
         .list_deliveries(&connector::store::DeliveryFilter {
-            limit: 100,
+            page: connector::store::LogPage {
+                limit: 100,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await

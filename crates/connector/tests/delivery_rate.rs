@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use connector::delivery::{
     DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, StoreLimiter,
 };
-use connector::store::{DeliveryFilter, DeliveryStatus};
+use connector::store::{DeliveryFilter, DeliveryStatus, LogPage};
 use delivery_support::*;
 use dingtalk_sim::SANDBOX_APP_KEY;
 
@@ -147,7 +147,10 @@ async fn two_instances_share_one_quota(db: Db) {
     let mut owners = HashSet::new();
     let filter = DeliveryFilter {
         status: Some(DeliveryStatus::InFlight),
-        limit: 1000,
+        page: LogPage {
+            limit: 1000,
+            ..Default::default()
+        },
         ..DeliveryFilter::default()
     };
     let until = std::time::Instant::now() + Duration::from_secs(5);

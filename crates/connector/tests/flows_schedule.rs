@@ -67,7 +67,7 @@ async fn a_schedule_fires_at_its_instant_in_its_zone_and_catches_up_once() {
     with_ops(&store, &key).await;
     let flows = flows_on(store.clone(), clock.clone(), &key).await;
     let flow = flows.apply_text(DAILY).await.unwrap();
-    assert_eq!(flow.next_fire_at, Some(at("2026-11-27T01:00:00Z")));
+    assert_eq!(flow.fields.next_fire_at, Some(at("2026-11-27T01:00:00Z")));
 
     clock.set(at("2026-11-27T00:59:59.900Z"));
     assert_eq!(flows.tick().await.unwrap(), 0, "not yet");
@@ -75,9 +75,9 @@ async fn a_schedule_fires_at_its_instant_in_its_zone_and_catches_up_once() {
     assert_eq!(flows.tick().await.unwrap(), 1);
     assert_eq!(flows.tick().await.unwrap(), 0, "once per due time");
     let run = &runs(&store).await[0];
-    assert_eq!(run.trigger_kind, "schedule");
+    assert_eq!(run.flow.trigger_kind, "schedule");
     assert_eq!(
-        run.context["trigger"]["body"]["fire_at"],
+        run.progress.context["trigger"]["body"]["fire_at"],
         "2026-11-27T01:00:00+00:00"
     );
     let sent = store.run_deliveries(run.id).await.unwrap();
@@ -93,11 +93,11 @@ async fn a_schedule_fires_at_its_instant_in_its_zone_and_catches_up_once() {
     assert_eq!(flows.tick().await.unwrap(), 0);
     let latest = &runs(&store).await[0];
     assert_eq!(
-        latest.context["trigger"]["body"]["fire_at"],
+        latest.progress.context["trigger"]["body"]["fire_at"],
         "2026-11-30T01:00:00+00:00"
     );
     let flow = flows.get("morning").await.unwrap().unwrap();
-    assert_eq!(flow.next_fire_at, Some(at("2026-12-01T01:00:00Z")));
+    assert_eq!(flow.fields.next_fire_at, Some(at("2026-12-01T01:00:00Z")));
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn two_instances_on_postgres_fire_each_due_time_once() {
     let mut times: Vec<String> = all
         .iter()
         .map(|r| {
-            r.context["trigger"]["body"]["fire_at"]
+            r.progress.context["trigger"]["body"]["fire_at"]
                 .as_str()
                 .unwrap()
                 .to_owned()

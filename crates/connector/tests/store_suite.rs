@@ -13,9 +13,9 @@ use connector::error::{DingTalkDetail, ErrorBody, ErrorCode};
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, ConnectionActivity, ConnectionCheck,
-    ConnectionQuery, Delivery, DeliveryFilter, DeliveryMode, DeliveryStatus, FinishedDelivery,
-    GroupKey, InboundMessage, Inserted, Lease, ManualClock, NewDelivery, Store, StoreError,
-    connect_with_clock,
+    ConnectionQuery, Conversation, Delivery, DeliveryFilter, DeliveryMode, DeliveryStatus,
+    FinishedDelivery, GroupKey, InboundMessage, Inserted, Lease, LogPage, ManualClock, NewDelivery,
+    RateSlot, Sender, SessionWebhook, Store, StoreError, connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -87,6 +87,10 @@ on_both_databases!(with env;
     two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_order,
     list_filters_by_status_connection_group_and_time_and_pages,
     finished_sync_requests_are_logged_and_never_claimed,
+    progress_is_saved_only_under_the_lease_and_survives_a_hand_over,
+    rate_slots_are_spaced_by_the_interval,
+    a_slot_past_the_deadline_is_refused_without_reserving_it,
+    holding_a_key_back_delays_only_that_key,
 );
 
 // ---------- helpers ----------
@@ -314,7 +318,7 @@ async fn the_connection_list_pages_searches_and_shows_last_test_and_use(env: &En
         .await
         .unwrap();
     assert_eq!(p[0].1.last_check.as_ref(), Some(&check));
-    assert_eq!(p[0].1.last_used_at, Some(d.created_at));
+    assert_eq!(p[0].1.last_used_at, Some(d.times.created_at));
     let names: Vec<_> = env
         .store
         .connection_names()
@@ -340,17 +344,23 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
         id: Uuid::new_v4(),
         connection_id: conn.id,
         msg_id: msg_id.into(),
-        conversation_id: "cidGroup==".into(),
-        conversation_type: "2".into(),
-        conversation_title: title.map(str::to_owned),
-        sender_staff_id: Some("manager1234".into()),
-        sender_nick: "Li Lei".into(),
+        received_at: env.clock.now(),
         msgtype: "text".into(),
         text: Some("id".into()),
         message: json!({"msgId": msg_id}),
-        session_webhook: Some("sealed-url".into()),
-        session_expires_at: Some(env.clock.now() + chrono::Duration::minutes(90)),
-        received_at: env.clock.now(),
+        sender: Sender {
+            nick: "Li Lei".into(),
+            staff_id: Some("manager1234".into()),
+        },
+        conversation: Conversation {
+            id: "cidGroup==".into(),
+            group: true,
+            title: title.map(str::to_owned),
+        },
+        session: Some(SessionWebhook {
+            sealed_url: "sealed-url".into(),
+            expires_at: env.clock.now() + chrono::Duration::minutes(90),
+        }),
     };
     assert!(
         env.store
@@ -374,11 +384,9 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
     );
     let list = env.store.list_conversations(conn.id).await.unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!(list[0].conversation_id, "cidGroup==");
-    assert_eq!(list[0].kind, "group");
     assert_eq!(
-        list[0].title.as_deref(),
-        Some("Ops"),
+        list[0].conversation,
+        message("m1", Some("Ops")).conversation,
         "a message without a title keeps it"
     );
     assert_eq!(list[0].messages, 2);
@@ -391,10 +399,13 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m1.conversation_title.as_deref(), Some("Ops"));
-    assert_eq!(m1.session_webhook.as_deref(), Some("sealed-url"));
-    assert!(m1.session_expires_at.is_some());
-    assert_eq!(m1.sender_staff_id.as_deref(), Some("manager1234"));
+    let first = message("m1", Some("Ops"));
+    assert_eq!(m1.conversation, first.conversation);
+    assert_eq!(m1.sender, first.sender);
+    assert_eq!(
+        m1.session.map(|s| s.sealed_url),
+        Some("sealed-url".to_owned())
+    );
     assert!(
         env.store
             .inbound_message(conn.id, "m9")
@@ -680,7 +691,7 @@ async fn a_delivery_round_trips_through_the_store(env: &Env) {
     assert_eq!(d.mode, DeliveryMode::Async);
     assert_eq!(d.attempts, 0);
     assert_eq!(d.next_attempt_at, start_time());
-    assert_eq!(d.created_at, start_time());
+    assert_eq!(d.times.created_at, start_time());
     assert_eq!(d.lease_owner, None);
     assert_eq!(d.idempotency_key.as_deref(), Some("key-1"));
     assert_eq!(d.request_hash.as_deref(), Some("hash-1"));
@@ -1242,7 +1253,10 @@ async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_
         .store
         .list_deliveries(&DeliveryFilter {
             status: Some(DeliveryStatus::Delivered),
-            limit: 1000,
+            page: LogPage {
+                limit: 1000,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await
@@ -1316,8 +1330,11 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
     );
     assert_eq!(
         list(DeliveryFilter {
-            created_from: Some(start_time() + Duration::from_secs(10)),
-            created_before: Some(t3),
+            page: LogPage {
+                created_from: Some(start_time() + Duration::from_secs(10)),
+                created_before: Some(t3),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await,
@@ -1337,7 +1354,10 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
     let first = env
         .store
         .list_deliveries(&DeliveryFilter {
-            limit: 2,
+            page: LogPage {
+                limit: 2,
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await
@@ -1347,8 +1367,11 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
     let second = env
         .store
         .list_deliveries(&DeliveryFilter {
-            limit: 2,
-            before_seq: Some(cursor),
+            page: LogPage {
+                limit: 2,
+                before_seq: Some(cursor),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .await
@@ -1395,4 +1418,148 @@ async fn sqlite_store_is_created_in_wal_mode_and_reopens_with_its_data() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+// The store methods the delivery engine adds: progress under the lease, and the shared rate
+// limiter (GCRA) that spaces slots by the interval, refuses past a deadline without reserving,
+// and can be held back.
+
+async fn progress_is_saved_only_under_the_lease_and_survives_a_hand_over(env: &Env) {
+    let s = &env.store;
+    let id = Uuid::new_v4();
+    s.insert_delivery(&NewDelivery {
+        run: None,
+        id,
+        connection_id: Uuid::new_v4(),
+        action: "send_text".into(),
+        group_key: GroupKey::Connection {
+            connection_id: Uuid::new_v4(),
+        },
+        input: json!({}),
+        mode: DeliveryMode::Async,
+        idempotency_key: None,
+        request_hash: None,
+        lease: None,
+    })
+    .await
+    .unwrap();
+    let claimed = s.claim_due("a", LEASE, 10).await.unwrap();
+    assert_eq!(claimed[0].progress, None);
+    let progress = json!({"completed": 1});
+    s.save_progress(id, "a", &progress).await.unwrap();
+    // Someone who does not hold the lease cannot write it.
+    match s.save_progress(id, "b", &json!({"completed": 9})).await {
+        Err(StoreError::LeaseLost { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The lease expires; the next owner sees where the first one got to.
+    env.clock.advance(LEASE + Duration::from_secs(1));
+    let taken = s.claim_due("b", LEASE, 10).await.unwrap();
+    assert_eq!(taken[0].progress, Some(progress.clone()));
+    match s.save_progress(id, "a", &json!({"completed": 9})).await {
+        Err(StoreError::LeaseLost { .. }) => {}
+        other => panic!("the old owner is fenced off: {other:?}"),
+    }
+    let stored = s.get_delivery(id).await.unwrap().unwrap();
+    assert_eq!(stored.delivery.progress, Some(progress));
+}
+
+fn granted(slot: RateSlot) -> DateTime<Utc> {
+    match slot {
+        RateSlot::Granted { at } => at,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn rate_slots_are_spaced_by_the_interval(env: &Env) {
+    let s = &env.store;
+    let every = Duration::from_millis(51);
+    let ms = |n| chrono::Duration::milliseconds(n);
+    for n in 0..5 {
+        let at = granted(
+            s.take_rate_slot("app:k robot.group_send", every, None)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(at, start_time() + ms(51 * n));
+    }
+    // Another key has its own slots.
+    let other = granted(
+        s.take_rate_slot("app:k robot.oto_send", every, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(other, start_time());
+    // Idle time is not saved up as a burst: after a pause the next slot is now.
+    env.clock.advance(Duration::from_secs(10));
+    let after = granted(
+        s.take_rate_slot("app:k robot.group_send", every, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, start_time() + ms(10_000));
+    let next = granted(
+        s.take_rate_slot("app:k robot.group_send", every, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(next, start_time() + ms(10_051));
+}
+
+async fn a_slot_past_the_deadline_is_refused_without_reserving_it(env: &Env) {
+    let s = &env.store;
+    let every = Duration::from_millis(500);
+    let key = "app:k robot.group_send";
+    granted(s.take_rate_slot(key, every, None).await.unwrap());
+    granted(s.take_rate_slot(key, every, None).await.unwrap());
+    let soon = start_time() + chrono::Duration::milliseconds(100);
+    assert_eq!(
+        s.take_rate_slot(key, every, Some(soon)).await.unwrap(),
+        RateSlot::Denied {
+            at: start_time() + chrono::Duration::milliseconds(1000)
+        }
+    );
+    // The refused request took nothing: the next one gets the slot it would have had.
+    let later = start_time() + chrono::Duration::seconds(2);
+    assert_eq!(
+        granted(s.take_rate_slot(key, every, Some(later)).await.unwrap()),
+        start_time() + chrono::Duration::milliseconds(1000)
+    );
+}
+
+async fn holding_a_key_back_delays_only_that_key(env: &Env) {
+    let s = &env.store;
+    let every = Duration::from_millis(50);
+    let until = start_time() + chrono::Duration::seconds(1);
+    s.push_rate_limit("app:k robot.group_send", until)
+        .await
+        .unwrap();
+    assert_eq!(
+        granted(
+            s.take_rate_slot("app:k robot.group_send", every, None)
+                .await
+                .unwrap()
+        ),
+        until
+    );
+    assert_eq!(
+        granted(
+            s.take_rate_slot("app:k media.upload", every, None)
+                .await
+                .unwrap()
+        ),
+        start_time()
+    );
+    // Holding back never moves a key's slots earlier.
+    s.push_rate_limit("app:k robot.group_send", start_time())
+        .await
+        .unwrap();
+    assert_eq!(
+        granted(
+            s.take_rate_slot("app:k robot.group_send", every, None)
+                .await
+                .unwrap()
+        ),
+        until + chrono::Duration::milliseconds(50)
+    );
 }

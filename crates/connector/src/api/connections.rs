@@ -86,9 +86,9 @@ async fn conversations(
     Ok(Json(
         list.into_iter()
             .map(|r| ConversationView {
-                conversation_id: r.conversation_id,
-                kind: r.kind,
-                title: r.title,
+                kind: r.conversation.kind().to_owned(),
+                conversation_id: r.conversation.id,
+                title: r.conversation.title,
                 messages: r.messages,
                 last_seen_at: r.last_seen_at,
             })

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::AppQuery;
-use crate::store::{Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, StoreError};
+use crate::store::{
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, LogPage, StoreError,
+};
 
 pub fn routes() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -93,8 +95,8 @@ impl From<Delivery> for DeliveryView {
             last_error: d.last_error,
             result: d.result,
             idempotency_key: d.idempotency_key,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
+            created_at: d.times.created_at,
+            updated_at: d.times.updated_at,
             attempt_log: None,
         }
     }
@@ -151,18 +153,20 @@ async fn list(
         status,
         connection_id,
         group_chat_id: q.group_chat_id,
-        created_from: q
-            .created_after
-            .as_deref()
-            .map(|v| parse_time("created_after", v))
-            .transpose()?,
-        created_before: q
-            .created_before
-            .as_deref()
-            .map(|v| parse_time("created_before", v))
-            .transpose()?,
-        before_seq: q.cursor,
-        limit,
+        page: LogPage {
+            created_from: q
+                .created_after
+                .as_deref()
+                .map(|v| parse_time("created_after", v))
+                .transpose()?,
+            created_before: q
+                .created_before
+                .as_deref()
+                .map(|v| parse_time("created_before", v))
+                .transpose()?,
+            before_seq: q.cursor,
+            limit,
+        },
     };
     let page = s
         .store

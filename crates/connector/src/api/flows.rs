@@ -27,7 +27,7 @@ use crate::flows::service::{
     ApplyError, DEFAULT_DEDUPE_WINDOW, HookRefusal, TriggerData, body_key,
 };
 use crate::flows::{HookFormat, Trigger};
-use crate::store::{FlowRecord, RunFilter, RunRecord, RunStarted, RunStatus};
+use crate::store::{FlowRecord, LogPage, RunFilter, RunRecord, RunStarted, RunStatus};
 
 const FLOW_BODY: &str = "The flow document as JSON (`application/json`) or YAML \
 (`application/yaml`). A document of the right shape that cannot be used — an unknown connection \
@@ -157,14 +157,15 @@ pub struct FlowView {
 impl From<FlowRecord> for FlowView {
     fn from(f: FlowRecord) -> Self {
         FlowView {
-            hook_path: (f.trigger_kind == "webhook").then(|| format!("/hooks/{}", f.name)),
-            name: f.name,
+            hook_path: (f.fields.trigger_kind == "webhook")
+                .then(|| format!("/hooks/{}", f.fields.name)),
+            name: f.fields.name,
             version: f.version,
-            trigger: f.trigger_kind,
-            next_fire_at: f.next_fire_at,
-            document: f.document,
-            created_at: f.created_at,
-            updated_at: f.updated_at,
+            trigger: f.fields.trigger_kind,
+            next_fire_at: f.fields.next_fire_at,
+            document: f.fields.document,
+            created_at: f.times.created_at,
+            updated_at: f.times.updated_at,
         }
     }
 }
@@ -201,21 +202,22 @@ impl From<RunRecord> for RunView {
     fn from(r: RunRecord) -> Self {
         RunView {
             id: r.id,
-            flow: r.flow_name,
-            flow_version: r.flow_version,
-            trigger: r.trigger_kind,
-            status: r.status,
-            step_index: r.step_index,
+            flow: r.flow.name,
+            flow_version: r.flow.version,
+            trigger: r.flow.trigger_kind,
+            status: r.progress.status,
+            step_index: r.progress.step_index,
             steps: r
+                .progress
                 .context
                 .get("steps")
                 .cloned()
                 .unwrap_or(Value::Object(Map::new())),
-            error: r.error,
+            error: r.progress.error,
             trigger_data: None,
             deliveries: None,
             duplicate: false,
-            created_at: r.created_at,
+            created_at: r.times.created_at,
             finished_at: r.finished_at,
         }
     }
@@ -458,7 +460,7 @@ async fn dry_run(
     let flow = find(&s, &r.name).await?;
     let (headers, bytes) = read_body(req).await?;
     let body = sample_body(&bytes)?;
-    let kind = crate::flows::service::Flows::sample_kind(&flow.trigger_kind);
+    let kind = crate::flows::service::Flows::sample_kind(&flow.fields.trigger_kind);
     let trigger = TriggerData {
         kind,
         body,
@@ -472,7 +474,7 @@ async fn dry_run(
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(DryRunView {
-        flow: flow.name,
+        flow: flow.fields.name,
         version: flow.version,
         steps,
     }))
@@ -588,18 +590,20 @@ async fn list_runs(
     let filter = RunFilter {
         flow: q.flow,
         status: q.status,
-        created_from: q
-            .created_after
-            .as_deref()
-            .map(|v| parse_time("created_after", v))
-            .transpose()?,
-        created_before: q
-            .created_before
-            .as_deref()
-            .map(|v| parse_time("created_before", v))
-            .transpose()?,
-        before_seq: q.cursor,
-        limit: q.limit.unwrap_or(0),
+        page: LogPage {
+            created_from: q
+                .created_after
+                .as_deref()
+                .map(|v| parse_time("created_after", v))
+                .transpose()?,
+            created_before: q
+                .created_before
+                .as_deref()
+                .map(|v| parse_time("created_before", v))
+                .transpose()?,
+            before_seq: q.cursor,
+            limit: q.limit.unwrap_or(0),
+        },
     };
     let page = s
         .store
@@ -629,7 +633,7 @@ async fn show_run(
         .run_deliveries(id)
         .await
         .map_err(ApiError::internal)?;
-    let trigger = run.context.get("trigger").cloned();
+    let trigger = run.progress.context.get("trigger").cloned();
     let mut view = RunView::from(run);
     view.trigger_data = trigger;
     view.deliveries = Some(deliveries.into_iter().map(DeliveryView::from).collect());

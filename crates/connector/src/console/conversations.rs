@@ -40,7 +40,7 @@ async fn page(c: SignedIn, Query(q): Query<ConversationQuery>) -> Response {
             Ok(list) => list
                 .into_iter()
                 .map(|r| {
-                    json!({"id": r.conversation_id, "kind": r.kind, "title": r.title,
+                    json!({"id": r.conversation.id, "kind": r.conversation.kind(), "title": r.conversation.title,
                            "messages": r.messages, "last_seen": when(r.last_seen_at)})
                 })
                 .collect(),

@@ -57,10 +57,12 @@ async fn list(page: SignedIn, Query(q): Query<DeliveryQuery>) -> Response {
         status,
         connection_id,
         group_chat_id: some(&q.group),
-        created_from: since,
-        created_before: None,
-        before_seq: q.before,
-        limit: 50,
+        page: crate::store::LogPage {
+            created_from: since,
+            created_before: None,
+            before_seq: q.before,
+            limit: 50,
+        },
     };
     let page_of = match s.store.list_deliveries(&filter).await {
         Ok(p) => p,
@@ -82,7 +84,7 @@ async fn list(page: SignedIn, Query(q): Query<DeliveryQuery>) -> Response {
                 "group": d.group_key.group_chat_id(),
                 "attempts": d.attempts,
                 "error": error_text(&d.last_error),
-                "created_at": when(d.created_at),
+                "created_at": when(d.times.created_at),
             })
         })
         .collect();
@@ -154,7 +156,7 @@ async fn detail(page: SignedIn, Path(id): Path<String>) -> Response {
             "d": {
                 "id": d.id, "status": d.status, "action": d.action, "connection": connection,
                 "group": d.group_key.group_chat_id(), "attempts": d.attempts,
-                "created_at": when(d.created_at),
+                "created_at": when(d.times.created_at),
                 "error": error_text(&d.last_error),
                 "code": d.last_error.as_ref().and_then(|e| e.dingtalk.as_ref()).map(|x| x.code.clone()),
                 "result": d.result.as_ref().map(|r| serde_json::to_string_pretty(r).unwrap_or_default()),

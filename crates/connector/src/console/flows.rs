@@ -18,7 +18,7 @@ use crate::flows::doc;
 use crate::flows::init::{InitFormat, InitOptions};
 use crate::flows::service::{ApplyError, TriggerData};
 use crate::flows::{FlowDoc, FlowProblem, Trigger};
-use crate::store::{FlowRecord, Role, RunFilter, RunStatus};
+use crate::store::{FlowRecord, LogPage, Role, RunFilter, RunStatus};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -42,11 +42,11 @@ async fn list(c: SignedIn) -> Response {
         .map(|f| {
             let doc = crate::flows::service::Flows::document(f).ok();
             json!({
-                "name": f.name, "trigger": f.trigger_kind, "version": f.version,
-                "updated_at": when(f.updated_at),
+                "name": f.fields.name, "trigger": f.fields.trigger_kind, "version": f.version,
+                "updated_at": when(f.times.updated_at),
                 "description": doc.as_ref().map(|d| d.description.clone()),
-                "hook": (f.trigger_kind == "webhook").then(|| format!("/hooks/{}", seg(&f.name))),
-                "next_fire": f.next_fire_at.map(when),
+                "hook": (f.fields.trigger_kind == "webhook").then(|| format!("/hooks/{}", seg(&f.fields.name))),
+                "next_fire": f.fields.next_fire_at.map(when),
             })
         })
         .collect();
@@ -80,9 +80,9 @@ async fn editor(
         .map(|p| json!({"line": p.line, "field": p.field, "reason": p.reason}))
         .collect();
     let flow = stored.map(|f| {
-        json!({"name": f.name, "version": f.version, "trigger": f.trigger_kind,
-               "updated_at": when(f.updated_at),
-               "hook": (f.trigger_kind == "webhook").then(|| format!("/hooks/{}", seg(&f.name)))})
+        json!({"name": f.fields.name, "version": f.version, "trigger": f.fields.trigger_kind,
+               "updated_at": when(f.times.updated_at),
+               "hook": (f.fields.trigger_kind == "webhook").then(|| format!("/hooks/{}", seg(&f.fields.name)))})
     });
     let sample = stored
         .and_then(|f| crate::flows::service::Flows::document(f).ok())
@@ -197,7 +197,7 @@ struct ShowQuery {
 
 async fn show(c: SignedIn, Path(name): Path<String>, Query(q): Query<ShowQuery>) -> Response {
     let flow = check!(find(&c, &name).await);
-    let text = crate::flows::yaml::to_yaml(&flow.document);
+    let text = crate::flows::yaml::to_yaml(&flow.fields.document);
     let flash = q
         .applied
         .map(|v| json!({"kind": "ok", "text": format!("{} (v{v})", c.word("flow_applied"))}));
@@ -232,7 +232,7 @@ async fn apply(c: SignedIn, Form(f): Form<ApplyForm>) -> Response {
     match c.state.flows.apply_text(&text).await {
         Ok(flow) => Redirect::to(&format!(
             "/console/flows/{}?applied={}",
-            seg(&flow.name),
+            seg(&flow.fields.name),
             flow.version
         ))
         .into_response(),
@@ -321,7 +321,7 @@ async fn sampled(
     let body = match body {
         Ok(b) => b,
         Err(reason) => {
-            let text = crate::flows::yaml::to_yaml(&flow.document);
+            let text = crate::flows::yaml::to_yaml(&flow.fields.document);
             return Err(editor(
                 c,
                 StatusCode::BAD_REQUEST,
@@ -335,7 +335,7 @@ async fn sampled(
     };
     // A dry run reads the sample as the flow's own trigger would deliver it.
     let kind = kind.unwrap_or(crate::flows::service::Flows::sample_kind(
-        &flow.trigger_kind,
+        &flow.fields.trigger_kind,
     ));
     let trigger = TriggerData {
         kind,
@@ -350,7 +350,7 @@ async fn sampled(
 async fn dry_run(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm>) -> Response {
     check!(c.post(Role::Operator, &f.csrf));
     let (flow, trigger) = check!(sampled(&c, &name, &f, None).await);
-    let text = crate::flows::yaml::to_yaml(&flow.document);
+    let text = crate::flows::yaml::to_yaml(&flow.fields.document);
     let steps = match c.state.flows.dry_run(&flow, trigger).await {
         Ok(s) => s,
         Err(e) => return c.failed(ApiError::internal(e)),
@@ -395,7 +395,7 @@ async fn run_now(c: SignedIn, Path(name): Path<String>, Form(f): Form<SampleForm
             Redirect::to(&format!("/console/runs/{}", r.id)).into_response()
         }
         Ok(crate::store::RunStarted::AlreadyFired) => {
-            Redirect::to(&format!("/console/runs?flow={}", seg(&flow.name))).into_response()
+            Redirect::to(&format!("/console/runs?flow={}", seg(&flow.fields.name))).into_response()
         }
         Err(e) => c.failed(ApiError::internal(e)),
     }
@@ -426,9 +426,11 @@ async fn runs(c: SignedIn, Query(q): Query<RunsQuery>) -> Response {
     let filter = RunFilter {
         flow: some(&q.flow),
         status: RunStatus::parse(&q.status).ok(),
-        before_seq: q.before,
-        limit: 50,
-        ..RunFilter::default()
+        page: LogPage {
+            before_seq: q.before,
+            limit: 50,
+            ..Default::default()
+        },
     };
     let page = match c.state.store.list_runs(&filter).await {
         Ok(p) => p,
@@ -438,10 +440,10 @@ async fn runs(c: SignedIn, Query(q): Query<RunsQuery>) -> Response {
         .runs
         .iter()
         .map(|r| {
-            json!({"id": r.id, "flow": r.flow_name, "version": r.flow_version,
-                   "trigger": r.trigger_kind, "status": r.status.as_str(),
-                   "created_at": when(r.created_at), "finished_at": r.finished_at.map(when),
-                   "error": r.error.as_ref().map(error_words)})
+            json!({"id": r.id, "flow": r.flow.name, "version": r.flow.version,
+                   "trigger": r.flow.trigger_kind, "status": r.progress.status.as_str(),
+                   "created_at": when(r.times.created_at), "finished_at": r.finished_at.map(when),
+                   "error": r.progress.error.as_ref().map(error_words)})
         })
         .collect();
     let next = page.next_cursor.map(|cursor| {
@@ -480,7 +482,7 @@ async fn run(c: SignedIn, Path(id): Path<String>) -> Response {
         Ok(d) => d,
         Err(e) => return c.failed(ApiError::internal(e)),
     };
-    let steps: Vec<Value> = run.context["steps"]
+    let steps: Vec<Value> = run.progress.context["steps"]
         .as_object()
         .map(|m| {
             m.iter()
@@ -501,16 +503,17 @@ async fn run(c: SignedIn, Path(id): Path<String>) -> Response {
                    "error": d.last_error.as_ref().map(|e| e.message.clone())})
         })
         .collect();
-    let trigger = serde_json::to_string_pretty(&run.context["trigger"]).unwrap_or_default();
+    let trigger =
+        serde_json::to_string_pretty(&run.progress.context["trigger"]).unwrap_or_default();
     c.render(
         "run.html",
         "runs",
         json!({
-            "run": {"id": run.id, "flow": run.flow_name, "version": run.flow_version,
-                    "trigger": run.trigger_kind, "status": run.status.as_str(),
-                    "created_at": when(run.created_at), "finished_at": run.finished_at.map(when),
-                    "error": run.error.as_ref().map(error_words),
-                    "running": run.status == RunStatus::Running},
+            "run": {"id": run.id, "flow": run.flow.name, "version": run.flow.version,
+                    "trigger": run.flow.trigger_kind, "status": run.progress.status.as_str(),
+                    "created_at": when(run.times.created_at), "finished_at": run.finished_at.map(when),
+                    "error": run.progress.error.as_ref().map(error_words),
+                    "running": run.progress.status == RunStatus::Running},
             "steps": steps, "deliveries": deliveries, "trigger_data": trigger,
         }),
     )

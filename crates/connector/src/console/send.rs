@@ -273,8 +273,8 @@ async fn known_groups(page: &Page, connection_id: uuid::Uuid) -> Vec<String> {
     let heard: Vec<String> = match page.state.store.list_conversations(connection_id).await {
         Ok(list) => list
             .into_iter()
-            .filter(|c| c.kind == "group")
-            .map(|c| c.conversation_id)
+            .filter(|c| c.conversation.group)
+            .map(|c| c.conversation.id)
             .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "could not list the conversations a connection knows");

@@ -176,7 +176,7 @@ impl Acker {
                 after,
                 outcome,
             } => {
-                let age = (now - d.created_at).to_std().unwrap_or_default();
+                let age = (now - d.times.created_at).to_std().unwrap_or_default();
                 if self.backoff.exhausted(number, age) {
                     error.retryable = false;
                     error.message = format!(

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::doc::{ChatScope, Trigger};
+use crate::store::{Conversation, Sender};
 
 /// The largest compiled pattern: a flow's regular expression cannot make matching slow.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
@@ -18,11 +19,8 @@ pub struct ChatMessage {
     pub msgtype: String,
     /// The text (the @-mention removed, trimmed); `None` for pictures, files and the like.
     pub text: Option<String>,
-    pub group: bool,
-    pub conversation_id: String,
-    pub conversation_title: Option<String>,
-    pub sender_nick: String,
-    pub sender_staff_id: Option<String>,
+    pub conversation: Conversation,
+    pub sender: Sender,
 }
 
 /// Compiles a chat flow's pattern, or says why it cannot be used.
@@ -68,14 +66,14 @@ pub fn matches(trigger: &Trigger, m: &ChatMessage) -> Option<Value> {
     }
     match conversation {
         ChatScope::Any => {}
-        ChatScope::Group if m.group => {}
-        ChatScope::OneToOne if !m.group => {}
+        ChatScope::Group if m.conversation.group => {}
+        ChatScope::OneToOne if !m.conversation.group => {}
         _ => return None,
     }
     if !senders.is_empty()
         && !senders
             .iter()
-            .any(|s| *s == m.sender_nick || Some(s.as_str()) == m.sender_staff_id.as_deref())
+            .any(|s| *s == m.sender.nick || Some(s.as_str()) == m.sender.staff_id.as_deref())
     {
         return None;
     }
@@ -115,11 +113,11 @@ pub fn matches(trigger: &Trigger, m: &ChatMessage) -> Option<Value> {
         "command": word,
         "args": args.unwrap_or_default(),
         "match": groups,
-        "sender": {"nick": m.sender_nick, "staff_id": m.sender_staff_id},
+        "sender": m.sender,
         "conversation": {
-            "id": m.conversation_id,
-            "title": m.conversation_title,
-            "kind": if m.group { "group" } else { "one_to_one" },
+            "id": m.conversation.id,
+            "title": m.conversation.title,
+            "kind": if m.conversation.group { "group" } else { "one_to_one" },
         },
     }))
 }
@@ -156,11 +154,15 @@ mod tests {
             msg_id: "m1".into(),
             msgtype: "text".into(),
             text: Some(text.into()),
-            group: true,
-            conversation_id: "cidG==".into(),
-            conversation_title: Some("Ops".into()),
-            sender_nick: "Li Lei".into(),
-            sender_staff_id: Some("u1".into()),
+            conversation: Conversation {
+                id: "cidG==".into(),
+                group: true,
+                title: Some("Ops".into()),
+            },
+            sender: Sender {
+                nick: "Li Lei".into(),
+                staff_id: Some("u1".into()),
+            },
         }
     }
 
@@ -220,10 +222,12 @@ mod tests {
         }
         assert!(matches(&t, &message("hi")).is_none(), "a group message");
         let mut single = message("hi");
-        single.group = false;
+        single.conversation.group = false;
         assert!(matches(&t, &single).is_some());
-        single.sender_nick = "Han Meimei".into();
-        single.sender_staff_id = Some("u2".into());
+        single.sender = Sender {
+            nick: "Han Meimei".into(),
+            staff_id: Some("u2".into()),
+        };
         assert!(matches(&t, &single).is_none(), "another sender");
     }
 

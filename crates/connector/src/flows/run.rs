@@ -19,7 +19,7 @@ use super::template::{Templates, is_template};
 use crate::actions;
 use crate::store::{
     ConnectionRecord, Delivery, DeliveryStatus, NewDelivery, RunAdvance, RunChange, RunLink,
-    RunState, RunStatus,
+    RunProgress, RunState, RunStatus,
 };
 
 /// The most items one `for_each` may fan out to.
@@ -79,13 +79,13 @@ enum Planned {
 impl RunAdvance for Advancer {
     fn advance(&self, st: &RunState<'_>) -> Option<RunChange> {
         let change = self.next(st)?;
-        if change.status != RunStatus::Running {
+        if change.progress.status != RunStatus::Running {
             // Counted when decided; a rolled-back transaction decides again (rare, and counted
             // again: the metric is an operator's view, the run log is the record).
             metrics::counter!(
                 "dtc_flow_runs_total",
-                "flow" => st.run.flow_name.clone(),
-                "outcome" => change.status.as_str()
+                "flow" => st.run.flow.name.clone(),
+                "outcome" => change.progress.status.as_str()
             )
             .increment(1);
         }
@@ -96,26 +96,26 @@ impl RunAdvance for Advancer {
 impl Advancer {
     fn next(&self, st: &RunState<'_>) -> Option<RunChange> {
         let run = st.run;
-        let mut ctx = run.context.clone();
+        let mut ctx = run.progress.context.clone();
         let Some(document) = st.document else {
             return Some(finish_failed(
                 ctx,
-                run.step_index,
+                run.progress.step_index,
                 json!({"message": "the flow was deleted while this run was running"}),
             ));
         };
-        let flow = match self.compiled(run.flow_id, run.flow_version, document) {
+        let flow = match self.compiled(run.flow.id, run.flow.version, document) {
             Ok(c) => c,
             Err(message) => {
                 return Some(finish_failed(
                     ctx,
-                    run.step_index,
+                    run.progress.step_index,
                     json!({"message": message}),
                 ));
             }
         };
         let steps = &flow.doc.steps;
-        let mut k = usize::try_from(run.step_index).unwrap_or(0);
+        let mut k = usize::try_from(run.progress.step_index).unwrap_or(0);
 
         // The current step's deliveries: all ended, or nothing to do yet.
         let current: Vec<&Delivery> = st
@@ -145,10 +145,12 @@ impl Advancer {
         loop {
             let Some(step) = steps.get(k) else {
                 return Some(RunChange {
-                    status: RunStatus::Succeeded,
-                    step_index: k as i32,
-                    context: ctx,
-                    error: None,
+                    progress: RunProgress {
+                        status: RunStatus::Succeeded,
+                        step_index: k as i32,
+                        context: ctx,
+                        error: None,
+                    },
                     deliveries: Vec::new(),
                 });
             };
@@ -167,10 +169,12 @@ impl Advancer {
                         json!({"status": "running", "input": input}),
                     );
                     return Some(RunChange {
-                        status: RunStatus::Running,
-                        step_index: k as i32,
-                        context: ctx,
-                        error: None,
+                        progress: RunProgress {
+                            status: RunStatus::Running,
+                            step_index: k as i32,
+                            context: ctx,
+                            error: None,
+                        },
                         deliveries,
                     });
                 }
@@ -252,10 +256,12 @@ pub fn dry_run(
 
 fn finish_failed(context: Value, step_index: i32, error: Value) -> RunChange {
     RunChange {
-        status: RunStatus::Failed,
-        step_index,
-        context,
-        error: Some(error),
+        progress: RunProgress {
+            status: RunStatus::Failed,
+            step_index,
+            context,
+            error: Some(error),
+        },
         deliveries: Vec::new(),
     }
 }

@@ -19,7 +19,7 @@ use super::schedule::Schedule;
 use crate::connections::Connections;
 use crate::secrets;
 use crate::store::{
-    Clock, FlowRecord, NewFlow, NewRun, RunStarted, ScheduleFire, Store, StoreError,
+    Clock, FlowFields, FlowRecord, NewRun, RunFlow, RunStarted, ScheduleFire, Store, StoreError,
 };
 
 /// Where a secret was, in a stored document.
@@ -73,14 +73,14 @@ impl std::fmt::Debug for Flows {
 pub async fn rotate_key(store: &dyn Store, keyring: &secrets::Keyring) -> Result<usize, String> {
     let mut n = 0;
     for flow in store.list_flows().await.map_err(|e| e.to_string())? {
-        let Some(old) = &flow.sealed_secrets else {
+        let Some(old) = &flow.fields.sealed_secrets else {
             continue;
         };
-        let context = secrets_context(&flow.name);
+        let context = secrets_context(&flow.fields.name);
         let plain = secrets::open(keyring, &context, old)
-            .map_err(|e| format!("flow {}: {e}", flow.name))?;
+            .map_err(|e| format!("flow {}: {e}", flow.fields.name))?;
         let new = secrets::seal(keyring, &context, plain.expose_secret())
-            .map_err(|e| format!("flow {}: {e}", flow.name))?;
+            .map_err(|e| format!("flow {}: {e}", flow.fields.name))?;
         if store
             .swap_flow_secrets(flow.id, old, &new)
             .await
@@ -154,7 +154,7 @@ impl Flows {
         };
         let record = self
             .store
-            .put_flow(&NewFlow {
+            .put_flow(&FlowFields {
                 name: flow.name.clone(),
                 trigger_kind: flow.trigger.kind().to_owned(),
                 document: serde_json::to_value(&flow).expect("a flow serializes"),
@@ -163,7 +163,7 @@ impl Flows {
             })
             .await?;
         metrics::counter!("dtc_flow_applies_total").increment(1);
-        tracing::info!(flow = %record.name, version = record.version, "flow applied");
+        tracing::info!(flow = %record.fields.name, version = record.version, "flow applied");
         Ok(record)
     }
 
@@ -183,7 +183,11 @@ impl Flows {
         }
         let stored: Option<Value> = match self.store.get_flow(name).await? {
             Some(FlowRecord {
-                sealed_secrets: Some(sealed),
+                fields:
+                    FlowFields {
+                        sealed_secrets: Some(sealed),
+                        ..
+                    },
                 ..
             }) => secrets::open(keyring, &secrets_context(name), &sealed)
                 .ok()
@@ -213,8 +217,8 @@ impl Flows {
 
     /// The stored document as a flow.
     pub fn document(record: &FlowRecord) -> Result<FlowDoc, StoreError> {
-        serde_json::from_value(record.document.clone())
-            .map_err(|e| StoreError::Corrupt(format!("flow {}: {e}", record.name)))
+        serde_json::from_value(record.fields.document.clone())
+            .map_err(|e| StoreError::Corrupt(format!("flow {}: {e}", record.fields.name)))
     }
 
     /// Checks a webhook call's credentials against the flow's auth.
@@ -227,11 +231,12 @@ impl Flows {
     ) -> Result<(), HookRefusal> {
         let Some(auth) = auth else { return Ok(()) };
         let sealed = record
+            .fields
             .sealed_secrets
             .as_deref()
             .ok_or(HookRefusal::Unauthorized("the hook's secrets are missing"))?;
         let keyring = self.connections.keyring();
-        let plain = secrets::open(&keyring, &secrets_context(&record.name), sealed)
+        let plain = secrets::open(&keyring, &secrets_context(&record.fields.name), sealed)
             .map_err(|_| HookRefusal::Unauthorized("the hook's secrets cannot be read"))?;
         let plain: Value = serde_json::from_str(plain.expose_secret())
             .map_err(|_| HookRefusal::Unauthorized("the hook's secrets cannot be read"))?;
@@ -347,10 +352,12 @@ impl Flows {
             .store
             .start_run(&NewRun {
                 id,
-                flow_id: record.id,
-                flow_name: record.name.clone(),
-                flow_version: record.version,
-                trigger_kind: trigger.kind.to_owned(),
+                flow: RunFlow {
+                    id: record.id,
+                    name: record.fields.name.clone(),
+                    version: record.version,
+                    trigger_kind: trigger.kind.to_owned(),
+                },
                 context,
                 dedupe_key,
                 dedupe_window,
@@ -362,7 +369,7 @@ impl Flows {
             RunStarted::Duplicate(_) => "duplicate",
             RunStarted::AlreadyFired => "already_fired",
         };
-        metrics::counter!("dtc_flow_runs_started_total", "flow" => record.name.clone(), "outcome" => outcome)
+        metrics::counter!("dtc_flow_runs_started_total", "flow" => record.fields.name.clone(), "outcome" => outcome)
             .increment(1);
         Ok(started)
     }
@@ -373,7 +380,7 @@ impl Flows {
         let now = self.clock.now();
         let mut started = 0;
         for record in self.store.due_flows(now).await? {
-            let Some(was_due) = record.next_fire_at else {
+            let Some(was_due) = record.fields.next_fire_at else {
                 continue;
             };
             let schedule = Self::document(&record)
@@ -384,7 +391,7 @@ impl Flows {
                 });
             let Some(schedule) = schedule else {
                 // Applying checked the pattern; only a hand-edited database gets here.
-                tracing::warn!(flow = %record.name, "a due flow has no usable schedule");
+                tracing::warn!(flow = %record.fields.name, "a due flow has no usable schedule");
                 continue;
             };
             let (fire_at, next_due) = schedule.catch_up(was_due, now);
@@ -404,7 +411,7 @@ impl Flows {
             {
                 let lag = (now - fire_at).to_std().unwrap_or_default();
                 metrics::histogram!("dtc_schedule_lag_seconds").record(lag.as_secs_f64());
-                tracing::info!(flow = %record.name, run_id = %run.id, fire_at = %fire_at, "schedule fired");
+                tracing::info!(flow = %record.fields.name, run_id = %run.id, fire_at = %fire_at, "schedule fired");
                 started += 1;
             }
         }
@@ -459,7 +466,7 @@ fn context(record: &FlowRecord, doc: &FlowDoc, trigger: &TriggerData, run: Uuid)
         "vars": doc.vars,
         "steps": {},
         "now": trigger.fired_at.to_rfc3339(),
-        "flow": {"name": record.name, "version": record.version},
+        "flow": {"name": record.fields.name, "version": record.version},
         "run": {"id": run.to_string()},
     })
 }

@@ -303,7 +303,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// once at start-up, before runs are started or deliveries acked.
     fn set_run_advance(&self, advance: Arc<dyn RunAdvance>);
     /// Creates the flow (version 1) or stores its next version; the version is kept.
-    async fn put_flow(&self, new: &NewFlow) -> StoreResult<FlowRecord>;
+    async fn put_flow(&self, new: &FlowFields) -> StoreResult<FlowRecord>;
     async fn get_flow(&self, name: &str) -> StoreResult<Option<FlowRecord>>;
     /// The document and sealed secrets of one version of a flow.
     async fn get_flow_version(

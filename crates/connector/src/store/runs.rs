@@ -10,32 +10,27 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::types::{ConnectionRecord, Delivery, NewDelivery};
+use super::types::{ConnectionRecord, Delivery, LogPage, NewDelivery, Timestamps};
 
 /// A stored flow (its current version).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FlowRecord {
     pub id: Uuid,
-    pub name: String,
     pub version: i32,
+    pub fields: FlowFields,
+    pub times: Timestamps,
+}
+
+/// A flow as applied: created at version 1, or the next version of the flow of that name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowFields {
+    pub name: String,
     pub trigger_kind: String,
     /// The flow document, secrets replaced by `"<set>"`.
     pub document: Value,
     /// The webhook auth secrets, sealed.
     pub sealed_secrets: Option<String>,
     /// Schedules: when it is next due.
-    pub next_fire_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A flow to apply: created at version 1, or the next version of the flow of that name.
-#[derive(Clone, Debug)]
-pub struct NewFlow {
-    pub name: String,
-    pub trigger_kind: String,
-    pub document: Value,
-    pub sealed_secrets: Option<String>,
     pub next_fire_at: Option<DateTime<Utc>>,
 }
 
@@ -47,29 +42,37 @@ super::types::text_enum! {
 pub struct RunRecord {
     pub id: Uuid,
     pub seq: i64,
-    pub flow_id: Uuid,
-    pub flow_name: String,
-    pub flow_version: i32,
-    pub trigger_kind: String,
+    pub flow: RunFlow,
+    pub progress: RunProgress,
+    pub times: Timestamps,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How far a run has come.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunProgress {
     pub status: RunStatus,
     /// The step whose deliveries are out; the number of steps once finished.
     pub step_index: i32,
     /// `trigger`, `vars` and `steps` (each finished step's result), as templates read them.
     pub context: Value,
     pub error: Option<Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The flow version a run runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFlow {
+    pub id: Uuid,
+    pub name: String,
+    pub version: i32,
+    pub trigger_kind: String,
 }
 
 /// A run to start.
 #[derive(Clone, Debug)]
 pub struct NewRun {
     pub id: Uuid,
-    pub flow_id: Uuid,
-    pub flow_name: String,
-    pub flow_version: i32,
-    pub trigger_kind: String,
+    pub flow: RunFlow,
     pub context: Value,
     /// With a key, a run of the same flow and key started within `dedupe_window` is answered
     /// instead of starting another.
@@ -102,11 +105,7 @@ pub enum RunStarted {
 pub struct RunFilter {
     pub flow: Option<String>,
     pub status: Option<RunStatus>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
-    pub before_seq: Option<i64>,
-    /// 0: the default page size.
-    pub limit: u32,
+    pub page: LogPage,
 }
 
 #[derive(Clone, Debug)]
@@ -130,10 +129,8 @@ pub struct RunState<'a> {
 /// What an advance writes.
 #[derive(Debug, Clone)]
 pub struct RunChange {
-    pub status: RunStatus,
-    pub step_index: i32,
-    pub context: Value,
-    pub error: Option<Value>,
+    pub progress: RunProgress,
+    /// The next step's deliveries.
     pub deliveries: Vec<NewDelivery>,
 }
 

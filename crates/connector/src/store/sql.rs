@@ -221,7 +221,7 @@ impl SqlStore {
             return Ok(None);
         };
         let run = RunRecord::from_row(&row)?;
-        if run.status != RunStatus::Running {
+        if run.progress.status != RunStatus::Running {
             return Ok(Some(run));
         }
         let deliveries: Vec<Delivery> = query!("run_deliveries", run_id).records(&mut *tx).await?;
@@ -229,12 +229,12 @@ impl SqlStore {
         let current = || {
             deliveries
                 .iter()
-                .filter(|d| d.run.is_some_and(|r| r.step == run.step_index))
+                .filter(|d| d.run.is_some_and(|r| r.step == run.progress.step_index))
         };
         if current().any(|d| !d.status.is_finished()) {
             return Ok(Some(run));
         }
-        let document = query!("flow_version", run.flow_id, run.flow_version)
+        let document = query!("flow_version", run.flow.id, run.flow.version)
             .fetch_optional(&mut *tx)
             .await?
             .map(|r| r.json::<Value>("document"))
@@ -244,7 +244,7 @@ impl SqlStore {
             .as_ref()
             .and_then(|d| d["steps"].as_array())
             .map_or(0, Vec::len);
-        let plans = current().next().is_none() || (run.step_index as usize) + 1 < steps;
+        let plans = current().next().is_none() || (run.progress.step_index as usize) + 1 < steps;
         let connections = if plans {
             query!("connection_list").records(&mut *tx).await?
         } else {
@@ -264,24 +264,25 @@ impl SqlStore {
         for new in &change.deliveries {
             self.insert_in(tx, new, now).await?;
         }
+        let p = change.progress;
         query!(
             "run_update",
             run_id,
-            change.status,
-            change.step_index,
-            &change.context,
-            change.error.as_ref(),
+            p.status,
+            p.step_index,
+            &p.context,
+            p.error.as_ref(),
             now
         )
         .execute(&mut *tx)
         .await?;
         Ok(Some(RunRecord {
-            status: change.status,
-            step_index: change.step_index,
-            context: change.context,
-            error: change.error,
-            updated_at: now,
-            finished_at: (change.status != RunStatus::Running).then_some(now),
+            finished_at: (p.status != RunStatus::Running).then_some(now),
+            progress: p,
+            times: Timestamps {
+                updated_at: now,
+                ..run.times
+            },
             ..run
         }))
     }
@@ -531,21 +532,22 @@ impl Store for SqlStore {
 
     async fn record_inbound(&self, m: &InboundMessage) -> StoreResult<bool> {
         let mut tx = self.pool.begin_write().await?;
+        let (c, session) = (&m.conversation, m.session.as_ref());
         let inserted = query!(
             "inbound_insert",
             m.id,
             m.connection_id,
             &m.msg_id,
-            &m.conversation_id,
-            &m.conversation_type,
-            &m.sender_staff_id,
-            &m.sender_nick,
+            &c.id,
+            c.dingtalk_type(),
+            &m.sender.staff_id,
+            &m.sender.nick,
             &m.msgtype,
             &m.text,
             &m.message,
             m.received_at,
-            &m.session_webhook,
-            m.session_expires_at
+            session.map(|s| s.sealed_url.as_str()),
+            session.map(|s| s.expires_at)
         )
         .execute(&mut tx)
         .await?;
@@ -553,17 +555,12 @@ impl Store for SqlStore {
             // A redelivery: already recorded (and handled) once.
             return Ok(false);
         }
-        let kind = if m.conversation_type == "2" {
-            "group"
-        } else {
-            "single"
-        };
         query!(
             "conversation_seen",
             m.connection_id,
-            &m.conversation_id,
-            kind,
-            &m.conversation_title,
+            &c.id,
+            c.kind(),
+            &c.title,
             m.received_at
         )
         .execute(&mut tx)
@@ -669,7 +666,7 @@ impl Store for SqlStore {
     }
 
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<DeliveryPage> {
-        let page_size = filter.page_size();
+        let page = &filter.page;
         let scope = match filter.connection_id {
             Some(_) => "by_connection",
             None => "all",
@@ -679,17 +676,20 @@ impl Store for SqlStore {
             .bind(filter.status.map(DeliveryStatus::as_str))
             .bind(filter.connection_id)
             .bind(&filter.group_chat_id)
-            .bind(filter.created_from)
-            .bind(filter.created_before)
-            .bind(filter.before_seq)
-            .bind(i64::from(page_size))
+            .bind(page.created_from)
+            .bind(page.created_before)
+            .bind(page.before_seq)
+            .bind(i64::from(page.size()))
             .fetch_all(&self.pool)
             .await?;
-        let deliveries = rows
+        let deliveries: Vec<Delivery> = rows
             .iter()
             .map(Delivery::from_row)
             .collect::<StoreResult<_>>()?;
-        Ok(DeliveryPage::from_rows(deliveries, page_size))
+        Ok(DeliveryPage {
+            next_cursor: page.next_cursor(&deliveries, |d| d.seq),
+            deliveries,
+        })
     }
 
     async fn claim_due(
@@ -972,7 +972,7 @@ impl Store for SqlStore {
         let _ = self.advance.set(advance);
     }
 
-    async fn put_flow(&self, new: &NewFlow) -> StoreResult<FlowRecord> {
+    async fn put_flow(&self, new: &FlowFields) -> StoreResult<FlowRecord> {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
         let existing = query!("flow_by_name", &new.name)
@@ -998,8 +998,8 @@ impl Store for SqlStore {
             "flow_version_insert",
             flow.id,
             flow.version,
-            &flow.document,
-            &flow.sealed_secrets,
+            &flow.fields.document,
+            &flow.fields.sealed_secrets,
             now
         )
         .execute(&mut tx)
@@ -1051,13 +1051,13 @@ impl Store for SqlStore {
         let now = self.now();
         let mut tx = self.pool.begin_write().await?;
         if let Some(fire) = &new.fire {
-            let fired = query!("schedule_fire_insert", new.flow_id, fire.fire_at, new.id)
+            let fired = query!("schedule_fire_insert", new.flow.id, fire.fire_at, new.id)
                 .fetch_optional(&mut tx)
                 .await?;
             // The schedule moves on either way (only if no one moved it already).
             query!(
                 "flow_move_schedule",
-                new.flow_id,
+                new.flow.id,
                 fire.was_due,
                 fire.next_due
             )
@@ -1070,17 +1070,17 @@ impl Store for SqlStore {
         }
         if let Some(key) = &new.dedupe_key {
             let window = chrono::Duration::from_std(new.dedupe_window).unwrap_or_default();
-            query!("run_clear_stale_dedupe", new.flow_id, key, now - window)
+            query!("run_clear_stale_dedupe", new.flow.id, key, now - window)
                 .execute(&mut tx)
                 .await?;
         }
         let inserted = query!(
             "run_insert",
             new.id,
-            new.flow_id,
-            &new.flow_name,
-            new.flow_version,
-            &new.trigger_kind,
+            new.flow.id,
+            &new.flow.name,
+            new.flow.version,
+            &new.flow.trigger_kind,
             &new.context,
             &new.dedupe_key,
             now
@@ -1090,7 +1090,7 @@ impl Store for SqlStore {
         .map_err(|e| duplicate_as(e, "run id"))?;
         if inserted.is_none() {
             let key = new.dedupe_key.as_deref().unwrap_or_default();
-            let existing = query!("run_by_dedupe_key", new.flow_id, key)
+            let existing = query!("run_by_dedupe_key", new.flow.id, key)
                 .fetch_one(&mut tx)
                 .await?;
             return Ok(RunStarted::Duplicate(RunRecord::from_row(&existing)?));
@@ -1115,27 +1115,22 @@ impl Store for SqlStore {
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> StoreResult<RunPage> {
-        let limit = match filter.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
+        let page = &filter.page;
         let runs: Vec<RunRecord> = query!(
             "run_list",
             &filter.flow,
             filter.status.map(RunStatus::as_str),
-            filter.created_from,
-            filter.created_before,
-            filter.before_seq,
-            i64::from(limit)
+            page.created_from,
+            page.created_before,
+            page.before_seq,
+            i64::from(page.size())
         )
         .records(&self.pool)
         .await?;
-        let next_cursor = if runs.len() as u32 == limit {
-            runs.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok(RunPage { runs, next_cursor })
+        Ok(RunPage {
+            next_cursor: page.next_cursor(&runs, |r| r.seq),
+            runs,
+        })
     }
 
     async fn run_deliveries(&self, id: Uuid) -> StoreResult<Vec<Delivery>> {
@@ -1245,35 +1240,50 @@ fn run_link(row: &Row) -> StoreResult<Option<RunLink>> {
 }
 
 record! {
+    |row| Timestamps { created_at, updated_at }
     |row| ApiTokenRecord { id, token_hash, label, role, created_at, last_used_at }
     |row| FlowRecord {
-        id, name, version, trigger_kind, document, sealed_secrets, next_fire_at, created_at,
-        updated_at,
+        id, version, times = Timestamps::from_row(row)?,
+        fields = from_row!(row => FlowFields {
+            name, trigger_kind, document, sealed_secrets, next_fire_at,
+        }),
     }
     |row| RunRecord {
-        id, seq, flow_id, flow_name, flow_version, trigger_kind, status, step_index, context,
-        error, created_at, updated_at, finished_at,
+        id, seq, times = Timestamps::from_row(row)?, finished_at,
+        flow = from_row!(row => RunFlow {
+            id = row.get("flow_id")?, name = row.get("flow_name")?,
+            version = row.get("flow_version")?, trigger_kind,
+        }),
+        progress = from_row!(row => RunProgress { status, step_index, context, error }),
     }
     |row| ConnectionRecord {
-        id,
+        id, times = Timestamps::from_row(row)?,
         fields = from_row!(row => ConnectionFields {
             name, kind, description, app_key, robot_code, keywords, qps_quota, stream,
             sealed_secrets,
         }),
-        created_at, updated_at,
     }
     |row| Delivery {
         id, seq, connection_id, action, group_key, input, status, mode, attempts,
         next_attempt_at, lease_owner, lease_expires_at, last_error, result, idempotency_key,
-        request_hash, progress, run = run_link(row)?, created_at, updated_at,
+        request_hash, progress, run = run_link(row)?, times = Timestamps::from_row(row)?,
     }
     |row| DeliveryAttempt { delivery_id, attempt, started_at, finished_at, outcome, error }
     |row| ConnectionCheck { checked_at, ok, message, code }
     |row| ConnectionName { id, name, kind }
-    |row| ConversationRecord { conversation_id, kind, title, messages, last_seen_at }
+    |row| ConversationRecord {
+        messages, last_seen_at,
+        conversation = Conversation { id: row.get("conversation_id")?,
+            group: row.text("kind")? == "group", title: row.get("title")? },
+    }
     |row| InboundMessage {
-        id, connection_id, msg_id, conversation_id, conversation_type,
-        conversation_title = row.get("title")?, sender_staff_id, sender_nick, msgtype, text,
-        message, session_webhook, session_expires_at, received_at,
+        id, connection_id, msg_id, received_at, msgtype, text, message,
+        sender = Sender { nick: row.get("sender_nick")?, staff_id: row.get("sender_staff_id")? },
+        conversation = Conversation { id: row.get("conversation_id")?,
+            group: row.text("conversation_type")? == "2", title: row.get("title")? },
+        session = match (row.opt_text("session_webhook")?, row.opt_time("session_expires_at")?) {
+            (Some(sealed_url), Some(expires_at)) => Some(SessionWebhook { sealed_url, expires_at }),
+            _ => None,
+        },
     }
 }

@@ -277,28 +277,36 @@ impl Serialize for GroupKey {
     }
 }
 
+/// When a record was created and last changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Timestamps {
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// The stored, non-secret fields of a connection plus its sealed secrets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionFields {
+    // The seed dialog's fields first, in its order (Name, AppKey, AppSecret, RobotCode,
+    // Description), then dtc's own.
     pub name: String,
-    pub kind: ConnectionKind,
-    pub description: String,
     pub app_key: Option<String>,
+    /// `secrets::seal` of a JSON object of the connection's secrets.
+    pub sealed_secrets: String,
     pub robot_code: Option<String>,
+    pub description: String,
+    pub kind: ConnectionKind,
     pub keywords: Vec<String>,
     pub qps_quota: Option<i32>,
     /// Stream mode: receive the robot's messages (app robots only).
     pub stream: bool,
-    /// `secrets::seal` of a JSON object of the connection's secrets.
-    pub sealed_secrets: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionRecord {
     pub id: Uuid,
     pub fields: ConnectionFields,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub times: Timestamps,
 }
 
 /// One connection's re-sealed secrets, applied only if the row still holds `old`.
@@ -334,30 +342,62 @@ pub struct InboundMessage {
     pub connection_id: Uuid,
     /// DingTalk's id of the message: a redelivery carries the same.
     pub msg_id: String,
-    pub conversation_id: String,
-    /// `"1"` 1:1, `"2"` group.
-    pub conversation_type: String,
-    pub conversation_title: Option<String>,
-    pub sender_staff_id: Option<String>,
-    pub sender_nick: String,
+    pub received_at: DateTime<Utc>,
     pub msgtype: String,
     pub text: Option<String>,
     /// The message as DingTalk sent it, without its session webhook.
     pub message: serde_json::Value,
-    /// The session webhook, sealed (`secrets::seal`): whoever has the URL can post into the
-    /// conversation until it expires.
-    pub session_webhook: Option<String>,
-    pub session_expires_at: Option<DateTime<Utc>>,
-    pub received_at: DateTime<Utc>,
+    pub sender: Sender,
+    pub conversation: Conversation,
+    /// `None` when DingTalk sent none (or an expiry that cannot be read).
+    pub session: Option<SessionWebhook>,
+}
+
+/// Where a robot message was said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    /// DingTalk's id of it (a group's is its openConversationId).
+    pub id: String,
+    /// A group (else 1:1).
+    pub group: bool,
+    /// A group's name.
+    pub title: Option<String>,
+}
+
+impl Conversation {
+    /// `group` or `single`, as the conversation list and the API name it.
+    pub fn kind(&self) -> &'static str {
+        if self.group { "group" } else { "single" }
+    }
+
+    /// DingTalk's `conversationType`: `"1"` 1:1, `"2"` group.
+    pub fn dingtalk_type(&self) -> &'static str {
+        if self.group { "2" } else { "1" }
+    }
+}
+
+/// Who sent a robot message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Sender {
+    pub nick: String,
+    /// The sender's userId, when DingTalk shows it to the robot.
+    pub staff_id: Option<String>,
+}
+
+/// A conversation's session webhook: whoever has the URL can post into the conversation until
+/// it expires, so it is kept sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionWebhook {
+    pub expires_at: DateTime<Utc>,
+    /// `secrets::seal` of the URL.
+    pub sealed_url: String,
 }
 
 /// A conversation a robot has heard from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConversationRecord {
-    pub conversation_id: String,
-    /// `group` or `single`.
-    pub kind: String,
-    pub title: Option<String>,
+    /// With the newest title any message gave it.
+    pub conversation: Conversation,
     pub messages: i64,
     pub last_seen_at: DateTime<Utc>,
 }
@@ -480,12 +520,12 @@ pub struct Delivery {
     pub group_key: GroupKey,
     pub input: serde_json::Value,
     pub status: DeliveryStatus,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
     pub mode: DeliveryMode,
     /// Attempts recorded so far.
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
-    pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<DateTime<Utc>>,
     /// The last failure, in the API's error shape.
     pub last_error: Option<ErrorBody>,
     pub result: Option<serde_json::Value>,
@@ -495,8 +535,8 @@ pub struct Delivery {
     /// ([`super::Store::save_progress`]); `None` before the first step completed.
     pub progress: Option<serde_json::Value>,
     pub run: Option<RunLink>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub times: Timestamps,
 }
 
 /// Result of an insert that may meet an existing delivery with the same idempotency key.
@@ -554,24 +594,40 @@ pub struct DeliveryFilter {
     pub connection_id: Option<Uuid>,
     /// Deliveries to this group chat (of any connection, unless `connection_id` is given too).
     pub group_chat_id: Option<String>,
-    /// Created at or after.
-    pub created_from: Option<DateTime<Utc>>,
-    /// Created strictly before.
-    pub created_before: Option<DateTime<Utc>>,
-    /// Page cursor: only deliveries with a smaller seq.
-    pub before_seq: Option<i64>,
-    /// Page size; 0 means the default (100), capped at [`MAX_PAGE`].
-    pub limit: u32,
+    pub page: LogPage,
 }
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
 
-impl DeliveryFilter {
-    pub(crate) fn page_size(&self) -> u32 {
+/// Which page of a log (deliveries, runs) to list, newest first: a creation-time range and a
+/// cursor.
+#[derive(Clone, Debug, Default)]
+pub struct LogPage {
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Page cursor: only entries with a smaller seq.
+    pub before_seq: Option<i64>,
+    /// Page size; 0 means the default (100), capped at [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+impl LogPage {
+    pub(crate) fn size(&self) -> u32 {
         match self.limit {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
+        }
+    }
+
+    /// The cursor of the next page, given this page's entries: `None` when it was not full.
+    pub(crate) fn next_cursor<T>(&self, entries: &[T], seq: impl Fn(&T) -> i64) -> Option<i64> {
+        if entries.len() as u32 == self.size() {
+            entries.last().map(seq)
+        } else {
+            None
         }
     }
 }
@@ -581,20 +637,6 @@ pub struct DeliveryPage {
     pub deliveries: Vec<Delivery>,
     /// `Some` when there may be more: pass it as `before_seq`.
     pub next_cursor: Option<i64>,
-}
-
-impl DeliveryPage {
-    pub(crate) fn from_rows(deliveries: Vec<Delivery>, page_size: u32) -> Self {
-        let next_cursor = if deliveries.len() as u32 == page_size {
-            deliveries.last().map(|d| d.seq)
-        } else {
-            None
-        };
-        DeliveryPage {
-            deliveries,
-            next_cursor,
-        }
-    }
 }
 
 /// Answer of [`super::Store::take_rate_slot`].

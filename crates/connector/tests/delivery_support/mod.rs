@@ -14,8 +14,8 @@ use connector::delivery::{
 };
 use connector::secrets::{Keyring, MasterKey};
 use connector::store::{
-    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, GroupKey, NewDelivery,
-    Store, SystemClock, connect_with_clock,
+    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, GroupKey, LogPage,
+    NewDelivery, Store, SystemClock, connect_with_clock,
 };
 use connector::targets::Targets;
 use dingtalk_sim::{Fixture, GroupFixture, Limits, SimHandle, Simulator};
@@ -226,14 +226,17 @@ impl World {
         let mut n = 0;
         let mut filter = DeliveryFilter {
             status: Some(status),
-            limit: 1000,
+            page: LogPage {
+                limit: 1000,
+                ..Default::default()
+            },
             ..DeliveryFilter::default()
         };
         loop {
             let page = self.store.list_deliveries(&filter).await.unwrap();
             n += page.deliveries.len();
             match page.next_cursor {
-                Some(c) => filter.before_seq = Some(c),
+                Some(c) => filter.page.before_seq = Some(c),
                 None => return n,
             }
         }
