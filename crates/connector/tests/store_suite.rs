@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use connector::connections::{
-    ConnectionError, ConnectionKind, ConnectionPatch, ConnectionSecrets, Connections, NewConnection,
+    Connection, ConnectionError, ConnectionKind, ConnectionPatch, ConnectionSecrets, Connections,
+    NewConnection,
 };
 use connector::error::{DingTalkDetail, ErrorBody, ErrorCode};
 use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, ConnectionActivity, ConnectionCheck,
-    ConnectionQuery, Conversation, Delivery, DeliveryFilter, DeliveryMode, DeliveryStatus,
-    FinishedDelivery, GroupKey, InboundMessage, Inserted, Lease, LogPage, ManualClock, NewDelivery,
-    RateSlot, Sender, SessionWebhook, Store, StoreError, connect_with_clock,
+    ConnectionQuery, Conversation, Delivery, DeliveryDetail, DeliveryFilter, DeliveryMode,
+    DeliveryStatus, FinishedDelivery, GroupKey, InboundMessage, Inserted, Lease, LogPage,
+    ManualClock, NewDelivery, RateSlot, Sender, SessionWebhook, Store, StoreError,
+    connect_with_clock,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -123,6 +125,20 @@ fn webhook_robot(name: &str) -> NewConnection {
     .unwrap()
 }
 
+/// A webhook robot's access token and signing secret, opened.
+fn webhook_secrets(conns: &Connections, c: &Connection) -> (String, Option<String>) {
+    match conns.secrets(c).unwrap() {
+        ConnectionSecrets::WebhookRobot {
+            access_token,
+            secret,
+        } => (
+            access_token.expose_secret().to_owned(),
+            secret.map(|s| s.expose_secret().to_owned()),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn new_delivery(connection_id: Uuid, group: &str) -> NewDelivery {
     NewDelivery {
         run: None,
@@ -189,14 +205,49 @@ async fn complete(env: &Env, d: &Delivery, owner: &str) {
         .unwrap();
 }
 
+/// A delivery as stored now, with its attempts.
+async fn stored(env: &Env, id: Uuid) -> DeliveryDetail {
+    let found = env.store.get_delivery(id).await.unwrap();
+    found.unwrap_or_else(|| panic!("delivery {id} is not stored"))
+}
+
 async fn status_of(env: &Env, id: Uuid) -> DeliveryStatus {
+    stored(env, id).await.delivery.status
+}
+
+/// Two deliveries of one group, the first claimed by `w1`.
+async fn two_of_a_group_first_claimed(env: &Env) -> (Delivery, Delivery) {
+    let conn = Uuid::new_v4();
+    let first = insert(env, new_delivery(conn, "cidA")).await;
+    let next = insert(env, new_delivery(conn, "cidA")).await;
+    claim(env, "w1", 1).await;
+    (first, next)
+}
+
+/// `w1`'s delivery `id` fails for good: a dead letter.
+async fn fail_for_good(env: &Env, id: Uuid) {
+    let failed = attempt(env, AttemptOutcome::PermanentError);
+    let error = failed.error.as_ref().unwrap();
     env.store
-        .get_delivery(id)
+        .fail_delivery(id, "w1", error, &failed)
         .await
-        .unwrap()
-        .unwrap()
-        .delivery
-        .status
+        .unwrap();
+}
+
+/// The first page of at most `n`.
+fn limit(n: u32) -> LogPage {
+    LogPage {
+        limit: n,
+        ..Default::default()
+    }
+}
+
+/// `n` deliveries of one connection spread over `groups` group chats.
+fn batch(n: usize, groups: usize) -> Vec<NewDelivery> {
+    let conn = Uuid::new_v4();
+    (0..n)
+        .map(|i| new_delivery(conn, &format!("cid{}", i % groups)))
+        .collect()
 }
 
 fn ids(ds: &[Delivery]) -> Vec<Uuid> {
@@ -218,14 +269,9 @@ async fn connections_are_created_listed_and_found_by_id_or_name(env: &Env) {
 
     assert_eq!(conns.get("ops").await.unwrap(), ops);
     assert_eq!(conns.get(&ops.id.to_string()).await.unwrap(), ops);
-    let names: Vec<_> = conns
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
-    assert_eq!(names, ["hook", "ops"]);
+    let listed = conns.list().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["hook", "ops"], "by name");
 
     let shown = serde_json::to_string(&ops).unwrap();
     assert!(
@@ -240,16 +286,10 @@ async fn connections_are_created_listed_and_found_by_id_or_name(env: &Env) {
         }
         other => panic!("{other:?}"),
     }
-    match conns.secrets(&hook).unwrap() {
-        ConnectionSecrets::WebhookRobot {
-            access_token,
-            secret,
-        } => {
-            assert_eq!(access_token.expose_secret(), ACCESS_TOKEN);
-            assert_eq!(secret.unwrap().expose_secret(), SIGNING_SECRET);
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        webhook_secrets(&conns, &hook),
+        (ACCESS_TOKEN.into(), Some(SIGNING_SECRET.into()))
+    );
 
     conns.delete("ops").await.unwrap();
     assert!(matches!(
@@ -319,14 +359,8 @@ async fn the_connection_list_pages_searches_and_shows_last_test_and_use(env: &En
         .unwrap();
     assert_eq!(p[0].1.last_check.as_ref(), Some(&check));
     assert_eq!(p[0].1.last_used_at, Some(d.times.created_at));
-    let names: Vec<_> = env
-        .store
-        .connection_names()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let all = env.store.connection_names().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["alpha", "beta-2", "beta_1", "gamma"]);
     assert_eq!(
         env.store.recent_groups(ids[0], 10).await.unwrap(),
@@ -425,33 +459,18 @@ async fn an_inbound_message_is_recorded_once_with_its_conversation(env: &Env) {
 
 async fn one_owner_holds_a_stream_socket_until_its_lease_runs_out(env: &Env) {
     let id = Uuid::new_v4();
-    let lease = Duration::from_secs(10);
-    assert!(env.store.hold_stream(id, "a", lease).await.unwrap());
-    assert!(
-        !env.store.hold_stream(id, "b", lease).await.unwrap(),
-        "a holds it"
-    );
+    let holds = |owner| env.store.hold_stream(id, owner, Duration::from_secs(10));
+    assert!(holds("a").await.unwrap());
+    assert!(!holds("b").await.unwrap(), "a holds it");
     env.advance(Duration::from_secs(5));
-    assert!(
-        env.store.hold_stream(id, "a", lease).await.unwrap(),
-        "renewed"
-    );
+    assert!(holds("a").await.unwrap(), "renewed");
     env.advance(Duration::from_secs(9));
-    assert!(
-        !env.store.hold_stream(id, "b", lease).await.unwrap(),
-        "still a's"
-    );
+    assert!(!holds("b").await.unwrap(), "still a's");
     env.advance(Duration::from_secs(2));
-    assert!(
-        env.store.hold_stream(id, "b", lease).await.unwrap(),
-        "taken over"
-    );
-    assert!(!env.store.hold_stream(id, "a", lease).await.unwrap());
+    assert!(holds("b").await.unwrap(), "taken over");
+    assert!(!holds("a").await.unwrap());
     env.store.release_stream(id, "b").await.unwrap();
-    assert!(
-        env.store.hold_stream(id, "a", lease).await.unwrap(),
-        "released"
-    );
+    assert!(holds("a").await.unwrap(), "released");
 }
 
 async fn a_duplicate_connection_name_is_rejected(env: &Env) {
@@ -530,16 +549,11 @@ async fn patch_changes_only_what_it_names_and_keeps_secrets(env: &Env) {
     assert_eq!(updated.keywords, hook.keywords);
     assert_eq!(updated.created_at, hook.created_at);
     assert!(updated.updated_at > hook.updated_at);
-    match conns.secrets(&updated).unwrap() {
-        ConnectionSecrets::WebhookRobot {
-            access_token,
-            secret,
-        } => {
-            assert_eq!(access_token.expose_secret(), ACCESS_TOKEN);
-            assert!(secret.is_none(), "null clears the signing secret");
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        webhook_secrets(&conns, &updated),
+        (ACCESS_TOKEN.into(), None),
+        "null clears the signing secret"
+    );
 
     let new_token = ConnectionPatch {
         access_token: Some(SecretString::from("NewToken123".to_owned())),
@@ -695,7 +709,7 @@ async fn a_delivery_round_trips_through_the_store(env: &Env) {
     assert_eq!(d.lease_owner, None);
     assert_eq!(d.idempotency_key.as_deref(), Some("key-1"));
     assert_eq!(d.request_hash.as_deref(), Some("hash-1"));
-    let got = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    let got = stored(env, d.id).await;
     assert_eq!(got.delivery, d);
     assert!(got.attempt_log.is_empty());
     assert!(
@@ -708,10 +722,8 @@ async fn a_delivery_round_trips_through_the_store(env: &Env) {
 }
 
 async fn a_batch_is_accepted_in_order_in_one_transaction(env: &Env) {
-    let conn = Uuid::new_v4();
-    let batch: Vec<_> = (0..50)
-        .map(|i| new_delivery(conn, &format!("cid{}", i % 3)))
-        .collect();
+    let batch = batch(50, 3);
+    let conn = batch[0].connection_id;
     let inserted = env.store.insert_deliveries(&batch).await.unwrap();
     assert_eq!(inserted.len(), 50);
     let seqs: Vec<i64> = inserted.iter().map(|i| i.delivery().seq).collect();
@@ -889,7 +901,7 @@ async fn an_ack_from_a_stale_owner_is_rejected(env: &Env) {
         env.store.extend_lease(d.id, "old", LEASE).await,
         Err(StoreError::LeaseLost { .. })
     ));
-    let detail = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    let detail = stored(env, d.id).await;
     assert_eq!(detail.delivery.status, DeliveryStatus::InFlight);
     assert_eq!(detail.delivery.lease_owner.as_deref(), Some("new"));
     assert!(
@@ -908,23 +920,14 @@ async fn an_ack_from_a_stale_owner_is_rejected(env: &Env) {
             .await,
         Err(StoreError::LeaseLost { .. })
     ));
-    let done = env
-        .store
-        .get_delivery(d.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .delivery;
+    let done = stored(env, d.id).await.delivery;
     assert_eq!(done.status, DeliveryStatus::Delivered);
     assert_eq!(done.result, Some(json!({"process_query_key": "q"})));
     assert_eq!(done.lease_owner, None);
 }
 
 async fn a_retrying_delivery_waits_for_its_time_and_holds_up_its_group(env: &Env) {
-    let conn = Uuid::new_v4();
-    let d = insert(env, new_delivery(conn, "cidA")).await;
-    let next = insert(env, new_delivery(conn, "cidA")).await;
-    claim(env, "w1", 1).await;
+    let (d, next) = two_of_a_group_first_claimed(env).await;
     let failed = attempt(env, AttemptOutcome::TransientError);
     let retry_at = start_time() + Duration::from_secs(5);
     env.store
@@ -937,13 +940,7 @@ async fn a_retrying_delivery_waits_for_its_time_and_holds_up_its_group(env: &Env
         )
         .await
         .unwrap();
-    let got = env
-        .store
-        .get_delivery(d.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .delivery;
+    let got = stored(env, d.id).await.delivery;
     assert_eq!(got.status, DeliveryStatus::Retrying);
     assert_eq!(got.next_attempt_at, retry_at);
     assert_eq!(got.attempts, 1);
@@ -960,15 +957,8 @@ async fn a_retrying_delivery_waits_for_its_time_and_holds_up_its_group(env: &Env
 }
 
 async fn a_failed_delivery_frees_its_group_and_can_be_retried(env: &Env) {
-    let conn = Uuid::new_v4();
-    let d = insert(env, new_delivery(conn, "cidA")).await;
-    let next = insert(env, new_delivery(conn, "cidA")).await;
-    claim(env, "w1", 1).await;
-    let failed = attempt(env, AttemptOutcome::PermanentError);
-    env.store
-        .fail_delivery(d.id, "w1", failed.error.as_ref().unwrap(), &failed)
-        .await
-        .unwrap();
+    let (d, next) = two_of_a_group_first_claimed(env).await;
+    fail_for_good(env, d.id).await;
     assert_eq!(status_of(env, d.id).await, DeliveryStatus::Failed);
     let claimed = claim(env, "w1", 10).await;
     assert_eq!(
@@ -1001,15 +991,8 @@ async fn a_failed_delivery_frees_its_group_and_can_be_retried(env: &Env) {
 }
 
 async fn a_retried_dead_letter_waits_while_its_group_has_one_in_flight(env: &Env) {
-    let conn = Uuid::new_v4();
-    let dead = insert(env, new_delivery(conn, "cidA")).await;
-    let next = insert(env, new_delivery(conn, "cidA")).await;
-    claim(env, "w1", 1).await;
-    let failed = attempt(env, AttemptOutcome::PermanentError);
-    env.store
-        .fail_delivery(dead.id, "w1", failed.error.as_ref().unwrap(), &failed)
-        .await
-        .unwrap();
+    let (dead, next) = two_of_a_group_first_claimed(env).await;
+    fail_for_good(env, dead.id).await;
     let in_flight = claim(env, "w1", 1).await;
     assert_eq!(ids(&in_flight), [next.id]);
     // The retried one is now its group's oldest unfinished delivery, but its group is busy.
@@ -1087,12 +1070,12 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         .record_finished(&[ok.clone(), failed.clone()])
         .await
         .unwrap();
-    let got = env.store.get_delivery(ok.id).await.unwrap().unwrap();
+    let got = stored(env, ok.id).await;
     assert_eq!(got.delivery.status, DeliveryStatus::Delivered);
     assert_eq!(got.delivery.mode, DeliveryMode::Sync);
     assert_eq!(got.delivery.result, ok.result);
     assert_eq!(got.attempt_log.len(), 1);
-    let got = env.store.get_delivery(failed.id).await.unwrap().unwrap();
+    let got = stored(env, failed.id).await;
     assert_eq!(got.delivery.status, DeliveryStatus::Failed);
     assert_eq!(got.delivery.last_error, failed.last_error);
     assert!(claim(env, "w1", 10).await.is_empty());
@@ -1114,7 +1097,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
     env.store.record_finished(&batch).await.unwrap();
     let mut seqs = Vec::new();
     for (i, row) in batch.iter().enumerate() {
-        let got = env.store.get_delivery(row.id).await.unwrap().unwrap();
+        let got = stored(env, row.id).await;
         assert_eq!(got.delivery.input, row.input, "row {i}");
         assert_eq!(got.delivery.status, row.status, "row {i}");
         assert_eq!(got.delivery.last_error, row.last_error, "row {i}");
@@ -1157,7 +1140,7 @@ async fn attempts_are_numbered_and_kept_with_the_delivery(env: &Env) {
     env.store.extend_lease(d.id, "w1", LEASE).await.unwrap();
     env.advance(Duration::from_secs(1));
     complete(env, &d, "w1").await;
-    let detail = env.store.get_delivery(d.id).await.unwrap().unwrap();
+    let detail = stored(env, d.id).await;
     assert_eq!(detail.delivery.attempts, 2);
     let log: Vec<_> = detail
         .attempt_log
@@ -1180,10 +1163,7 @@ async fn attempts_are_numbered_and_kept_with_the_delivery(env: &Env) {
 }
 
 async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_order(env: &Env) {
-    let conn = Uuid::new_v4();
-    let batch: Vec<_> = (0..120)
-        .map(|i| new_delivery(conn, &format!("cid{}", i % 8)))
-        .collect();
+    let batch = batch(120, 8);
     let accepted = env.store.insert_deliveries(&batch).await.unwrap();
     let seq_of: HashMap<Uuid, (GroupKey, i64)> = accepted
         .iter()
@@ -1253,10 +1233,7 @@ async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_
         .store
         .list_deliveries(&DeliveryFilter {
             status: Some(DeliveryStatus::Delivered),
-            page: LogPage {
-                limit: 1000,
-                ..Default::default()
-            },
+            page: limit(1000),
             ..Default::default()
         })
         .await
@@ -1281,83 +1258,85 @@ async fn list_filters_by_status_connection_group_and_time_and_pages(env: &Env) {
         let store = env.store.clone();
         async move { ids(&store.list_deliveries(&filter).await.unwrap().deliveries) }
     };
-    assert_eq!(
-        list(DeliveryFilter::default()).await,
-        [d3.id, d2.id, d1.id],
-        "newest first"
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            status: Some(DeliveryStatus::Delivered),
-            ..Default::default()
-        })
-        .await,
-        [d1.id]
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            status: Some(DeliveryStatus::Queued),
-            ..Default::default()
-        })
-        .await,
-        [d3.id, d2.id]
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            connection_id: Some(c1),
-            ..Default::default()
-        })
-        .await,
-        [d2.id, d1.id]
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            connection_id: Some(c2),
-            group_chat_id: Some("cidA".into()),
-            ..Default::default()
-        })
-        .await,
-        [d3.id]
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            group_chat_id: Some("cidA".into()),
-            ..Default::default()
-        })
-        .await,
-        [d3.id, d1.id],
-        "a group chat across connections"
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            page: LogPage {
-                created_from: Some(start_time() + Duration::from_secs(10)),
-                created_before: Some(t3),
+    let page = |created_from, created_before| LogPage {
+        created_from: Some(created_from),
+        created_before: Some(created_before),
+        ..Default::default()
+    };
+    let cases = [
+        (
+            DeliveryFilter::default(),
+            vec![d3.id, d2.id, d1.id],
+            "newest first",
+        ),
+        (
+            DeliveryFilter {
+                status: Some(DeliveryStatus::Delivered),
                 ..Default::default()
             },
-            ..Default::default()
-        })
-        .await,
-        [d2.id]
-    );
-    assert_eq!(
-        list(DeliveryFilter {
-            connection_id: Some(c1),
-            status: Some(DeliveryStatus::Failed),
-            ..Default::default()
-        })
-        .await,
-        Vec::<Uuid>::new()
-    );
+            vec![d1.id],
+            "delivered",
+        ),
+        (
+            DeliveryFilter {
+                status: Some(DeliveryStatus::Queued),
+                ..Default::default()
+            },
+            vec![d3.id, d2.id],
+            "queued",
+        ),
+        (
+            DeliveryFilter {
+                connection_id: Some(c1),
+                ..Default::default()
+            },
+            vec![d2.id, d1.id],
+            "one connection",
+        ),
+        (
+            DeliveryFilter {
+                connection_id: Some(c2),
+                group_chat_id: Some("cidA".into()),
+                ..Default::default()
+            },
+            vec![d3.id],
+            "a connection's group chat",
+        ),
+        (
+            DeliveryFilter {
+                group_chat_id: Some("cidA".into()),
+                ..Default::default()
+            },
+            vec![d3.id, d1.id],
+            "a group chat across connections",
+        ),
+        (
+            DeliveryFilter {
+                page: page(start_time() + Duration::from_secs(10), t3),
+                ..Default::default()
+            },
+            vec![d2.id],
+            "created in a time range",
+        ),
+        (
+            DeliveryFilter {
+                connection_id: Some(c1),
+                status: Some(DeliveryStatus::Failed),
+                ..Default::default()
+            },
+            vec![],
+            "all filters together",
+        ),
+    ];
+    for (filter, want, what) in cases {
+        assert_eq!(list(filter).await, want, "{what}");
+    }
 
     // Paging with the cursor.
     let first = env
         .store
         .list_deliveries(&DeliveryFilter {
-            page: LogPage {
-                limit: 2,
-                ..Default::default()
-            },
+            page: limit(2),
             ..Default::default()
         })
         .await
@@ -1464,6 +1443,11 @@ async fn progress_is_saved_only_under_the_lease_and_survives_a_hand_over(env: &E
     assert_eq!(stored.delivery.progress, Some(progress));
 }
 
+/// The slot `key` is granted now, waiting as long as it takes.
+async fn slot(s: &Arc<dyn Store>, key: &str, every: Duration) -> DateTime<Utc> {
+    granted(s.take_rate_slot(key, every, None).await.unwrap())
+}
+
 fn granted(slot: RateSlot) -> DateTime<Utc> {
     match slot {
         RateSlot::Granted { at } => at,
@@ -1510,8 +1494,8 @@ async fn a_slot_past_the_deadline_is_refused_without_reserving_it(env: &Env) {
     let s = &env.store;
     let every = Duration::from_millis(500);
     let key = "app:k robot.group_send";
-    granted(s.take_rate_slot(key, every, None).await.unwrap());
-    granted(s.take_rate_slot(key, every, None).await.unwrap());
+    slot(s, key, every).await;
+    slot(s, key, every).await;
     let soon = start_time() + chrono::Duration::milliseconds(100);
     assert_eq!(
         s.take_rate_slot(key, every, Some(soon)).await.unwrap(),
@@ -1534,32 +1518,14 @@ async fn holding_a_key_back_delays_only_that_key(env: &Env) {
     s.push_rate_limit("app:k robot.group_send", until)
         .await
         .unwrap();
-    assert_eq!(
-        granted(
-            s.take_rate_slot("app:k robot.group_send", every, None)
-                .await
-                .unwrap()
-        ),
-        until
-    );
-    assert_eq!(
-        granted(
-            s.take_rate_slot("app:k media.upload", every, None)
-                .await
-                .unwrap()
-        ),
-        start_time()
-    );
+    assert_eq!(slot(s, "app:k robot.group_send", every).await, until);
+    assert_eq!(slot(s, "app:k media.upload", every).await, start_time());
     // Holding back never moves a key's slots earlier.
     s.push_rate_limit("app:k robot.group_send", start_time())
         .await
         .unwrap();
     assert_eq!(
-        granted(
-            s.take_rate_slot("app:k robot.group_send", every, None)
-                .await
-                .unwrap()
-        ),
+        slot(s, "app:k robot.group_send", every).await,
         until + chrono::Duration::milliseconds(50)
     );
 }
