@@ -15,7 +15,7 @@ use connector::delivery::{
 };
 use connector::store::{DeliveryFilter, DeliveryStatus, LogPage};
 use delivery_support::*;
-use dingtalk_sim::SANDBOX_APP_KEY;
+use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_APP_KEY};
 
 const QUOTA: u32 = 20;
 
@@ -98,6 +98,35 @@ async fn four_hundred_deliveries_for_one_app_stay_under_twenty_qps_and_drain_nea
         w.sim.stats().peak_qps
     );
     assert!(rate >= 0.95 * f64::from(QUOTA), "drain {rate:.2}/s");
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+/// An app's first send fetches a token first. When DingTalk is slow to answer it, the sends
+/// whose slots passed meanwhile must not all go out at once, into the window of the slots after
+/// them: the token is fetched before a slot is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_token_answer_does_not_crowd_the_first_second_of_sends() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(w) = world(Db::Sqlite, 8).await else {
+        return;
+    };
+    w.sim.add_fault(FaultSpec {
+        route: RouteName::AuthToken,
+        kind: FaultKind::Delay,
+        count: Some(1),
+        probability: None,
+        delay_ms: Some(400),
+    });
+    let ids = enqueue_burst(&w, 60).await;
+    let engine = w.engine_with(config("slow-token"), Arc::new(LocalLimiter::default()));
+    let done = w.wait_finished(&ids, Duration::from_secs(30)).await;
+    assert!(
+        done.iter()
+            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
+    );
+    assert_eq!(w.sim.messages().len(), 60, "each sent once");
+    assert_never_throttled(&w);
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
