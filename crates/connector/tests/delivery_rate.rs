@@ -16,6 +16,7 @@ use connector::delivery::{
 use connector::store::{DeliveryFilter, DeliveryStatus, LogPage};
 use delivery_support::*;
 use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_APP_KEY};
+use serde_json::json;
 
 const QUOTA: u32 = 20;
 
@@ -127,6 +128,57 @@ async fn a_slow_token_answer_does_not_crowd_the_first_second_of_sends() {
     );
     assert_eq!(w.sim.messages().len(), 60, "each sent once");
     assert_never_throttled(&w);
+    engine.shutdown(Duration::from_secs(1)).await;
+    w.cleanup().await;
+}
+
+/// A file server on loopback whose every fourth file takes 600 ms to start.
+async fn slow_file_server() -> std::net::SocketAddr {
+    let app = axum::Router::new().route(
+        "/f/{n}",
+        axum::routing::get(
+            |axum::extract::Path(n): axum::extract::Path<String>| async move {
+                let i: usize = n.trim_end_matches(".pdf").parse().unwrap_or(0);
+                if i.is_multiple_of(4) {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                }
+                b"%PDF-1.4 report".to_vec()
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// An upload's file is downloaded before its call takes a rate slot: slow downloads do not
+/// send their uploads late, into the window of the slots after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_downloads_do_not_crowd_the_uploads_after_them() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(w) = world(Db::Sqlite, 8).await else {
+        return;
+    };
+    let files = slow_file_server().await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let input = json!({"media_type": "file", "file_url": format!("http://{files}/f/{i}.pdf")});
+        // A group key each: uploads of one group would wait for each other.
+        ids.push(
+            w.enqueue(&w.conn, "upload_media", input, &format!("up{i}"))
+                .await,
+        );
+    }
+    let engine = w.engine_with(config("slow-files"), Arc::new(LocalLimiter::default()));
+    let done = w.wait_finished(&ids, Duration::from_secs(30)).await;
+    assert!(
+        done.iter()
+            .all(|d| d.delivery.status == DeliveryStatus::Delivered),
+        "{done:?}"
+    );
+    let stats = w.sim.stats();
+    assert_eq!(stats.throttled, 0, "{stats:?}");
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }

@@ -191,10 +191,60 @@ fn client_err(e: dingtalk::Error, field: &str) -> ExecuteError {
     }
 }
 
+/// An upload's file, read before its DingTalk call: the bytes (downloaded from `file_url` or
+/// decoded from base64) and the input field they came from.
+pub struct StepFile {
+    bytes: Vec<u8>,
+    field: &'static str,
+}
+
+/// Reads the file of an upload step (`None` for other steps). A download can take seconds:
+/// done before the call's rate slot is taken, the call is not late for its slot.
+pub async fn read_step_file(
+    step: &Step,
+    http: &crate::fetch::Fetcher,
+) -> Result<Option<StepFile>, ExecuteError> {
+    match step {
+        Step::Upload {
+            media_type, source, ..
+        } => Ok(Some(read_file(*media_type, source, http).await?)),
+        _ => Ok(None),
+    }
+}
+
+async fn read_file(
+    kind: MediaKind,
+    source: &FileSource,
+    http: &crate::fetch::Fetcher,
+) -> Result<StepFile, ExecuteError> {
+    Ok(match source {
+        FileSource::Inline { bytes_base64 } => StepFile {
+            bytes: decode_base64(bytes_base64)
+                .map_err(|e| InputError::field("file.content_base64", e))?,
+            field: "file.content_base64",
+        },
+        FileSource::Url { url } => StepFile {
+            bytes: download(http, url, kind).await?,
+            field: "file_url",
+        },
+    })
+}
+
 /// Run one step. `completed_parts` of a `DingTalk` error is 0 here: only the caller knows how
 /// many parts went before.
 pub async fn execute_step(
     step: &Step,
+    target: &Target,
+    http: &crate::fetch::Fetcher,
+    ctx: &mut StepContext,
+) -> Result<StepResult, ExecuteError> {
+    execute_read_step(step, None, target, http, ctx).await
+}
+
+/// [`execute_step`] with its file already read by [`read_step_file`] (`None`: read it now).
+pub async fn execute_read_step(
+    step: &Step,
+    file: Option<StepFile>,
     target: &Target,
     http: &crate::fetch::Fetcher,
     ctx: &mut StepContext,
@@ -228,13 +278,9 @@ pub async fn execute_step(
             file_name,
             source,
         } => {
-            let (bytes, field) = match source {
-                FileSource::Inline { bytes_base64 } => (
-                    decode_base64(bytes_base64)
-                        .map_err(|e| InputError::field("file.content_base64", e))?,
-                    "file.content_base64",
-                ),
-                FileSource::Url { url } => (download(http, url, *media_type).await?, "file_url"),
+            let StepFile { bytes, field } = match file {
+                Some(file) => file,
+                None => read_file(*media_type, source, http).await?,
             };
             let upload = dingtalk::MediaUpload::new(media_type.to_dingtalk(), file_name, bytes);
             let up = client

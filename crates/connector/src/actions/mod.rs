@@ -28,8 +28,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use execute::{
-    DOWNLOAD_TIMEOUT, ExecuteError, ReplyTarget, StepContext, StepResult, Target, assemble_output,
-    execute, execute_step,
+    DOWNLOAD_TIMEOUT, ExecuteError, ReplyTarget, StepContext, StepFile, StepResult, Target,
+    assemble_output, execute, execute_read_step, execute_step, read_step_file,
 };
 pub use plan::{
     ActionName, FileSource, MediaMessage, MediaRef, Mentions, MessageSpec, Step, ValidatedAction,

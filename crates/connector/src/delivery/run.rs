@@ -11,7 +11,7 @@ use super::classify::{Outcome, classify_execute};
 use super::limiter::{Limited, RateKey, RateLimiter, RateScope};
 use crate::actions::{
     ExecuteError, ReplyTarget, Step, StepContext, StepResult, Target, ValidatedAction,
-    assemble_output, execute_step,
+    assemble_output, execute_read_step, read_step_file,
 };
 
 /// DingTalk's advice after a QPS limit without a hint: wait a second (docs/dingtalk-api.md §5).
@@ -50,8 +50,10 @@ pub async fn run_step(
                 completed_parts: 0,
             })?;
     }
+    // Likewise an upload's file: read (downloaded) before the slot.
+    let file = read_step_file(step, http).await?;
     limiter.acquire(key, deadline).await?;
-    match execute_step(step, target, http, ctx).await {
+    match execute_read_step(step, file, target, http, ctx).await {
         Ok(r) => Ok(r),
         Err(e) => {
             if let Outcome::Retry {
