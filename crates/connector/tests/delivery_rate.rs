@@ -66,6 +66,16 @@ fn drain_rate(w: &World) -> f64 {
     (times.len() - 1) as f64 / span
 }
 
+/// Waits up to `seconds` for `ids` to finish, and asserts they were all delivered.
+async fn delivered(w: &World, ids: &[uuid::Uuid], seconds: u64) {
+    let done = w.wait_finished(ids, Duration::from_secs(seconds)).await;
+    let undelivered: Vec<_> = done
+        .iter()
+        .filter(|d| d.delivery.status != DeliveryStatus::Delivered)
+        .collect();
+    assert!(undelivered.is_empty(), "{undelivered:?}");
+}
+
 fn assert_never_throttled(w: &World) {
     let stats = w.sim.stats();
     let key = format!("{SANDBOX_APP_KEY} robot.group_send");
@@ -85,11 +95,7 @@ async fn four_hundred_deliveries_for_one_app_stay_under_twenty_qps_and_drain_nea
     };
     let ids = enqueue_burst(&w, 400).await;
     let engine = w.engine_with(config("rate"), Arc::new(LocalLimiter::default()));
-    let done = w.wait_finished(&ids, Duration::from_secs(60)).await;
-    assert!(
-        done.iter()
-            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
-    );
+    delivered(&w, &ids, 60).await;
     assert_eq!(w.sim.messages().len(), 400, "each sent once");
     assert_never_throttled(&w);
     let rate = drain_rate(&w);
@@ -121,11 +127,7 @@ async fn a_slow_token_answer_does_not_crowd_the_first_second_of_sends() {
     });
     let ids = enqueue_burst(&w, 60).await;
     let engine = w.engine_with(config("slow-token"), Arc::new(LocalLimiter::default()));
-    let done = w.wait_finished(&ids, Duration::from_secs(30)).await;
-    assert!(
-        done.iter()
-            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
-    );
+    delivered(&w, &ids, 30).await;
     assert_eq!(w.sim.messages().len(), 60, "each sent once");
     assert_never_throttled(&w);
     engine.shutdown(Duration::from_secs(1)).await;
@@ -171,12 +173,7 @@ async fn slow_downloads_do_not_crowd_the_uploads_after_them() {
         );
     }
     let engine = w.engine_with(config("slow-files"), Arc::new(LocalLimiter::default()));
-    let done = w.wait_finished(&ids, Duration::from_secs(30)).await;
-    assert!(
-        done.iter()
-            .all(|d| d.delivery.status == DeliveryStatus::Delivered),
-        "{done:?}"
-    );
+    delivered(&w, &ids, 30).await;
     let stats = w.sim.stats();
     assert_eq!(stats.throttled, 0, "{stats:?}");
     engine.shutdown(Duration::from_secs(1)).await;
@@ -242,11 +239,7 @@ async fn two_instances_share_one_quota(db: Db) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(owners.len(), 2, "both instances hold work: {owners:?}");
-    let done = w.wait_finished(&ids, Duration::from_secs(60)).await;
-    assert!(
-        done.iter()
-            .all(|d| d.delivery.status == DeliveryStatus::Delivered)
-    );
+    delivered(&w, &ids, 60).await;
     assert_eq!(w.sim.messages().len(), 200, "each sent once");
     assert_never_throttled(&w);
     let rate = drain_rate(&w);

@@ -133,10 +133,30 @@ struct ListPage {
     next_cursor: Option<i64>,
 }
 
-pub(super) fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
+fn parse_time(field: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(v)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| ApiError::invalid(field, format!("is not an RFC 3339 time: {e}")))
+}
+
+/// The page of a log (deliveries, runs) that a list query's `created_after`, `created_before`,
+/// `cursor` and `limit` ask for.
+pub(super) fn log_page(
+    created_after: Option<&str>,
+    created_before: Option<&str>,
+    cursor: Option<i64>,
+    limit: Option<u32>,
+) -> Result<LogPage, ApiError> {
+    Ok(LogPage {
+        created_from: created_after
+            .map(|v| parse_time("created_after", v))
+            .transpose()?,
+        created_before: created_before
+            .map(|v| parse_time("created_before", v))
+            .transpose()?,
+        before_seq: cursor,
+        limit: limit.unwrap_or(0),
+    })
 }
 
 async fn list(
@@ -148,25 +168,17 @@ async fn list(
         Some(c) => Some(s.connections.get(c).await?.id),
         None => None,
     };
-    let limit = q.limit.unwrap_or(crate::store::DEFAULT_PAGE);
+    let page = log_page(
+        q.created_after.as_deref(),
+        q.created_before.as_deref(),
+        q.cursor,
+        q.limit,
+    )?;
     let filter = DeliveryFilter {
         status,
         connection_id,
         group_chat_id: q.group_chat_id,
-        page: LogPage {
-            created_from: q
-                .created_after
-                .as_deref()
-                .map(|v| parse_time("created_after", v))
-                .transpose()?,
-            created_before: q
-                .created_before
-                .as_deref()
-                .map(|v| parse_time("created_before", v))
-                .transpose()?,
-            before_seq: q.cursor,
-            limit,
-        },
+        page,
     };
     let page = s
         .store

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::deliveries::{DeliveryView, parse_time};
+use super::deliveries::{DeliveryView, log_page};
 use super::error::{ApiError, ErrorCode};
 use super::extract::AppQuery;
 use crate::flows::doc::{self, FlowProblem};
@@ -27,7 +27,7 @@ use crate::flows::service::{
     ApplyError, DEFAULT_DEDUPE_WINDOW, HookRefusal, TriggerData, body_key,
 };
 use crate::flows::{HookFormat, Trigger};
-use crate::store::{FlowRecord, LogPage, RunFilter, RunRecord, RunStarted, RunStatus};
+use crate::store::{FlowRecord, RunFilter, RunRecord, RunStarted, RunStatus};
 
 const FLOW_BODY: &str = "The flow document as JSON (`application/json`) or YAML \
 (`application/yaml`). A document of the right shape that cannot be used — an unknown connection \
@@ -590,20 +590,12 @@ async fn list_runs(
     let filter = RunFilter {
         flow: q.flow,
         status: q.status,
-        page: LogPage {
-            created_from: q
-                .created_after
-                .as_deref()
-                .map(|v| parse_time("created_after", v))
-                .transpose()?,
-            created_before: q
-                .created_before
-                .as_deref()
-                .map(|v| parse_time("created_before", v))
-                .transpose()?,
-            before_seq: q.cursor,
-            limit: q.limit.unwrap_or(0),
-        },
+        page: log_page(
+            q.created_after.as_deref(),
+            q.created_before.as_deref(),
+            q.cursor,
+            q.limit,
+        )?,
     };
     let page = s
         .store
