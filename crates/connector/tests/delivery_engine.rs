@@ -377,13 +377,8 @@ async fn graceful_shutdown_releases_in_flight_leases_to_another_engine(db: Db) {
         return;
     };
     // Every send hangs for a while, so the first engine is mid-send when it is told to stop.
-    w.sim.add_fault(FaultSpec {
-        route: RouteName::GroupSend,
-        kind: FaultKind::Delay,
-        count: Some(4),
-        probability: None,
-        delay_ms: Some(3000),
-    });
+    w.sim
+        .add_fault(FaultSpec::delay_next(RouteName::GroupSend, 4, 3000));
     let batch: Vec<_> = (0..8)
         .map(|i| (w.groups[i % 4].clone(), format!("handed over {i}")))
         .collect();

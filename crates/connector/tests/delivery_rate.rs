@@ -15,7 +15,7 @@ use connector::delivery::{
 };
 use connector::store::{DeliveryFilter, DeliveryStatus, LogPage};
 use delivery_support::*;
-use dingtalk_sim::{FaultKind, FaultSpec, RouteName, SANDBOX_APP_KEY};
+use dingtalk_sim::{FaultSpec, RouteName, SANDBOX_APP_KEY};
 use serde_json::json;
 
 const QUOTA: u32 = 20;
@@ -118,13 +118,8 @@ async fn a_slow_token_answer_does_not_crowd_the_first_second_of_sends() {
     let Some(w) = world(Db::Sqlite, 8).await else {
         return;
     };
-    w.sim.add_fault(FaultSpec {
-        route: RouteName::AuthToken,
-        kind: FaultKind::Delay,
-        count: Some(1),
-        probability: None,
-        delay_ms: Some(400),
-    });
+    w.sim
+        .add_fault(FaultSpec::delay_next(RouteName::AuthToken, 1, 400));
     let ids = enqueue_burst(&w, 60).await;
     let engine = w.engine_with(config("slow-token"), Arc::new(LocalLimiter::default()));
     delivered(&w, &ids, 30).await;

@@ -128,3 +128,28 @@ pub struct FaultSpec {
     pub probability: Option<f64>,
     pub delay_ms: Option<u64>,
 }
+
+impl FaultSpec {
+    /// The next `count` requests to `route` wait `ms` before they are answered as usual.
+    pub fn delay_next(route: RouteName, count: u32, ms: u64) -> Self {
+        FaultSpec {
+            route,
+            kind: FaultKind::Delay,
+            count: Some(count),
+            probability: None,
+            delay_ms: Some(ms),
+        }
+    }
+
+    /// Every request to `route` waits `ms` before it is answered as usual, until the faults are
+    /// cleared.
+    pub fn delay_all(route: RouteName, ms: u64) -> Self {
+        FaultSpec {
+            route,
+            kind: FaultKind::Delay,
+            count: None,
+            probability: Some(1.0),
+            delay_ms: Some(ms),
+        }
+    }
+}

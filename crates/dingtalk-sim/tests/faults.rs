@@ -146,13 +146,8 @@ async fn drop_closes_the_connection_without_a_response() {
 async fn delay_waits_then_answers_normally() {
     let ctx = start().await;
     let token = ctx.token().await;
-    ctx.sim.add_fault(FaultSpec {
-        route: RouteName::GroupSend,
-        kind: FaultKind::Delay,
-        count: Some(1),
-        probability: None,
-        delay_ms: Some(300),
-    });
+    ctx.sim
+        .add_fault(FaultSpec::delay_next(RouteName::GroupSend, 1, 300));
     let started = Instant::now();
     let (s, b) = send(&ctx, &token).await;
     assert!(started.elapsed() >= Duration::from_millis(300));

@@ -6,9 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use dingtalk_sim::{
-    FaultKind, FaultSpec, Fixture, RouteName, SANDBOX_OPS_GROUP, SimHandle, Simulator,
-};
+use dingtalk_sim::{FaultSpec, Fixture, RouteName, SANDBOX_OPS_GROUP, SimHandle, Simulator};
 use serde_json::{Value, json};
 use support::{Server, TOKEN, create_connection};
 
@@ -51,13 +49,7 @@ async fn a_run_killed_mid_step_goes_on_from_its_last_finished_step() {
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
 
     // Step one hangs at DingTalk until the faults are cleared; the server dies meanwhile.
-    sim.add_fault(FaultSpec {
-        route: RouteName::GroupSend,
-        kind: FaultKind::Delay,
-        count: None,
-        probability: Some(1.0),
-        delay_ms: Some(3_000),
-    });
+    sim.add_fault(FaultSpec::delay_all(RouteName::GroupSend, 3_000));
     let run: Value = http
         .post(format!("{}/v1/flows/two-steps/runs", server.base))
         .bearer_auth(TOKEN)

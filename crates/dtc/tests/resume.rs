@@ -7,8 +7,7 @@
 mod support;
 
 use dingtalk_sim::{
-    FaultKind, FaultSpec, Fixture, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP, SimHandle,
-    Simulator,
+    FaultSpec, Fixture, RouteName, SANDBOX_DEV_GROUP, SANDBOX_OPS_GROUP, SimHandle, Simulator,
 };
 use std::time::{Duration, Instant};
 use support::{Server, create_connection, send_async};
@@ -20,13 +19,7 @@ const LEASE_SECS: &str = "300";
 
 /// Every send takes `ms` until the faults are cleared, so work is in flight at the kill.
 fn slow_sends(sim: &SimHandle, ms: u64) {
-    sim.add_fault(FaultSpec {
-        route: RouteName::GroupSend,
-        kind: FaultKind::Delay,
-        count: None,
-        probability: Some(1.0),
-        delay_ms: Some(ms),
-    });
+    sim.add_fault(FaultSpec::delay_all(RouteName::GroupSend, ms));
 }
 
 /// Queue `PER_GROUP` texts in each group through `base`.

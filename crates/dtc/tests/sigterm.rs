@@ -4,7 +4,7 @@
 
 mod support;
 
-use dingtalk_sim::{FaultKind, FaultSpec, Fixture, RouteName, SANDBOX_OPS_GROUP, Simulator};
+use dingtalk_sim::{FaultSpec, Fixture, RouteName, SANDBOX_OPS_GROUP, Simulator};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use support::{Server, create_connection, send_async};
@@ -22,13 +22,7 @@ async fn sigterm_finishes_or_releases_in_flight_work_and_exits_cleanly() {
     server.wait_ready(&http).await;
     create_connection(&http, &server.base, "ops", None).await;
     // Each send takes 300 ms, so work is in flight when the signal comes.
-    sim.add_fault(FaultSpec {
-        route: RouteName::GroupSend,
-        kind: FaultKind::Delay,
-        count: None,
-        probability: Some(1.0),
-        delay_ms: Some(300),
-    });
+    sim.add_fault(FaultSpec::delay_all(RouteName::GroupSend, 300));
     let mut accepted = Vec::new();
     for n in 0..20 {
         let content = format!("term-{n:02}");
