@@ -202,7 +202,8 @@ async fn receive(state: &AppState, conn: &Connection, m: ChatbotMessage) -> Resu
         fields.remove("sessionWebhook");
     }
     let record = InboundMessage {
-        id: Uuid::new_v4(),
+        // Time-ordered, like delivery ids: appended to the id index, not scattered over it.
+        id: Uuid::now_v7(),
         connection_id: conn.id,
         msg_id: m.msg_id.clone(),
         received_at: chrono::Utc::now(),

@@ -153,6 +153,11 @@ pub fn check(
             "must be a JSON object",
         )));
     }
+    // Most inputs are valid: `is_valid` stops at nothing and builds no errors (iterating the
+    // errors of a valid input was half of the schema check's cost in a profile of sync sends).
+    if validator.is_valid(input) {
+        return Ok(());
+    }
     let mut combining = None;
     for error in validator.iter_errors(input) {
         let at = error.instance_path().as_str();

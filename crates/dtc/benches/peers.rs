@@ -17,6 +17,15 @@ mod suite;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // The relay case's server, started by the suite as a process of its own (`--relay BASE PORT`).
+    if let [_, flag, base, port] = args.as_slice()
+        && flag == "--relay"
+    {
+        let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+            .await
+            .expect("the relay's port");
+        return suite::relay(listener, base.clone()).await;
+    }
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
@@ -51,6 +60,10 @@ async fn main() {
         .position(|a| a == "--baseline")
         .and_then(|i| args.get(i + 1))
         .map(std::path::PathBuf::from);
+    options.relay = Some((
+        std::env::current_exe().expect("this program"),
+        vec!["--relay".to_owned()],
+    ));
     let dtc = std::path::Path::new(env!("CARGO_BIN_EXE_dtc"));
     let report = suite::run(&options, dtc).await;
     println!("{}", report.table());

@@ -24,7 +24,7 @@ async fn every_case_of_the_peer_suite_runs_and_delivers() {
     let table = report.table();
     println!("{table}");
     assert!(!table.contains("NaN"), "every ratio is measured:\n{table}");
-    let expected = if with_python { 9 } else { 6 };
+    let expected = if with_python { 10 } else { 7 };
     assert_eq!(report.cases.len(), expected, "{:?}", report.cases);
     for (case, samples) in &report.cases {
         for s in samples {

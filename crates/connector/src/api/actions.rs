@@ -438,7 +438,16 @@ async fn run(
     };
     // The send runs in its own task: a client that disconnects must not cancel it half-way
     // (parts sent, nothing recorded, a keyed delivery left in flight).
-    let run = tokio::spawn(finish_sync(s.clone(), conn, validated, target, new, keyed));
+    // Boxed: the task then moves a pointer, not the send's whole state (several kilobytes,
+    // copied as the task is made and again as it ends: 2 % of a sync send in a profile).
+    let run = tokio::spawn(Box::pin(finish_sync(
+        s.clone(),
+        conn,
+        validated,
+        target,
+        new,
+        keyed,
+    )));
     run.await.map_err(ApiError::internal)?
 }
 

@@ -342,7 +342,8 @@ impl Flows {
         fire: Option<ScheduleFire>,
     ) -> Result<RunStarted, StoreError> {
         let doc = Self::document(record)?;
-        let id = Uuid::new_v4();
+        // Time-ordered, like delivery ids: a new run's row goes at the end of the id index.
+        let id = Uuid::now_v7();
         let context = context(record, &doc, &trigger, id);
         let (dedupe_key, dedupe_window) = match dedupe {
             Some((k, w)) => (Some(k), w),

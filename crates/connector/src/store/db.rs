@@ -331,6 +331,12 @@ macro_rules! on_exec {
     }};
 }
 
+/// JSON as SQLite stores it. (`serde_json::to_string` writes into the buffer directly;
+/// `Value`'s `Display` goes through a formatter, a profiled 2 % of a logged sync send.)
+fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).expect("a JSON value always serializes")
+}
+
 impl<'a> Query<'a> {
     /// A statement with no arguments bound yet.
     pub fn new(sql: &'static str) -> Query<'static> {
@@ -350,10 +356,10 @@ impl<'a> Query<'a> {
         let id = |u: Uuid| u.hyphenated().to_string();
         let time = |t: DateTime<Utc>| t.timestamp_micros();
         match &self.anonymous {
-            None => bind_all!(&self.sql, &self.args, id, time, Value::to_string),
+            None => bind_all!(&self.sql, &self.args, id, time, json_text),
             Some((sql, order)) => {
                 let args = order.iter().map(|&i| &self.args[i]);
-                bind_all!(sql, args, id, time, Value::to_string)
+                bind_all!(sql, args, id, time, json_text)
             }
         }
     }

@@ -53,6 +53,10 @@ pub struct Options {
     /// Another `dtc` binary (an earlier build) whose REST cases run beside this one's, taking
     /// turns in the same run: before and after on the same noisy machine.
     pub baseline: Option<PathBuf>,
+    /// How to start the relay case's server as a process of its own (a program and its
+    /// arguments, to which the simulator's base URL and a port are added); `None` runs it in
+    /// the driver's process (the smoke test), where its CPU and memory are not its own.
+    pub relay: Option<(PathBuf, Vec<String>)>,
 }
 
 impl Options {
@@ -75,6 +79,7 @@ impl Options {
             backlog: 100_000,
             only: None,
             baseline: None,
+            relay: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl Options {
             backlog: 300,
             only: None,
             baseline: None,
+            relay: None,
         }
     }
 }
@@ -374,6 +380,75 @@ fn outcome(status: reqwest::StatusCode) -> Outcome {
     }
 }
 
+/// The relay case's server: axum in front of the `dingtalk` crate — a JSON request in, one
+/// DingTalk call out, its answer back — with none of `dtc serve`'s work (no token check,
+/// validation, delivery log, rate limits or metrics). Both hops, on the same stack: the most a
+/// REST sync path can do on this machine, and so the ceiling of `dtc serve`'s.
+pub async fn relay(listener: tokio::net::TcpListener, dingtalk_base: String) {
+    #[derive(serde::Deserialize)]
+    struct Send {
+        group_chat_id: String,
+        content: String,
+    }
+    let client = AppClient::new(
+        Client::new(ClientConfig::with_base(&dingtalk_base).expect("a base URL"))
+            .expect("a client"),
+        AppCredentials {
+            app_key: SANDBOX_APP_KEY.into(),
+            app_secret: dingtalk::AppSecret::new(SANDBOX_APP_SECRET),
+        },
+    );
+    let send = move |axum::Json(s): axum::Json<Send>| async move {
+        let sent = client
+            .send_group_message(
+                &RobotCode::new(SANDBOX_APP_KEY),
+                &OpenConversationId::new(s.group_chat_id),
+                &Message::Text { content: s.content },
+            )
+            .await;
+        match sent {
+            Ok(r) => Ok(axum::Json(r)),
+            Err(e) => Err((axum::http::StatusCode::BAD_GATEWAY, e.to_string())),
+        }
+    };
+    let app = axum::Router::new().route("/send", axum::routing::post(send));
+    axum::serve(listener, app).await.expect("the relay serves");
+}
+
+/// The relay, started as [`Options::relay`] says; its URL and, as its own process, its pid.
+async fn start_relay(
+    o: &Options,
+    dingtalk_base: &str,
+    http: &reqwest::Client,
+) -> (String, Option<Server>) {
+    let Some((program, args)) = &o.relay else {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/send", listener.local_addr().unwrap());
+        tokio::spawn(relay(listener, dingtalk_base.to_owned()));
+        return (url, None);
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Server(
+        Command::new(program)
+            .args(args)
+            .args([dingtalk_base, &port.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the relay starts"),
+    );
+    let url = format!("http://127.0.0.1:{port}/send");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(&url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the relay did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (url, Some(process))
+}
+
 /// What the cases share: the simulator, a running `dtc serve`, clients.
 struct World {
     sim: SimHandle,
@@ -384,6 +459,8 @@ struct World {
     paced: Serve,
     /// The baseline build's `dtc serve`, limits off, if one was given.
     baseline: Option<Serve>,
+    /// The relay case's URL, and its process when it has one.
+    relay: (String, Option<Server>),
     http: reqwest::Client,
     client: AppClient,
     token: String,
@@ -535,6 +612,7 @@ impl World {
             Some(b) => Some(Serve::start(b, &base, false, &http).await),
             None => None,
         };
+        let relay = start_relay(o, &base, &http).await;
         let client = AppClient::new(
             Client::new(ClientConfig::with_base(&base).unwrap()).unwrap(),
             AppCredentials {
@@ -557,6 +635,7 @@ impl World {
             server,
             paced,
             baseline,
+            relay,
             http,
             client,
             token: token["accessToken"].as_str().unwrap().to_owned(),
@@ -619,6 +698,33 @@ impl World {
             }
         })
         .await
+    }
+
+    /// The relay: what [`World::rest`] sends, to [`relay`].
+    async fn relayed(&self, o: &Options) -> Sample {
+        let (http, url) = (self.http.clone(), self.relay.0.clone());
+        let body = json!({"group_chat_id": SANDBOX_OPS_GROUP, "content": CONTENT});
+        let pid = self.relay.1.as_ref().map(|p| p.0.id());
+        let cpu = pid.map(cpu_seconds);
+        let mut s = for_a_while(o.seconds, o.concurrency, move || {
+            let req = http.post(&url).json(&body);
+            async move {
+                match req.send().await {
+                    Ok(r) => {
+                        let o = outcome(r.status());
+                        let _ = r.bytes().await;
+                        o
+                    }
+                    Err(_) => Outcome::Failed,
+                }
+            }
+        })
+        .await;
+        if let (Some(pid), Some(cpu)) = (pid, cpu) {
+            s.cpu_s = Some(cpu_seconds(pid) - cpu);
+            s.rss_mb = Some(rss_mb(pid));
+        }
+        s
     }
 
     /// `POST /v1/connections/{c}/actions/send_text`, answered once DingTalk accepted
@@ -1157,6 +1263,7 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
     };
     w.floor(&warm).await;
     w.rest(&warm, false, 0.2).await;
+    w.relayed(&warm).await;
     if let Some(b) = &w.baseline {
         w.rest_on(b, &warm, false, 0.2).await;
     }
@@ -1168,6 +1275,11 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
         let case = "dingtalk crate (library)";
         if o.wants(case) {
             report.add(case, w.library(o).await);
+            w.sim.clear_messages();
+        }
+        let case = "ceiling: a bare relay (axum + the dingtalk crate, two hops, nothing else)";
+        if o.wants(case) || o.wants("REST sync") {
+            report.add(case, w.relayed(o).await);
             w.sim.clear_messages();
         }
         let case = "dtc REST sync";
