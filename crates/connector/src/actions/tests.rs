@@ -122,6 +122,17 @@ fn a_short_text_is_one_unlabelled_part() {
 }
 
 #[test]
+fn deliveries_get_ids_that_sort_in_the_order_they_were_made() {
+    // Time-ordered ids (UUIDv7) keep the delivery log's id index and its attempts appending
+    // at the end of their b-trees; random ones made each logged send rewrite random pages.
+    let v = validate("send_text", json!({ "group_chat_id": G, "content": "hi" })).unwrap();
+    let conn = uuid::Uuid::new_v4();
+    let ids: Vec<uuid::Uuid> = (0..100).map(|_| v.delivery(conn).unwrap().id).collect();
+    assert!(ids.iter().all(|id| id.get_version_num() == 7), "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+#[test]
 fn long_text_is_planned_as_numbered_parts_that_rejoin() {
     let para = "监控告警：磁盘使用率超过阈值 \"quoted\" \\ ".repeat(40);
     let content = vec![para; 20].join("\n\n");
