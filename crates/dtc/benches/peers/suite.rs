@@ -121,6 +121,12 @@ impl Sample {
     pub fn rate(&self) -> f64 {
         self.sent as f64 / self.seconds.max(1e-9)
     }
+    /// Records process `pid`'s CPU seconds since it had used `cpu_before`, and its memory now.
+    fn used_since(&mut self, pid: u32, cpu_before: f64) {
+        self.cpu_s = Some(cpu_seconds(pid) - cpu_before);
+        self.rss_mb = Some(rss_mb(pid));
+    }
+
     pub fn cpu_per_10k(&self) -> Option<f64> {
         self.cpu_s
             .filter(|_| self.sent > 0)
@@ -370,6 +376,18 @@ pub enum Outcome {
     Sent,
     Throttled,
     Failed,
+}
+
+/// Sends `req` and reads its whole answer.
+async fn answered(req: reqwest::RequestBuilder) -> Outcome {
+    match req.send().await {
+        Ok(r) => {
+            let o = outcome(r.status());
+            let _ = r.bytes().await;
+            o
+        }
+        Err(_) => Outcome::Failed,
+    }
 }
 
 fn outcome(status: reqwest::StatusCode) -> Outcome {
@@ -707,22 +725,11 @@ impl World {
         let pid = self.relay.1.as_ref().map(|p| p.0.id());
         let cpu = pid.map(cpu_seconds);
         let mut s = for_a_while(o.seconds, o.concurrency, move || {
-            let req = http.post(&url).json(&body);
-            async move {
-                match req.send().await {
-                    Ok(r) => {
-                        let o = outcome(r.status());
-                        let _ = r.bytes().await;
-                        o
-                    }
-                    Err(_) => Outcome::Failed,
-                }
-            }
+            answered(http.post(&url).json(&body))
         })
         .await;
         if let (Some(pid), Some(cpu)) = (pid, cpu) {
-            s.cpu_s = Some(cpu_seconds(pid) - cpu);
-            s.rss_mb = Some(rss_mb(pid));
+            s.used_since(pid, cpu);
         }
         s
     }
@@ -778,20 +785,10 @@ impl World {
             if asynchronous {
                 req = req.header("Prefer", "respond-async");
             }
-            async move {
-                match req.send().await {
-                    Ok(r) => {
-                        let o = outcome(r.status());
-                        let _ = r.bytes().await;
-                        o
-                    }
-                    Err(_) => Outcome::Failed,
-                }
-            }
+            answered(req)
         })
         .await;
-        s.cpu_s = Some(cpu_seconds(pid) - cpu);
-        s.rss_mb = Some(rss_mb(pid));
+        s.used_since(pid, cpu);
         s
     }
 
