@@ -8,6 +8,9 @@
 #
 #   [WRK_SECONDS=10] [WRK_ROUNDS=3] bench/wrk-table.sh target/release/dtc [other-dtc …]
 #
+# `dtc serve` logs at `warn` (WRK_DTC_LOG sets another level for all); a build given as
+# PATH@LEVEL runs at LEVEL (`target/release/dtc@info target/release/dtc@warn` compares the two).
+#
 # WRK_PERF=FILE also records a profile of the first build's `dtc serve` under its last round
 # (`perf record --call-graph dwarf` into FILE; read it with `perf report -i FILE`).
 #
@@ -15,7 +18,11 @@
 set -euo pipefail
 
 BUILDS=()
-for b in "$@"; do BUILDS+=("$(realpath "$b")"); done
+LEVELS=()
+for b in "$@"; do
+  BUILDS+=("$(realpath "${b%@*}")")
+  if [[ $b == *@* ]]; then LEVELS+=("${b##*@}"); else LEVELS+=("${WRK_DTC_LOG:-warn}"); fi
+done
 DTC=${BUILDS[0]}
 SECONDS_PER=${WRK_SECONDS:-10}
 ROUNDS=${WRK_ROUNDS:-3}
@@ -47,11 +54,12 @@ TOKEN=$(curl -fs -X POST "$SIM/v1.0/oauth2/accessToken" -H 'Content-Type: applic
   -d "{\"appKey\":\"$KEY\",\"appSecret\":\"$SECRET\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
 
 API_TOKEN=wrk-table-token-0123456789abcdef
-# serve NAME BINARY: starts `dtc serve`, creates connection `ops`, sets URL_<NAME> and PID_<NAME>.
+# serve NAME BINARY LEVEL: starts `dtc serve` logging at LEVEL, creates connection `ops`, sets
+# URL_<NAME> and PID_<NAME>.
 serve() {
   local p dir
   p=$(port); dir="$WORK/data-$1"; mkdir -p "$dir"
-  DTC_API_TOKEN=$API_TOKEN DTC_LOG=warn DTC_ENFORCE_RATE_LIMITS=false \
+  DTC_API_TOKEN=$API_TOKEN DTC_LOG=$3 DTC_ENFORCE_RATE_LIMITS=false \
     "$2" serve --listen "127.0.0.1:$p" --data-dir "$dir" \
     --dingtalk-api-base "$SIM" --dingtalk-oapi-base "$SIM" >"$dir/log" 2>&1 &
   PIDS+=($!)
@@ -62,7 +70,7 @@ serve() {
     -H 'Content-Type: application/json' \
     -d "{\"name\":\"ops\",\"app_key\":\"$KEY\",\"app_secret\":\"$SECRET\",\"robot_code\":\"$KEY\"}" >/dev/null
 }
-for i in "${!BUILDS[@]}"; do serve "b$i" "${BUILDS[$i]}"; done
+for i in "${!BUILDS[@]}"; do serve "b$i" "${BUILDS[$i]}" "${LEVELS[$i]}"; done
 
 # lua FILE HEADER VALUE BODY: a wrk script POSTing BODY as JSON with one more header.
 lua() {
@@ -120,7 +128,7 @@ printf "| the simulator hit directly (one hop, the floor) | %.0f | 1.000 | — |
 for i in "${!BUILDS[@]}"; do
   c="b$i"
   rate=$(cut -d' ' -f1 "$WORK/$c" | median)
-  name="POST /v1/connections/ops/actions/send_text through \`dtc serve\` (${BUILDS[$i]})"
+  name="POST /v1/connections/ops/actions/send_text through \`dtc serve\` (${BUILDS[$i]}, logs at ${LEVELS[$i]})"
   printf "| %s | %.0f | %.3f | %s | %s |\n" "$name" "$rate" "$(awk -v a="$rate" -v b="$FLOOR" 'BEGIN {print a / b}')" \
     "$(cut -d' ' -f2 "$WORK/$c" | median)" "$(cut -d' ' -f3 "$WORK/$c" | median)"
 done

@@ -168,6 +168,60 @@ async fn a_restarted_sandbox_keeps_its_port_chat_and_token() {
     assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
 }
 
+/// At the default level each send is a log line, none lost in a burst, and a clean stop writes
+/// its own lines before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_log_line_reaches_the_log_file_by_the_time_the_server_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut s = start(dir.path(), free_port());
+    wait_ready(&http, &s.api).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let (http, url, token) = (
+            http.clone(),
+            format!("{}/v1/connections/sandbox/actions/send_text", s.api),
+            s.token.clone(),
+        );
+        burst.spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"group_chat_id": dingtalk_sim::SANDBOX_OPS_GROUP, "content": format!("burst {n}")}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+    }
+    // The sandbox keeps DingTalk's quota, so part of a burst is answered 429 (and not sent).
+    let mut sent = 0;
+    while let Some(answer) = burst.join_next().await {
+        match answer.unwrap().unwrap() {
+            200 => sent += 1,
+            429 => {}
+            other => panic!("a send answered {other}"),
+        }
+    }
+    assert!(sent > 0);
+    let stopped = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let code = s.child.wait().unwrap();
+    assert!(code.success(), "dtc serve exited with {code:?}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert_eq!(
+        log.matches("action done").count(),
+        sent,
+        "one line per send"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("delivery engine stopped"),
+        "the lines of the shutdown itself are written too; the last: {last}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_taken_simulator_port_is_not_fatal() {
     let dir = tempfile::tempdir().unwrap();

@@ -115,6 +115,9 @@ pub struct Sample {
     pub cpu_s: Option<f64>,
     /// Its resident memory at the end (MB).
     pub rss_mb: Option<f64>,
+    /// Paced cases: messages a second between the simulator's first and last receipt — the
+    /// sender's own pace, without the time to start it and to see that it finished.
+    pub steady_rate: Option<f64>,
 }
 
 impl Sample {
@@ -197,13 +200,14 @@ impl Report {
             self.idle_rss_mb
         ));
         if !self.quota.is_empty() {
-            out.push_str("\n| at DingTalk's quota | delivered | throttled answers | goodput /s |\n|---|---|---|---|\n");
+            out.push_str("\n| at DingTalk's quota | delivered | throttled answers | goodput /s | first to last message /s |\n|---|---|---|---|---|\n");
             for (case, s) in &self.quota {
                 out.push_str(&format!(
-                    "| {case} | {} | {} | {:.1} |\n",
+                    "| {case} | {} | {} | {:.1} | {} |\n",
                     s.sent,
                     s.throttled,
-                    s.rate()
+                    s.rate(),
+                    s.steady_rate.map_or("—".into(), |r| format!("{r:.2}")),
                 ));
             }
         }
@@ -537,9 +541,11 @@ impl Serve {
                     dingtalk,
                 ])
                 .env("DTC_API_TOKEN", TOKEN)
-                .env("DTC_LOG", "warn")
+                // As users run it: the default level (a line per send), into a file.
+                .env_remove("DTC_LOG")
                 .env("DTC_ENFORCE_RATE_LIMITS", enforce_limits.to_string())
                 .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("a log file"))
                 .spawn()
                 .expect("dtc serve starts"),
         );
@@ -823,8 +829,23 @@ impl World {
             seconds: start.elapsed().as_secs_f64(),
             cpu_s: None,
             rss_mb: Some(rss_mb(self.paced.pid())),
+            steady_rate: self.steady_rate(delivered as usize),
             ..Sample::default()
         }
+    }
+
+    /// (n − 1) / the time from the first to the last of the simulator's last `n` messages.
+    fn steady_rate(&self, n: usize) -> Option<f64> {
+        let messages = self.sim.messages();
+        let last_n = &messages[messages.len().saturating_sub(n)..];
+        let at = |i: usize| {
+            chrono::DateTime::parse_from_rfc3339(&last_n.get(i)?.received_at)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        };
+        let span_ms = at(last_n.len().checked_sub(1)?)? - at(0)?;
+        (last_n.len() > 1 && span_ms > 0)
+            .then(|| (last_n.len() - 1) as f64 / (span_ms as f64 / 1000.0))
     }
 
     /// Added latency: the same fixed rate straight to the simulator and through dtc REST sync.
@@ -1138,6 +1159,7 @@ impl World {
             seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
             cpu_s: v["cpu_s"].as_f64(),
             rss_mb: v["max_rss_mb"].as_f64(),
+            steady_rate: None,
         }
     }
 
@@ -1356,12 +1378,14 @@ pub async fn run(o: &Options, dtc: &Path) -> Report {
             })
             .await;
         s.throttled = s.throttled.max(throttled(&w) - before);
+        s.steady_rate = w.steady_rate(s.sent as usize);
         at_quota.push(("dingtalk crate alone (no pacing)", s));
         if let Some(py) = &o.python {
             tokio::time::sleep(Duration::from_millis(1100)).await;
             let before = throttled(&w);
             let mut s = w.official_sdk(py, o.quota_seconds, o.python_threads);
             s.throttled = s.throttled.max(throttled(&w) - before);
+            s.steady_rate = w.steady_rate(s.sent as usize);
             at_quota.push(("alibabacloud-dingtalk (official SDK)", s));
         }
     }
