@@ -69,6 +69,9 @@ macro_rules! settings {
     (@resolve $v:expr, $t:tt = $default:expr) => { $v.unwrap_or_else(|| $default) };
 }
 
+/// More async threads than this only add switching between them.
+pub const MAX_WORKER_THREADS: usize = 256;
+
 /// A setting's environment variable: `listen` → `DTC_LISTEN`.
 fn env_var(name: &str) -> String {
     format!("DTC_{}", name.to_ascii_uppercase())
@@ -136,6 +139,12 @@ settings! {
     /// per second of quota). More for a network or machine whose delays are larger; read
     /// between 1.0 and 2.0.
     rate_margin: f64 = crate::delivery::DEFAULT_MARGIN;
+    /// Threads running `dtc serve`'s async work; 0 is one per core (tokio's default). A
+    /// thread does about 20,000 sync sends a second, a thousand times an app's quota; 1
+    /// measured 11–21 % less CPU per send on a two-core machine (BENCHMARKS.md), but a large
+    /// file then holds up the other requests for a while (~40 ms for 15 MB; under 10 ms with
+    /// two), and PostgreSQL's client work shares that one thread too.
+    worker_threads: usize = 0;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -292,7 +301,6 @@ impl Settings {
         }
     }
 
-    /// How the HTTP server treats its connections.
     /// [`Self::rate_margin`], within its range.
     pub fn rate_margin(&self) -> f64 {
         if self.rate_margin.is_finite() {
@@ -302,6 +310,13 @@ impl Settings {
         }
     }
 
+    /// [`Self::worker_threads`] for the runtime's builder: `None` leaves tokio's default (one
+    /// per core, or `TOKIO_WORKER_THREADS`).
+    pub fn runtime_threads(&self) -> Option<usize> {
+        (self.worker_threads > 0).then_some(self.worker_threads.min(MAX_WORKER_THREADS))
+    }
+
+    /// How the HTTP server treats its connections.
     pub fn http_limits(&self) -> crate::server::Limits {
         crate::server::Limits {
             header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
@@ -417,6 +432,18 @@ mod tests {
         assert_eq!(s.engine().backoff.policy.max_attempts, 5);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.database_url(), "sqlite://dtc-data/sandbox.db");
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_core_and_are_bounded() {
+        let load = |pairs: &[(&str, &str)]| Settings::load(None, env(pairs), Layer::default());
+        assert_eq!(load(&[]).unwrap().runtime_threads(), None);
+        let one = load(&[("DTC_WORKER_THREADS", "1")]).unwrap();
+        assert_eq!(one.runtime_threads(), Some(1));
+        let many = load(&[("DTC_WORKER_THREADS", "100000")]).unwrap();
+        assert_eq!(many.runtime_threads(), Some(MAX_WORKER_THREADS));
+        let err = load(&[("DTC_WORKER_THREADS", "two")]).unwrap_err();
+        assert!(err.to_string().contains("DTC_WORKER_THREADS"), "{err}");
     }
 
     #[test]

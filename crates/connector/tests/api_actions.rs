@@ -115,18 +115,7 @@ async fn send_image_takes_a_multipart_upload() {
                 .mime_str("image/png")
                 .unwrap(),
         );
-    let resp = app
-        .http
-        .post(format!(
-            "{}/v1/connections/ops/actions/send_image",
-            app.base
-        ))
-        .bearer_auth(common::TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = common::into_parts(resp).await;
+    let (status, body) = app.run_form("ops", "send_image", form).await;
     assert_eq!(status, 200, "{body}");
     let p = app.sim.messages()[0].msg_param.clone().unwrap();
     assert!(
@@ -349,4 +338,71 @@ async fn a_webhook_message_without_the_robots_keyword_is_refused_before_sending(
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(app.sim.messages().len(), 1);
+}
+
+/// Inputs past a few hundred kilobytes are parsed, hashed and validated on a blocking thread;
+/// they must behave as small ones do: sent, refused with the field named, replayed by key.
+#[tokio::test]
+async fn large_files_take_the_same_paths_as_small_ones() {
+    let app = spawn_app().await;
+    app.create_app_connection("ops").await;
+    let mut pdf = b"%PDF-1.4 ".to_vec();
+    pdf.resize(1024 * 1024, b'x');
+    let url = format!("{}/v1/connections/ops/actions/send_file", app.base);
+
+    let send = async |name: &str| {
+        let file = json!({"name": name, "content_base64": b64(&pdf)});
+        app.run(
+            "ops",
+            "send_file",
+            json!({"group_chat_id": OPS, "file": file}),
+        )
+        .await
+    };
+    let (status, body) = send("big.pdf").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.sim.messages()[0].msg_key.as_deref(), Some("sampleFile"));
+    let (status, body) = send("big.bin").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "file.name", "{body}");
+
+    let form = reqwest::multipart::Form::new()
+        .text("group_chat_id", OPS)
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf.clone())
+                .file_name("form.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    let (status, body) = app.run_form("ops", "send_file", form).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Queued with a key: hashed off the async threads; the repeat finds the first.
+    let queue = async |name: &str| {
+        let file = json!({"name": name, "content_base64": b64(&pdf)});
+        let resp = app
+            .http
+            .post(&url)
+            .bearer_auth(common::TOKEN)
+            .header("Prefer", "respond-async")
+            .header("Idempotency-Key", "big-1")
+            .json(&json!({"group_chat_id": OPS, "file": file}))
+            .send()
+            .await
+            .unwrap();
+        common::into_parts(resp).await
+    };
+    let (first, queued) = queue("keyed.pdf").await;
+    let (again, repeat) = queue("keyed.pdf").await;
+    assert_eq!(first, 202, "{queued}");
+    assert!(again == 202 || again == 200, "{again} {repeat}");
+    assert!(queued["delivery_id"].is_string(), "{queued}");
+    assert_eq!(
+        queued["delivery_id"], repeat["delivery_id"],
+        "the repeat answers the first delivery"
+    );
+    // The same key with another file is refused, not a second send.
+    let (status, body) = queue("other.pdf").await;
+    assert_eq!(status, 422, "{body}");
 }

@@ -103,11 +103,18 @@ fn server_table(args: &remote::ServerArgs) -> bool {
 
 fn main() -> ExitCode {
     few_malloc_arenas();
-    tokio::runtime::Builder::new_multi_thread()
+    let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(args) = &cli.command
+        && let Some(n) = args.runtime_threads()
+    {
+        runtime.worker_threads(n);
+    }
+    runtime
         .enable_all()
         .build()
         .expect("the tokio runtime starts")
-        .block_on(run())
+        .block_on(run(cli))
 }
 
 /// glibc gives each thread that allocates an arena of its own (up to 8 per core), and keeps what
@@ -140,8 +147,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static MALLOC_CONF: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
-async fn run() -> ExitCode {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         init_logs();
     }

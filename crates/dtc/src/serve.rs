@@ -57,6 +57,12 @@ impl ServeArgs {
         Settings::load(self.config.as_deref(), |k| std::env::var(k).ok(), flags)
             .map_err(|e| Failure::bad_input(e.to_string()))
     }
+
+    /// The `worker_threads` setting, read before the runtime starts. Settings that do not
+    /// load give `None` here: `serve` reports their error itself.
+    pub fn runtime_threads(&self) -> Option<usize> {
+        self.settings().ok()?.runtime_threads()
+    }
 }
 
 async fn shutdown_signal() {

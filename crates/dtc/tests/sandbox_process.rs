@@ -32,6 +32,11 @@ fn free_port() -> u16 {
 
 /// Start the sandbox in `dir` (logs to `dir/serve.log`) and read what it prints.
 fn start(dir: &std::path::Path, sim_port: u16) -> Sandbox {
+    start_with(dir, sim_port, &[])
+}
+
+/// [`start`] with more environment variables.
+fn start_with(dir: &std::path::Path, sim_port: u16, env: &[(&str, &str)]) -> Sandbox {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -51,6 +56,9 @@ fn start(dir: &std::path::Path, sim_port: u16) -> Sandbox {
         .env_remove("NO_COLOR")
         .env("DTC_SANDBOX_SIM_LISTEN", format!("127.0.0.1:{sim_port}"))
         .env("DTC_LOG", "info")
+        .env_remove("DTC_WORKER_THREADS")
+        .env_remove("TOKIO_WORKER_THREADS")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -220,6 +228,38 @@ async fn every_log_line_reaches_the_log_file_by_the_time_the_server_exits() {
         last.contains("delivery engine stopped"),
         "the lines of the shutdown itself are written too; the last: {last}"
     );
+}
+
+/// The names of a process's threads that tokio's runtime runs its async work on.
+fn runtime_workers(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "tokio-rt-worker")
+        .count()
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_sets_how_many_threads_run_the_server() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let http = reqwest::Client::new();
+    for (setting, want) in [(None, cores), (Some("1"), 1), (Some("3"), 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = setting
+            .map(|n| ("DTC_WORKER_THREADS", n))
+            .into_iter()
+            .collect();
+        let s = start_with(dir.path(), free_port(), &env);
+        wait_ready(&http, &s.api).await;
+        assert_eq!(send(&http, &s, &s.token, "on few threads").await, 200);
+        // Blocking threads (file reads, DNS) carry other names; the workers are all started.
+        assert_eq!(
+            runtime_workers(s.child.id()),
+            want,
+            "DTC_WORKER_THREADS={setting:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,10 +105,36 @@ impl From<InputError> for ApiError {
     }
 }
 
+/// An action's input, and whether it is large enough that working on it (parsing, hashing,
+/// decoding a file's base64) belongs on a blocking thread.
+struct Input {
+    value: Value,
+    large: bool,
+}
+
+/// Inputs past this many bytes are worked on off the async threads: parsing a 20 MB file's JSON
+/// there held up every other request of a one-thread server for 120 ms (BENCHMARKS.md).
+const LARGE_INPUT: usize = 256 * 1024;
+
+/// `work` on a blocking thread if `large`, else right here (a thread hand-off costs more than a
+/// small input's work).
+async fn off_runtime<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if large {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
+    } else {
+        Ok(work())
+    }
+}
+
 /// Read the action input: a JSON body, or `multipart/form-data` whose `file` part becomes
 /// `file: {name, content_base64}`, whose optional `input` part is the JSON input, and whose
 /// other text parts are string fields.
-async fn read_input(state: &AppState, req: Request, limit: usize) -> Result<Value, ApiError> {
+async fn read_input(state: &AppState, req: Request, limit: usize) -> Result<Input, ApiError> {
     super::extract::refuse_declared_size(req.headers(), limit)?;
     let deadline = req.extensions().get::<BodyDeadline>().map(|d| d.0);
     let read = read_limited(state, req, limit);
@@ -120,7 +146,7 @@ async fn read_input(state: &AppState, req: Request, limit: usize) -> Result<Valu
     }
 }
 
-async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Value, ApiError> {
+async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Input, ApiError> {
     let is_multipart = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -143,7 +169,9 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Va
                 .with_field("Content-Type"));
         }
         let bytes = read_body(req, limit).await?;
-        return parse_value(&bytes);
+        let large = bytes.len() > LARGE_INPUT;
+        let value = off_runtime(large, move || parse_value(&bytes)).await??;
+        return Ok(Input { value, large });
     }
     let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
     let bad_form = |name: &str, e: &axum::extract::multipart::MultipartError| {
@@ -157,6 +185,7 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Va
         .await
         .map_err(|_| ApiError::invalid("body", "is not a readable multipart body"))?;
     let mut input = Map::new();
+    let mut large = false;
     let add = |input: &mut Map<String, Value>, name: String, value: Value| {
         if input.contains_key(&name) {
             return Err(ApiError::invalid(
@@ -181,9 +210,14 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Va
         if let Some(file_name) = field.file_name().map(str::to_owned) {
             no_nul(&name, &file_name)?;
             let bytes = field.bytes().await.map_err(|e| bad_form(&name, &e))?;
+            large |= bytes.len() > LARGE_INPUT;
+            let content = off_runtime(bytes.len() > LARGE_INPUT, move || {
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            })
+            .await?;
             let file = serde_json::json!({
                 "name": file_name,
-                "content_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                "content_base64": content,
             });
             add(&mut input, name, file)?;
         } else {
@@ -201,8 +235,10 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<Va
             }
         }
     }
-    let input = Value::Object(input);
-    Ok(input)
+    Ok(Input {
+        value: Value::Object(input),
+        large,
+    })
 }
 
 /// What the client asked for in headers.
@@ -373,10 +409,21 @@ async fn run(
         )
         .with_field("action"));
     }
-    let input = read_input(&s, req, def.max_body_bytes).await?;
+    let Input {
+        value: input,
+        large,
+    } = read_input(&s, req, def.max_body_bytes).await?;
     // Only a repeat (same Idempotency-Key) or a queued delivery is ever compared with it.
-    let hash = (opts.idempotency_key.is_some() || opts.respond_async)
-        .then(|| request_hash(&action, &input));
+    let (input, hash) = if opts.idempotency_key.is_some() || opts.respond_async {
+        let name = action.clone();
+        off_runtime(large, move || {
+            let hash = request_hash(&name, &input);
+            (input, Some(hash))
+        })
+        .await?
+    } else {
+        (input, None)
+    };
     if let Some(key) = &opts.idempotency_key
         && let Some(existing) = s
             .store
@@ -386,7 +433,7 @@ async fn run(
     {
         return replay(&existing, hash.as_deref(), &opts);
     }
-    let validated = match def.validate(input) {
+    let validated = match off_runtime(large, move || def.validate(input)).await? {
         Ok(v) => v,
         Err(e) => {
             metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")

@@ -114,6 +114,27 @@ impl TestApp {
         .await
     }
 
+    /// Run `action` with a `multipart/form-data` body.
+    pub async fn run_form(
+        &self,
+        connection: &str,
+        action: &str,
+        form: reqwest::multipart::Form,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!(
+                "{}/v1/connections/{connection}/actions/{action}",
+                self.base
+            ))
+            .bearer_auth(TOKEN)
+            .multipart(form)
+            .send()
+            .await
+            .expect("request sent");
+        into_parts(resp).await
+    }
+
     /// Stop the server gracefully; returns its directory (database, key) for inspection.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
