@@ -112,8 +112,8 @@ struct Input {
     large: bool,
 }
 
-/// Inputs past this many bytes are worked on off the async threads: parsing a 20 MB file's JSON
-/// there held up every other request of a one-thread server for 120 ms (BENCHMARKS.md).
+/// Inputs past this many bytes are worked on off the async threads: there, a 15 MB file held
+/// up every other request of a one-thread server for 170 ms; 40 ms since (BENCHMARKS.md).
 const LARGE_INPUT: usize = 256 * 1024;
 
 /// `work` on a blocking thread if `large`, else right here (a thread hand-off costs more than a
