@@ -352,8 +352,12 @@ pub(crate) async fn queue(
         )
         .with_field("action"));
     }
-    let hash = request_hash(def.name, &input);
-    let validated = def.validate(input)?;
+    // Off the async threads whatever its size: the page's sends are few, and may carry files.
+    let (hash, validated) = off_runtime(true, move || {
+        let hash = request_hash(def.name, &input);
+        def.validate(input).map(|v| (hash, v))
+    })
+    .await??;
     validated.check_keywords(&conn.keywords)?;
     let new = NewDelivery {
         request_hash: Some(hash),
