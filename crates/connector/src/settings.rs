@@ -143,7 +143,7 @@ settings! {
     /// thread does about 20,000 sync sends a second, a thousand times an app's quota; 1
     /// measured 11–21 % less CPU per send on a two-core machine (BENCHMARKS.md), but a large
     /// file then holds up the other requests for a while (~40 ms for 15 MB; under 10 ms with
-    /// two), and PostgreSQL's client work shares that one thread too.
+    /// two), and PostgreSQL's client work shares that one thread (14 % fewer sends/s).
     worker_threads: usize = 0;
 }
 
