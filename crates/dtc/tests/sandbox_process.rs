@@ -230,7 +230,8 @@ async fn every_log_line_reaches_the_log_file_by_the_time_the_server_exits() {
     );
 }
 
-/// The names of a process's threads that tokio's runtime runs its async work on.
+/// How many of a process's threads run tokio's async work (named so by tokio).
+#[cfg(target_os = "linux")]
 fn runtime_workers(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()

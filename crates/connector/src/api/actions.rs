@@ -210,8 +210,9 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<In
         if let Some(file_name) = field.file_name().map(str::to_owned) {
             no_nul(&name, &file_name)?;
             let bytes = field.bytes().await.map_err(|e| bad_form(&name, &e))?;
-            large |= bytes.len() > LARGE_INPUT;
-            let content = off_runtime(bytes.len() > LARGE_INPUT, move || {
+            let big = bytes.len() > LARGE_INPUT;
+            large |= big;
+            let content = off_runtime(big, move || {
                 base64::engine::general_purpose::STANDARD.encode(&bytes)
             })
             .await?;
@@ -222,6 +223,7 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<In
             add(&mut input, name, file)?;
         } else {
             let text = field.text().await.map_err(|e| bad_form(&name, &e))?;
+            large |= text.len() > LARGE_INPUT;
             no_nul(&name, &text)?;
             if name == "input" {
                 let Value::Object(obj) = parse_value(text.as_bytes())? else {
