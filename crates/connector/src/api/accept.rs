@@ -125,13 +125,15 @@ impl Recorder {
             let mut entries = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut entries, MAX_BATCH).await > 0 {
                 // The answers are out already: gather for a moment more, so a commit carries
-                // many rows (each commit rewrites the same index pages to the WAL).
-                let until = tokio::time::Instant::now() + LOG_GATHER;
-                while entries.len() < MAX_BATCH {
+                // many rows (each commit rewrites the same index pages to the WAL). Asleep, not
+                // waiting on the channel: a waiting receiver is woken by every row, which under
+                // load wakes a parked worker thread thousands of times a second.
+                if entries.len() < MAX_BATCH {
+                    tokio::time::sleep(LOG_GATHER).await;
                     let more = MAX_BATCH - entries.len();
-                    match tokio::time::timeout_at(until, rx.recv_many(&mut entries, more)).await {
-                        Ok(n) if n > 0 => continue,
-                        _ => break,
+                    // Rows are there (or the channel is closed): this does not wait.
+                    if !rx.is_empty() {
+                        rx.recv_many(&mut entries, more).await;
                     }
                 }
                 let mut rows = Vec::with_capacity(entries.len());
