@@ -131,7 +131,7 @@ impl Recorder {
                 if entries.len() < MAX_BATCH {
                     tokio::time::sleep(LOG_GATHER).await;
                     let more = MAX_BATCH - entries.len();
-                    // Rows are there (or the channel is closed): this does not wait.
+                    // Not empty: this takes what is there without waiting.
                     if !rx.is_empty() {
                         rx.recv_many(&mut entries, more).await;
                     }
