@@ -1,9 +1,10 @@
 //! Batched accepts (issue 8): a row the database refuses fails only its own request, never the
-//! others committed in the same batch — on SQLite and PostgreSQL.
+//! others committed in the same batch — on SQLite and PostgreSQL. The sync delivery log
+//! (issue 12) commits many rows at a time, and a lone row is not held back waiting for others.
 
 use std::sync::Arc;
 
-use connector::api::accept::{Acceptor, Recorder};
+use connector::api::accept::{Acceptor, LogStats, Recorder};
 use connector::store::{
     AttemptOutcome, AttemptRecord, DeliveryMode, DeliveryStatus, FinishedDelivery, GroupKey,
     NewDelivery, Store, connect,
@@ -32,6 +33,8 @@ impl Env {
 on_both_databases!(with env;
     one_refused_row_fails_only_its_own_request,
     one_refused_log_row_loses_no_other,
+    log_rows_recorded_together_share_a_commit,
+    a_lone_log_row_is_written_without_a_flush,
 );
 
 fn delivery(id: Uuid) -> NewDelivery {
@@ -111,4 +114,62 @@ async fn one_refused_log_row_loses_no_other(env: &Env) {
         let stored = env.store.get_delivery(*id).await.unwrap();
         assert!(stored.is_some(), "log row {id} was written");
     }
+    let stats = recorder.stats();
+    assert_eq!((stats.rows, stats.lost), (49, 1), "{stats:?}");
+}
+
+async fn log_rows_recorded_together_share_a_commit(env: &Env) {
+    let recorder = Recorder::start(env.store.clone());
+    // As under load: many requests finish at once, each queueing its row from its own task.
+    let ids: Vec<Uuid> = (0..600).map(|_| Uuid::new_v4()).collect();
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let recorder = recorder.clone();
+            tokio::spawn(async move { recorder.record(finished(id)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    recorder.flush().await;
+    let LogStats {
+        commits,
+        rows,
+        lost,
+    } = recorder.stats();
+    assert_eq!((rows, lost), (600, 0));
+    // 600 rows queued within milliseconds: a commit per row would be 600 commits; gathered, a
+    // few (at most 512 rows a commit). Generous, for a loaded machine.
+    assert!(
+        (2..=30).contains(&commits),
+        "{rows} rows in {commits} commits"
+    );
+    for id in &ids {
+        assert!(env.store.get_delivery(*id).await.unwrap().is_some());
+    }
+}
+
+async fn a_lone_log_row_is_written_without_a_flush(env: &Env) {
+    let recorder = Recorder::start(env.store.clone());
+    let id = Uuid::new_v4();
+    recorder.record(finished(id)).await;
+    // Nothing else comes: the row is committed after the short gathering pause, not held
+    // until more rows or a flush arrive.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.store.get_delivery(id).await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a lone log row was not written within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        recorder.stats(),
+        LogStats {
+            commits: 1,
+            rows: 1,
+            lost: 0
+        }
+    );
 }

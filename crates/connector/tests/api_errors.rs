@@ -268,6 +268,29 @@ async fn metrics_count_sends_by_action_and_outcome() {
         text.contains("dtc_http_request_duration_seconds_bucket"),
         "{text}"
     );
+    // The two sends' log rows are written behind the answers; their commits show once done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app
+            .http
+            .get(format!("{}/metrics", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("dtc_delivery_log_commits_total")
+            && text.contains("dtc_delivery_log_rows_total")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no delivery log metrics: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{FinishedDelivery, Inserted, NewDelivery, Store};
@@ -80,6 +81,41 @@ impl Acceptor {
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<LogEntry>,
+    stats: Arc<LogCounters>,
+}
+
+/// What the log writer did since it started; also exported as `dtc_delivery_log_*` metrics, whose
+/// ratio (rows per commit) shows whether the batching works under a given load.
+#[derive(Debug, Default)]
+struct LogCounters {
+    commits: AtomicU64,
+    rows: AtomicU64,
+    lost: AtomicU64,
+}
+
+/// A snapshot of [`Recorder::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStats {
+    /// Successful writes (transactions) of log rows.
+    pub commits: u64,
+    /// Rows written by them.
+    pub rows: u64,
+    /// Rows given up after [`LOG_TRIES`] failed writes.
+    pub lost: u64,
+}
+
+impl LogCounters {
+    fn written(&self, rows: usize) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+        metrics::counter!("dtc_delivery_log_commits_total").increment(1);
+        metrics::counter!("dtc_delivery_log_rows_total").increment(rows as u64);
+    }
+
+    fn lost(&self, rows: usize) {
+        self.lost.fetch_add(rows as u64, Ordering::Relaxed);
+        metrics::counter!("dtc_delivery_log_rows_lost_total").increment(rows as u64);
+    }
 }
 
 enum LogEntry {
@@ -97,20 +133,28 @@ const LOG_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Write `rows` to the log: in one transaction, or, if that fails, one by one so a row the
 /// database refuses cannot lose the others. Returns the rows not written.
-async fn write_log(store: &dyn Store, rows: Vec<FinishedDelivery>) -> Vec<FinishedDelivery> {
+async fn write_log(
+    store: &dyn Store,
+    stats: &LogCounters,
+    rows: Vec<FinishedDelivery>,
+) -> Vec<FinishedDelivery> {
+    if rows.is_empty() {
+        // Only a flush came: nothing to commit, and no commit to count.
+        return rows;
+    }
     match store.record_finished(&rows).await {
-        Ok(()) => Vec::new(),
+        Ok(()) => {
+            stats.written(rows.len());
+            Vec::new()
+        }
         Err(_) if rows.len() == 1 => rows,
         Err(e) => {
             tracing::warn!(error = %e, rows = rows.len(), "logging a batch of sync deliveries failed; writing its rows one by one");
             let mut failed = Vec::new();
             for row in rows {
-                if store
-                    .record_finished(std::slice::from_ref(&row))
-                    .await
-                    .is_err()
-                {
-                    failed.push(row);
+                match store.record_finished(std::slice::from_ref(&row)).await {
+                    Ok(()) => stats.written(1),
+                    Err(_) => failed.push(row),
                 }
             }
             failed
@@ -121,6 +165,8 @@ async fn write_log(store: &dyn Store, rows: Vec<FinishedDelivery>) -> Vec<Finish
 impl Recorder {
     pub fn start(store: Arc<dyn Store>) -> Recorder {
         let (tx, mut rx) = mpsc::channel::<LogEntry>(8 * MAX_BATCH);
+        let stats = Arc::new(LogCounters::default());
+        let counters = stats.clone();
         tokio::spawn(async move {
             let mut entries = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut entries, MAX_BATCH).await > 0 {
@@ -146,7 +192,7 @@ impl Recorder {
                 }
                 let mut pending = rows;
                 for attempt in 1..=LOG_TRIES {
-                    pending = write_log(store.as_ref(), pending).await;
+                    pending = write_log(store.as_ref(), &counters, pending).await;
                     if pending.is_empty() {
                         break;
                     }
@@ -158,6 +204,7 @@ impl Recorder {
                         );
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     } else {
+                        counters.lost(pending.len());
                         let ids: Vec<String> = pending.iter().map(|r| r.id.to_string()).collect();
                         tracing::error!(rows = pending.len(), delivery_ids = ?ids, "logging sync deliveries failed; these log rows are lost (the requests were answered)");
                     }
@@ -167,7 +214,16 @@ impl Recorder {
                 }
             }
         });
-        Recorder { tx }
+        Recorder { tx, stats }
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            rows: self.stats.rows.load(Ordering::Relaxed),
+            lost: self.stats.lost.load(Ordering::Relaxed),
+        }
     }
 
     /// Queue a finished sync request for the log; waits only when the log is far behind.
