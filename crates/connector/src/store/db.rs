@@ -270,15 +270,23 @@ pub(crate) fn variant(text: &str, keep: &str) -> String {
     out
 }
 
-/// Splits `n` rows into chunks of the sizes [`insert_rows`] is called with: 16s, then the
-/// binary digits of the remainder. Not more: sqlx-sqlite finds each parameter by name, a scan
-/// of the statement's parameters, so binding costs grow with the square of a statement's size
-/// (at 64 rows that scan was 8% of the CPU).
+/// Most rows in one multi-row statement: 320 parameters for the delivery log's 10 a row, far
+/// under SQLite's 32,766 and PostgreSQL's 65,535. Each statement is a round trip to SQLite's
+/// worker thread (two thread wake-ups), so a 512-row commit takes 16 of them, not 32 at 16
+/// rows: −8 % CPU per sync send with `wrk` (BENCHMARKS.md). 64 rows saved no more and held
+/// 8 MB more under load (not traced further), 32 about 3 MB. (The cap was 16
+/// while SQLite got numbered `$n` parameters, whose binding cost grows with the square of their
+/// number; anonymous ones, see [`insert_rows`], do not.)
+const MAX_ROWS_PER_STATEMENT: usize = 32;
+
+/// Splits `n` rows into chunks of the sizes [`insert_rows`] is called with: as many of
+/// [`MAX_ROWS_PER_STATEMENT`] as fit, then the binary digits of the remainder, so sqlx caches
+/// a few statement texts.
 pub(crate) fn row_chunks(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         let take = match n {
             0 => return None,
-            n if n >= 16 => 16,
+            n if n >= MAX_ROWS_PER_STATEMENT => MAX_ROWS_PER_STATEMENT,
             n => 1 << n.ilog2(),
         };
         n -= take;
@@ -666,6 +674,10 @@ mod tests {
         assert_eq!(row_chunks(0).collect::<Vec<_>>(), Vec::<usize>::new());
         assert_eq!(row_chunks(1).collect::<Vec<_>>(), vec![1]);
         assert_eq!(row_chunks(13).collect::<Vec<_>>(), vec![8, 4, 1]);
-        assert_eq!(row_chunks(54).collect::<Vec<_>>(), vec![16, 16, 16, 4, 2]);
+        assert_eq!(row_chunks(54).collect::<Vec<_>>(), vec![32, 16, 4, 2]);
+        assert_eq!(
+            row_chunks(200).collect::<Vec<_>>(),
+            vec![32, 32, 32, 32, 32, 32, 8]
+        );
     }
 }
