@@ -272,7 +272,7 @@ pub(crate) fn variant(text: &str, keep: &str) -> String {
 
 /// Most rows in one multi-row statement: 320 parameters for the delivery log's 10 a row, far
 /// under SQLite's 32,766 and PostgreSQL's 65,535. Each statement is a round trip to SQLite's
-/// worker thread (two thread wake-ups), so a 512-row commit takes 16 of them, not 32 at 16
+/// worker thread (two thread wake-ups), so a 512-row commit takes 32 of them, not 64 at 16
 /// rows: −8 % CPU per sync send with `wrk` (BENCHMARKS.md). 64 rows saved no more and held
 /// 8 MB more under load (not traced further), 32 about 3 MB. (The cap was 16
 /// while SQLite got numbered `$n` parameters, whose binding cost grows with the square of their
