@@ -13,6 +13,7 @@
 #
 # WRK_PERF=FILE also records a profile of the first build's `dtc serve` under its last round
 # (`perf record --call-graph dwarf` into FILE; read it with `perf report -i FILE`).
+# WRK_PERF_CALLGRAPH=dwarf,65528 unwinds deeper (async stacks outgrow the default 8 KB copy).
 #
 # Needs `wrk` (Debian package `wrk`) and `curl`. Everything binds 127.0.0.1.
 set -euo pipefail
@@ -110,7 +111,7 @@ for r in $(seq "$ROUNDS"); do
   for i in "${!BUILDS[@]}"; do
     PERF=
     if [ -n "${WRK_PERF:-}" ] && [ "$i" = 0 ] && [ "$r" = "$ROUNDS" ]; then
-      perf record -q --call-graph dwarf -F 499 -p "$(pid 0)" -o "$WRK_PERF" -- sleep "$SECONDS_PER" \
+      perf record -q --call-graph "${WRK_PERF_CALLGRAPH:-dwarf}" -F 499 -p "$(pid 0)" -o "$WRK_PERF" -- sleep "$SECONDS_PER" \
         2>/dev/null &
       PERF=$!
     fi

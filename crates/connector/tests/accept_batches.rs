@@ -45,7 +45,7 @@ fn delivery(id: Uuid) -> NewDelivery {
         connection_id,
         action: "send_text".into(),
         group_key: GroupKey::Connection { connection_id },
-        input: json!({"content": "hi"}),
+        input: json!({"content": "hi"}).into(),
         mode: DeliveryMode::Async,
         idempotency_key: None,
         request_hash: None,

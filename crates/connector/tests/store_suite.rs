@@ -146,7 +146,7 @@ fn new_delivery(connection_id: Uuid, group: &str) -> NewDelivery {
         connection_id,
         action: "send_text".into(),
         group_key: group_of(connection_id, group),
-        input: json!({"group_chat_id": group, "content": "hello"}),
+        input: json!({"group_chat_id": group, "content": "hello"}).into(),
         mode: DeliveryMode::Async,
         idempotency_key: None,
         request_hash: None,
@@ -700,7 +700,7 @@ async fn a_delivery_round_trips_through_the_store(env: &Env) {
     assert_eq!(d.connection_id, conn);
     assert_eq!(d.action, "send_text");
     assert_eq!(d.group_key, new.group_key);
-    assert_eq!(d.input, new.input);
+    assert_eq!(d.input, new.input.to_value());
     assert_eq!(d.status, DeliveryStatus::Queued);
     assert_eq!(d.mode, DeliveryMode::Async);
     assert_eq!(d.attempts, 0);
@@ -1049,7 +1049,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         connection_id: conn,
         action: "send_text".into(),
         group_key: group_of(conn, "cidA"),
-        input: json!({"content": "hi"}),
+        input: json!({"content": "hi"}).into(),
         status: DeliveryStatus::Delivered,
         result: Some(json!({"process_query_key": "k"})),
         last_error: None,
@@ -1089,7 +1089,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
             let row = if i % 3 == 0 { &failed } else { &ok };
             FinishedDelivery {
                 id: Uuid::new_v4(),
-                input: json!({"content": format!("message {i}")}),
+                input: json!({"content": format!("message {i}")}).into(),
                 ..row.clone()
             }
         })
@@ -1098,7 +1098,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
     let mut seqs = Vec::new();
     for (i, row) in batch.iter().enumerate() {
         let got = stored(env, row.id).await;
-        assert_eq!(got.delivery.input, row.input, "row {i}");
+        assert_eq!(got.delivery.input, row.input.to_value(), "row {i}");
         assert_eq!(got.delivery.status, row.status, "row {i}");
         assert_eq!(got.delivery.last_error, row.last_error, "row {i}");
         assert_eq!(got.attempt_log.len(), 1, "row {i}");
@@ -1414,7 +1414,7 @@ async fn progress_is_saved_only_under_the_lease_and_survives_a_hand_over(env: &E
         group_key: GroupKey::Connection {
             connection_id: Uuid::new_v4(),
         },
-        input: json!({}),
+        input: json!({}).into(),
         mode: DeliveryMode::Async,
         idempotency_key: None,
         request_hash: None,

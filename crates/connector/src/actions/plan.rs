@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::types::MediaKind;
 use super::{ActionDef, InputError};
 use crate::connections::ConnectionKind;
-use crate::store::{DeliveryMode, GroupKey, NewDelivery};
+use crate::store::{DeliveryMode, GroupKey, JsonText, NewDelivery};
 
 /// An action of the catalog, by name. Stored (in a delivery's planned input) as its name;
 /// reading back a name the catalog does not know is an error.
@@ -289,7 +289,7 @@ impl ValidatedAction {
             connection_id,
             action: self.action().to_owned(),
             group_key: GroupKey::of(connection_id, self.group_chat_id(), self.parts() > 0, id),
-            input: serde_json::to_value(self)?,
+            input: JsonText::of(self)?,
             mode: DeliveryMode::Async,
             idempotency_key: None,
             request_hash: None,

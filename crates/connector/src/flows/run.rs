@@ -476,7 +476,12 @@ fn plan_item(
         .delivery(conn.id)
         .map_err(|e| failure(None, format!("the input cannot be stored: {e}")))?;
     let new = NewDelivery {
-        request_hash: Some(crate::api::actions::request_hash(def.name, &new.input)),
+        // Hashed as a `Value`, as before the input became text: a run stored by an earlier
+        // build finds its deliveries' hashes unchanged.
+        request_hash: Some(crate::api::actions::request_hash(
+            def.name,
+            &new.input.to_value(),
+        )),
         idempotency_key: Some(format!("run:{}:{}:{}", link.run_id, link.step, link.item)),
         run: Some(link),
         ..new

@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Postgres, Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
+use super::types::JsonText;
 use super::{StoreError, StoreResult};
 
 /// A query file shared by both dialects: `queries/<name>.sql`.
@@ -125,6 +126,7 @@ pub(crate) enum Arg<'a> {
     Id(Option<Uuid>),
     Time(Option<DateTime<Utc>>),
     Json(Option<&'a Value>),
+    JsonText(Option<&'a JsonText>),
 }
 
 macro_rules! arg_from {
@@ -147,6 +149,7 @@ arg_from!(Int, i64);
 arg_from!(Int32, i32);
 arg_from!(Id, Uuid);
 arg_from!(Json, &'a Value);
+arg_from!(JsonText, &'a JsonText);
 
 // Times are bound at microsecond precision, PostgreSQL's, so what either store reads back
 // equals what was written.
@@ -297,7 +300,7 @@ pub(crate) fn row_chunks(mut n: usize) -> impl Iterator<Item = usize> {
 /// The typed sqlx query of `$query`: text and integers bound as they are, ids, times and JSON
 /// through the dialect's encodings.
 macro_rules! bind_all {
-    ($sql:expr, $args:expr, $id:expr, $time:expr, $json:expr) => {{
+    ($sql:expr, $args:expr, $id:expr, $time:expr, $json:expr, $json_text:expr) => {{
         let mut q = sqlx::query($sql);
         for arg in $args {
             q = match *arg {
@@ -307,6 +310,7 @@ macro_rules! bind_all {
                 Arg::Id(v) => q.bind(v.map($id)),
                 Arg::Time(v) => q.bind(v.map($time)),
                 Arg::Json(v) => q.bind(v.map($json)),
+                Arg::JsonText(v) => q.bind(v.map($json_text)),
             };
         }
         q
@@ -364,17 +368,18 @@ impl<'a> Query<'a> {
         let id = |u: Uuid| u.hyphenated().to_string();
         let time = |t: DateTime<Utc>| t.timestamp_micros();
         match &self.anonymous {
-            None => bind_all!(&self.sql, &self.args, id, time, json_text),
+            None => bind_all!(&self.sql, &self.args, id, time, json_text, JsonText::as_str),
             Some((sql, order)) => {
                 let args = order.iter().map(|&i| &self.args[i]);
-                bind_all!(sql, args, id, time, json_text)
+                bind_all!(sql, args, id, time, json_text, JsonText::as_str)
             }
         }
     }
 
     fn postgres(&self) -> sqlx::query::Query<'_, Postgres, PgArguments> {
         let (id, time) = (|u: Uuid| u, |t: DateTime<Utc>| t);
-        bind_all!(&self.sql, &self.args, id, time, sqlx::types::Json)
+        let raw = |t: &'a JsonText| sqlx::types::Json(t.as_raw());
+        bind_all!(&self.sql, &self.args, id, time, sqlx::types::Json, raw)
     }
 
     pub async fn fetch_all<'e>(self, on: impl Into<Exec<'e>>) -> Result<Vec<Row>, sqlx::Error> {

@@ -461,6 +461,43 @@ text_enum! {
     }
 }
 
+/// A JSON document already written out as text, the way the store keeps it. An action's input
+/// goes from its typed form to this directly: a `serde_json::Value` in between (built, written
+/// out and freed) was a profiled 4 % of a logged sync send.
+#[derive(Clone, Debug)]
+pub struct JsonText(Box<serde_json::value::RawValue>);
+
+impl JsonText {
+    pub fn of(v: &impl Serialize) -> serde_json::Result<JsonText> {
+        serde_json::value::to_raw_value(v).map(JsonText)
+    }
+
+    pub fn as_raw(&self) -> &serde_json::value::RawValue {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The document as a value (its object keys in order, as a `Value` keeps them).
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).expect("JsonText holds valid JSON")
+    }
+}
+
+impl From<&serde_json::Value> for JsonText {
+    fn from(v: &serde_json::Value) -> Self {
+        JsonText::of(v).expect("a JSON value always serializes")
+    }
+}
+
+impl From<serde_json::Value> for JsonText {
+    fn from(v: serde_json::Value) -> Self {
+        JsonText::from(&v)
+    }
+}
+
 /// A delivery to accept.
 #[derive(Clone, Debug)]
 pub struct NewDelivery {
@@ -469,7 +506,7 @@ pub struct NewDelivery {
     pub action: String,
     pub group_key: GroupKey,
     /// The validated action input; must contain no secrets.
-    pub input: serde_json::Value,
+    pub input: JsonText,
     pub mode: DeliveryMode,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
@@ -497,7 +534,7 @@ pub struct FinishedDelivery {
     pub connection_id: Uuid,
     pub action: String,
     pub group_key: GroupKey,
-    pub input: serde_json::Value,
+    pub input: JsonText,
     /// `Delivered` or `Failed`.
     pub status: DeliveryStatus,
     pub result: Option<serde_json::Value>,

@@ -14,8 +14,8 @@ use connector::delivery::{
 };
 use connector::secrets::{Keyring, MasterKey};
 use connector::store::{
-    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, GroupKey, LogPage,
-    NewDelivery, Store, SystemClock, connect_with_clock,
+    Clock, DeliveryDetail, DeliveryFilter, DeliveryMode, DeliveryStatus, GroupKey, JsonText,
+    LogPage, NewDelivery, Store, SystemClock, connect_with_clock,
 };
 use connector::targets::Targets;
 use dingtalk_sim::{Fixture, GroupFixture, Limits, SimHandle, Simulator};
@@ -314,7 +314,7 @@ pub fn new_delivery(conn: &Connection, action: &str, input: Value, group: &str) 
             connection_id: conn.id,
             group_chat_id: group.to_owned(),
         },
-        input: serde_json::to_value(&validated).unwrap(),
+        input: JsonText::of(&validated).unwrap(),
         mode: DeliveryMode::Async,
         idempotency_key: None,
         request_hash: None,
