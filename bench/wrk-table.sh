@@ -15,6 +15,10 @@
 # (`perf record --call-graph dwarf` into FILE; read it with `perf report -i FILE`).
 # WRK_PERF_CALLGRAPH=dwarf,65528 unwinds deeper (async stacks outgrow the default 8 KB copy).
 #
+# WRK_RELAY=PATH adds the ceiling the peer suite measures, taking turns too: a bare relay (axum in
+# front of the `dingtalk` crate, two hops, none of dtc's work) — PATH is the peer suite's bench
+# executable, which `cargo bench -p dtc --bench peers` prints as it starts ("Running …").
+#
 # Needs `wrk` (Debian package `wrk`) and `curl`. Everything binds 127.0.0.1.
 set -euo pipefail
 
@@ -72,6 +76,15 @@ serve() {
     -d "{\"name\":\"ops\",\"app_key\":\"$KEY\",\"app_secret\":\"$SECRET\",\"robot_code\":\"$KEY\"}" >/dev/null
 }
 for i in "${!BUILDS[@]}"; do serve "b$i" "${BUILDS[$i]}" "${LEVELS[$i]}"; done
+if [ -n "${WRK_RELAY:-}" ]; then
+  RELAY_PORT=$(port)
+  "$WRK_RELAY" --relay "$SIM" "$RELAY_PORT" >"$WORK/relay.log" 2>&1 &
+  PIDS+=($!)
+  RELAY_PID=$!
+  RELAY="http://127.0.0.1:$RELAY_PORT/send"
+  # Up once it answers at all (a GET of a POST route is 405).
+  for _ in $(seq 200); do curl -s -o /dev/null "$RELAY" && break; sleep 0.1; done
+fi
 
 # lua FILE HEADER VALUE BODY: a wrk script POSTing BODY as JSON with one more header.
 lua() {
@@ -106,6 +119,7 @@ wrk -t1 -c16 -d2s -s "$WORK/sim.lua" "$SIM/v1.0/robot/groupMessages/send" >/dev/
 url() { local v="URL_b$1"; echo "${!v}/v1/connections/ops/actions/send_text"; }
 pid() { local v="PID_b$1"; echo "${!v}"; }
 for i in "${!BUILDS[@]}"; do wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$(url "$i")" >/dev/null; done
+[ -z "${RELAY:-}" ] || wrk -t1 -c16 -d2s -s "$WORK/dtc.lua" "$RELAY" >/dev/null
 for r in $(seq "$ROUNDS"); do
   run floor "$SIM/v1.0/robot/groupMessages/send" "$WORK/sim.lua"
   for i in "${!BUILDS[@]}"; do
@@ -118,6 +132,7 @@ for r in $(seq "$ROUNDS"); do
     run "b$i" "$(url "$i")" "$WORK/dtc.lua" "$(pid "$i")"
     [ -z "$PERF" ] || wait "$PERF"
   done
+  [ -z "${RELAY:-}" ] || run relay "$RELAY" "$WORK/dtc.lua" "$RELAY_PID"
   echo "round $r of $ROUNDS done" >&2
 done
 
@@ -133,3 +148,9 @@ for i in "${!BUILDS[@]}"; do
   printf "| %s | %.0f | %.3f | %s | %s |\n" "$name" "$rate" "$(awk -v a="$rate" -v b="$FLOOR" 'BEGIN {print a / b}')" \
     "$(cut -d' ' -f2 "$WORK/$c" | median)" "$(cut -d' ' -f3 "$WORK/$c" | median)"
 done
+if [ -n "${RELAY:-}" ]; then
+  rate=$(cut -d' ' -f1 "$WORK/relay" | median)
+  printf "| ceiling: a bare relay (axum + the dingtalk crate, two hops, nothing else) | %.0f | %.3f | %s | %s |\n" \
+    "$rate" "$(awk -v a="$rate" -v b="$FLOOR" 'BEGIN {print a / b}')" \
+    "$(cut -d' ' -f2 "$WORK/relay" | median)" "$(cut -d' ' -f3 "$WORK/relay" | median)"
+fi
