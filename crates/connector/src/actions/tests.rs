@@ -644,3 +644,36 @@ fn a_reply_is_one_text_or_markdown_message() {
     let e = validate("reply", json!({"content": "x"})).unwrap_err();
     assert_eq!(e.field_name(), Some("message_id"));
 }
+
+#[test]
+fn a_delivery_keeps_its_input_as_the_text_of_what_was_validated() {
+    let inputs = [
+        (
+            "send_text",
+            json!({ "group_chat_id": G, "content": "hi — 你好 \"quoted\"" }),
+        ),
+        (
+            "send_link",
+            json!({ "group_chat_id": G, "subject": "s", "content": "c",
+                    "image_url": "https://example.com/p.png", "redirect_url": "https://example.com" }),
+        ),
+        (
+            "send_markdown",
+            json!({ "group_chat_id": G, "subject": "s", "content": "x".repeat(30_000) }),
+        ),
+    ];
+    for (action, input) in inputs {
+        let v = validate(action, input).unwrap();
+        let stored = v.delivery(uuid::Uuid::now_v7()).unwrap().input;
+        // The engine reads it back as the same action…
+        let back: ValidatedAction = serde_json::from_str(stored.as_str()).unwrap();
+        assert_eq!(back, v, "{action}");
+        // …and a flow's request hash, taken over the value, is what it was when the input was
+        // stored as a value (runs stored by an earlier build still match their deliveries).
+        assert_eq!(
+            stored.to_value(),
+            serde_json::to_value(&v).unwrap(),
+            "{action}"
+        );
+    }
+}
