@@ -152,6 +152,16 @@ impl TokenCache {
         if let Some(t) = self.fresh() {
             return Ok(t);
         }
+        // Boxed: the fetch's future (an HTTP call) is large, and every caller's future would
+        // otherwise carry, and copy on each call, room for it although a fetch is rare.
+        Box::pin(self.refresh_with(fetch)).await
+    }
+
+    async fn refresh_with<F, Fut>(&self, fetch: F) -> Result<AccessToken, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(AccessToken, Duration), Error>>,
+    {
         let _flight = self.refresh.lock().await;
         // Whoever held the lock before us may have refreshed already.
         if let Some(t) = self.fresh() {

@@ -207,7 +207,8 @@ pub async fn read_step_file(
     match step {
         Step::Upload {
             media_type, source, ..
-        } => Ok(Some(read_file(*media_type, source, http).await?)),
+        // Boxed: only uploads read a file, and its future is large (see `run_step`).
+        } => Ok(Some(Box::pin(read_file(*media_type, source, http)).await?)),
         _ => Ok(None),
     }
 }

@@ -173,6 +173,13 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<In
         let value = off_runtime(large, move || parse_value(&bytes)).await??;
         return Ok(Input { value, large });
     }
+    // Boxed: a form's future is large, and unboxed every JSON request would carry (and copy)
+    // room for it.
+    Box::pin(read_form(state, req, limit)).await
+}
+
+/// A `multipart/form-data` body as [`read_limited`] describes it.
+async fn read_form(state: &AppState, req: Request, limit: usize) -> Result<Input, ApiError> {
     let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
     let bad_form = |name: &str, e: &axum::extract::multipart::MultipartError| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {

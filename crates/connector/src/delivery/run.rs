@@ -53,7 +53,9 @@ pub async fn run_step(
     // Likewise an upload's file: read (downloaded) before the slot.
     let file = read_step_file(step, http).await?;
     limiter.acquire(key, deadline).await?;
-    match execute_read_step(step, file, target, http, ctx).await {
+    // Boxed: the call's future is large; unboxed, every future that awaits this one (up to the
+    // request's handler) is as large, and each is copied as it is made.
+    match Box::pin(execute_read_step(step, file, target, http, ctx)).await {
         Ok(r) => Ok(r),
         Err(e) => {
             if let Outcome::Retry {
