@@ -205,9 +205,9 @@ pub async fn read_step_file(
     http: &crate::fetch::Fetcher,
 ) -> Result<Option<StepFile>, ExecuteError> {
     match step {
+        // Boxed: only uploads read a file, and its future is large (see `run_step`).
         Step::Upload {
             media_type, source, ..
-        // Boxed: only uploads read a file, and its future is large (see `run_step`).
         } => Ok(Some(Box::pin(read_file(*media_type, source, http)).await?)),
         _ => Ok(None),
     }

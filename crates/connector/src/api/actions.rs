@@ -178,7 +178,7 @@ async fn read_limited(state: &AppState, req: Request, limit: usize) -> Result<In
     Box::pin(read_form(state, req, limit)).await
 }
 
-/// A `multipart/form-data` body as [`read_limited`] describes it.
+/// A `multipart/form-data` body, read as [`read_input`] describes.
 async fn read_form(state: &AppState, req: Request, limit: usize) -> Result<Input, ApiError> {
     let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
     let bad_form = |name: &str, e: &axum::extract::multipart::MultipartError| {
