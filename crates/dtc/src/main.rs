@@ -189,6 +189,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Admin { cmd } => serve::admin(cmd).await.map(Some),
     };
+    connector::telemetry::flush_logs();
     match result {
         Ok(Some(out)) => {
             if table {

@@ -273,7 +273,15 @@ async fn a_taken_simulator_port_is_not_fatal() {
     wait_ready(&http, &s.api).await;
     assert_ne!(s.sim, format!("http://127.0.0.1:{port}"));
     assert_eq!(send(&http, &s, &s.token, "hello").await, 200);
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    // Log lines are written in batches, a few milliseconds after they happen.
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+        if log.contains("is in use") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(log.contains("is in use"), "{log}");
 }
 

@@ -200,7 +200,25 @@ pub(super) fn exactly_one(options: &[(&str, bool)]) -> Result<(), InputError> {
 
 /// Encoded length of `content` as a JSON string, without the quotes: what DingTalk counts.
 pub(super) fn encoded_len(content: &str) -> usize {
-    serde_json::to_string(content).map_or(content.len(), |s| s.len() - 2)
+    json_len(content) - 2
+}
+
+/// The length of `v` as JSON, counted as it is written, not kept (every send measures its
+/// message: `Value`'s `to_string` goes through a formatter into a new string).
+fn json_len(v: &(impl serde::Serialize + ?Sized)) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    serde_json::to_writer(&mut n, v).expect("strings and JSON values always serialize");
+    n.0
 }
 
 /// Plan `content` as one message or, if it is over the limit and `split` allows, as numbered
@@ -286,7 +304,7 @@ pub(super) fn labelled_title(subject: &str, label: Label) -> String {
 }
 
 pub(super) fn app_fits(m: &dingtalk::Message) -> bool {
-    m.msg_param_value().to_string().len() <= MAX_MSG_PARAM_BYTES
+    json_len(&m.msg_param_value()) <= MAX_MSG_PARAM_BYTES
 }
 
 /// Map the client's (camelCase) field names back to the input's.
