@@ -303,8 +303,13 @@ pub(super) fn labelled_title(subject: &str, label: Label) -> String {
     }
 }
 
+/// The size DingTalk's msgParam limit applies to: the message's parameters as JSON.
+fn msg_param_len(m: &dingtalk::Message) -> usize {
+    json_len(&m.msg_param_value())
+}
+
 pub(super) fn app_fits(m: &dingtalk::Message) -> bool {
-    json_len(&m.msg_param_value()) <= MAX_MSG_PARAM_BYTES
+    msg_param_len(m) <= MAX_MSG_PARAM_BYTES
 }
 
 /// Map the client's (camelCase) field names back to the input's.
@@ -347,7 +352,7 @@ pub(super) fn check_app_message(spec: &MessageSpec) -> Result<(), InputError> {
     // An uploaded media id is not known yet; a typical one stands in for the size check.
     let m = spec.to_message(Some("@lAzPDe7s0000000000000000000000"))?;
     m.validate().map_err(from_client)?;
-    let size = m.msg_param_value().to_string().len();
+    let size = msg_param_len(&m);
     if size > MAX_MSG_PARAM_BYTES {
         return Err(InputError::field(
             "content",
