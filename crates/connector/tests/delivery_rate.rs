@@ -10,15 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use connector::delivery::{
-    DEFAULT_MARGIN, DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, StoreLimiter,
-};
+use connector::delivery::{DeliveryEngine, EngineConfig, EngineDeps, LocalLimiter, StoreLimiter};
 use connector::store::{DeliveryFilter, DeliveryStatus, LogPage};
 use delivery_support::*;
 use dingtalk_sim::{FaultSpec, RouteName, SANDBOX_APP_KEY};
 use serde_json::json;
 
 const QUOTA: u32 = 20;
+
+/// The limiters' spacing margin in these tests. A request's way from its slot to the simulator's
+/// clock (engine, client, HTTP, the simulator's handler; a debug build, all in this process)
+/// took more than the default margin's 20 ms of slack now and then on a loaded 2-core CI machine
+/// (twice a peak of 21 in one second). 5 % leaves 50 ms, an order below the 400–600 ms
+/// misbehaviours these tests catch; the default margin's drain at 98 % of the quota with nothing
+/// throttled is the release benchmark's quota case (BENCHMARKS.md).
+const MARGIN: f64 = 1.05;
 
 fn config(owner: &str) -> EngineConfig {
     EngineConfig {
@@ -94,17 +100,21 @@ async fn four_hundred_deliveries_for_one_app_stay_under_twenty_qps_and_drain_nea
         return;
     };
     let ids = enqueue_burst(&w, 400).await;
-    let engine = w.engine_with(config("rate"), Arc::new(LocalLimiter::default()));
+    let engine = w.engine_with(config("rate"), Arc::new(LocalLimiter::new(MARGIN)));
     delivered(&w, &ids, 60).await;
     assert_eq!(w.sim.messages().len(), 400, "each sent once");
     assert_never_throttled(&w);
     let rate = drain_rate(&w);
     println!(
-        "drain: {rate:.2} messages/s at a quota of {QUOTA} ({:.1} %; spacing margin {DEFAULT_MARGIN}); peak {:?}",
+        "drain: {rate:.2} messages/s at a quota of {QUOTA} ({:.1} %; spacing margin {MARGIN}); peak {:?}",
         rate / f64::from(QUOTA) * 100.0,
         w.sim.stats().peak_qps
     );
-    assert!(rate >= 0.95 * f64::from(QUOTA), "drain {rate:.2}/s");
+    // Within 2 % of what the margin's spacing allows.
+    assert!(
+        rate >= 0.98 * f64::from(QUOTA) / MARGIN,
+        "drain {rate:.2}/s"
+    );
     engine.shutdown(Duration::from_secs(1)).await;
     w.cleanup().await;
 }
@@ -121,7 +131,7 @@ async fn a_slow_token_answer_does_not_crowd_the_first_second_of_sends() {
     w.sim
         .add_fault(FaultSpec::delay_next(RouteName::AuthToken, 1, 400));
     let ids = enqueue_burst(&w, 60).await;
-    let engine = w.engine_with(config("slow-token"), Arc::new(LocalLimiter::default()));
+    let engine = w.engine_with(config("slow-token"), Arc::new(LocalLimiter::new(MARGIN)));
     delivered(&w, &ids, 30).await;
     assert_eq!(w.sim.messages().len(), 60, "each sent once");
     assert_never_throttled(&w);
@@ -167,7 +177,7 @@ async fn slow_downloads_do_not_crowd_the_uploads_after_them() {
                 .await,
         );
     }
-    let engine = w.engine_with(config("slow-files"), Arc::new(LocalLimiter::default()));
+    let engine = w.engine_with(config("slow-files"), Arc::new(LocalLimiter::new(MARGIN)));
     delivered(&w, &ids, 30).await;
     let stats = w.sim.stats();
     assert_eq!(stats.throttled, 0, "{stats:?}");
@@ -191,11 +201,7 @@ async fn two_instances_share_one_quota(db: Db) {
     };
     let a = w.engine_with(
         two("instance-a"),
-        Arc::new(StoreLimiter::new(
-            w.store.clone(),
-            w.clock.clone(),
-            DEFAULT_MARGIN,
-        )),
+        Arc::new(StoreLimiter::new(w.store.clone(), w.clock.clone(), MARGIN)),
     );
     let b = DeliveryEngine::start(
         two("instance-b"),
@@ -203,11 +209,7 @@ async fn two_instances_share_one_quota(db: Db) {
             store: store_b.clone(),
             connections: connections_b,
             targets: targets_b,
-            limiter: Arc::new(StoreLimiter::new(
-                store_b.clone(),
-                w.clock.clone(),
-                DEFAULT_MARGIN,
-            )),
+            limiter: Arc::new(StoreLimiter::new(store_b.clone(), w.clock.clone(), MARGIN)),
             http: connector::fetch::Fetcher::new(
                 Default::default(),
                 std::time::Duration::from_secs(10),
