@@ -88,7 +88,7 @@ fn finished(id: Uuid) -> FinishedDelivery {
         group_key: new.group_key,
         input: new.input,
         status: DeliveryStatus::Delivered,
-        result: Some(json!({"ok": true})),
+        result: Some(json!({"ok": true}).into()),
         last_error: None,
         attempt: AttemptRecord {
             started_at: now,

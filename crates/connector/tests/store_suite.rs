@@ -15,7 +15,7 @@ use connector::secrets::{Keyring, MasterKey, sealed_key_id};
 use connector::store::{
     ApiTokenRecord, AttemptOutcome, AttemptRecord, Clock, ConnectionActivity, ConnectionCheck,
     ConnectionQuery, Conversation, Delivery, DeliveryDetail, DeliveryFilter, DeliveryMode,
-    DeliveryStatus, FinishedDelivery, GroupKey, InboundMessage, Inserted, Lease, LogPage,
+    DeliveryStatus, FinishedDelivery, GroupKey, InboundMessage, Inserted, JsonText, Lease, LogPage,
     ManualClock, NewDelivery, RateSlot, Sender, SessionWebhook, Store, StoreError,
     connect_with_clock,
 };
@@ -198,7 +198,7 @@ async fn complete(env: &Env, d: &Delivery, owner: &str) {
         .complete_delivery(
             d.id,
             owner,
-            &json!({"process_query_key": format!("pqk-{}", d.seq)}),
+            &JsonText::from(json!({"process_query_key": format!("pqk-{}", d.seq)})),
             &attempt(env, AttemptOutcome::Success),
         )
         .await
@@ -874,7 +874,7 @@ async fn an_ack_from_a_stale_owner_is_rejected(env: &Env) {
     let ok = attempt(env, AttemptOutcome::Success);
     let err = env
         .store
-        .complete_delivery(d.id, "old", &json!({}), &ok)
+        .complete_delivery(d.id, "old", &JsonText::from(json!({})), &ok)
         .await
         .unwrap_err();
     assert!(
@@ -911,12 +911,17 @@ async fn an_ack_from_a_stale_owner_is_rejected(env: &Env) {
 
     // The current owner's ack applies, once.
     env.store
-        .complete_delivery(d.id, "new", &json!({"process_query_key": "q"}), &ok)
+        .complete_delivery(
+            d.id,
+            "new",
+            &JsonText::from(json!({"process_query_key": "q"})),
+            &ok,
+        )
         .await
         .unwrap();
     assert!(matches!(
         env.store
-            .complete_delivery(d.id, "new", &json!({}), &ok)
+            .complete_delivery(d.id, "new", &JsonText::from(json!({})), &ok)
             .await,
         Err(StoreError::LeaseLost { .. })
     ));
@@ -1051,7 +1056,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         group_key: group_of(conn, "cidA"),
         input: json!({"content": "hi"}).into(),
         status: DeliveryStatus::Delivered,
-        result: Some(json!({"process_query_key": "k"})),
+        result: Some(json!({"process_query_key": "k"}).into()),
         last_error: None,
         attempt: attempt.clone(),
     };
@@ -1073,7 +1078,10 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
     let got = stored(env, ok.id).await;
     assert_eq!(got.delivery.status, DeliveryStatus::Delivered);
     assert_eq!(got.delivery.mode, DeliveryMode::Sync);
-    assert_eq!(got.delivery.result, ok.result);
+    assert_eq!(
+        got.delivery.result,
+        ok.result.as_ref().map(JsonText::to_value)
+    );
     assert_eq!(got.attempt_log.len(), 1);
     let got = stored(env, failed.id).await;
     assert_eq!(got.delivery.status, DeliveryStatus::Failed);
@@ -1202,7 +1210,7 @@ async fn two_owners_claiming_concurrently_never_share_a_delivery_and_keep_group_
                         error: None,
                     };
                     store
-                        .complete_delivery(d.id, owner, &json!({}), &ok)
+                        .complete_delivery(d.id, owner, &JsonText::from(json!({})), &ok)
                         .await
                         .unwrap();
                     mine += 1;

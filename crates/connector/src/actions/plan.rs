@@ -244,7 +244,7 @@ impl ValidatedAction {
         ValidatedAction { action, steps }
     }
 
-    pub fn action(&self) -> &str {
+    pub fn action(&self) -> &'static str {
         self.action.as_str()
     }
 

@@ -25,7 +25,7 @@ use crate::delivery::{
 };
 use crate::server::BodyDeadline;
 use crate::store::{
-    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, Inserted, Lease, NewDelivery,
+    AttemptOutcome, Delivery, DeliveryMode, DeliveryStatus, Inserted, JsonText, Lease, NewDelivery,
 };
 
 pub fn routes() -> ApiRouter<AppState> {
@@ -406,7 +406,8 @@ async fn run(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let action = def.name.to_owned();
+    // A `&'static str`: a metric label made from it is not allocated per request.
+    let action = def.name;
     let opts = run_options(&headers)?;
     let conn = s.connection(&id_or_name).await?;
     if def.connection_kind != conn.kind {
@@ -428,9 +429,8 @@ async fn run(
     } = read_input(&s, req, def.max_body_bytes).await?;
     // Only a repeat (same Idempotency-Key) or a queued delivery is ever compared with it.
     let (input, hash) = if opts.idempotency_key.is_some() || opts.respond_async {
-        let name = action.clone();
         off_runtime(large, move || {
-            let hash = request_hash(&name, &input);
+            let hash = request_hash(action, &input);
             (input, Some(hash))
         })
         .await?
@@ -449,7 +449,7 @@ async fn run(
     let validated = match off_runtime(large, move || def.validate(input)).await? {
         Ok(v) => v,
         Err(e) => {
-            metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "invalid")
+            metrics::counter!("dtc_sends_total", "action" => action, "outcome" => "invalid")
                 .increment(1);
             return Err(e.into());
         }
@@ -476,7 +476,7 @@ async fn run(
         if !inserted.is_new() {
             return replay(inserted.delivery(), hash.as_deref(), &opts);
         }
-        metrics::counter!("dtc_deliveries_accepted_total", "action" => action.clone()).increment(1);
+        metrics::counter!("dtc_deliveries_accepted_total", "action" => action).increment(1);
         tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "delivery queued");
         s.wake_engine();
         return Ok(accepted(inserted.delivery()));
@@ -522,17 +522,20 @@ async fn finish_sync(
     new: NewDelivery,
     keyed: Option<Delivery>,
 ) -> Result<Response, ApiError> {
-    let (id, action) = (new.id, new.action.clone());
+    let (id, action) = (new.id, validated.action());
     let started_at = chrono::Utc::now();
     let started = Instant::now();
-    let mut result = run_sync(&s, &conn, &validated, &target, id).await;
-    metrics::histogram!("dtc_action_duration_seconds", "action" => action.clone())
+    let result = run_sync(&s, &conn, &validated, &target, id).await;
+    metrics::histogram!("dtc_action_duration_seconds", "action" => action)
         .record(started.elapsed().as_secs_f64());
     if result.is_ok() {
-        metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => "delivered")
+        metrics::counter!("dtc_sends_total", "action" => action, "outcome" => "delivered")
             .increment(1);
         tracing::info!(connection = %conn.name, action = %action, delivery_id = %id, "action done");
     }
+    // The output is written out once, for the answer and for the log (rather than cloned and
+    // written out by each).
+    let mut result = result.and_then(|out| JsonText::of(&out).map_err(ApiError::internal));
     let attempt = match &result {
         Ok(output) => Attempt::Delivered(output.clone()),
         Err(api) if api.body.retryable => Attempt::Retry {
@@ -546,7 +549,7 @@ async fn finish_sync(
         s.recorder
             .record(attempt.into_log_row(new, started_at, chrono::Utc::now()))
             .await;
-        return result.map(|out| Json(out).into_response());
+        return result.map(json_answer);
     };
     let acked = s
         .acker
@@ -559,7 +562,19 @@ async fn finish_sync(
             api.body.message
         );
     }
-    result.map(|out| Json(out).into_response())
+    result.map(json_answer)
+}
+
+/// A `200` with a JSON body already written out.
+fn json_answer(body: JsonText) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body.into_string(),
+    )
+        .into_response()
 }
 
 /// How long a sync request may hold its group before the queue takes it back.
@@ -574,7 +589,7 @@ async fn run_sync(
     target: &actions::Target,
     id: Uuid,
 ) -> Result<Value, ApiError> {
-    let action = validated.action().to_owned();
+    let action = validated.action();
     let policy = dingtalk::RetryPolicy {
         max_attempts: s.settings.sync_attempts,
         ..dingtalk::RetryPolicy::default()
@@ -620,8 +635,7 @@ async fn run_sync(
         String::new()
     };
     let count = |outcome: &'static str| {
-        metrics::counter!("dtc_sends_total", "action" => action.clone(), "outcome" => outcome)
-            .increment(1);
+        metrics::counter!("dtc_sends_total", "action" => action, "outcome" => outcome).increment(1);
     };
     Err(match error {
         StepError::Limited(Limited::RetryAfter(after)) => {

@@ -182,16 +182,37 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
+/// A metric label as a `&'static str`, kept once per distinct value: one made from a `String`
+/// was allocated, and freed, for every request. Only bounded sets come here (the router's
+/// route templates, status codes).
+fn static_label(value: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::RwLock;
+    static SEEN: RwLock<Option<HashSet<&'static str>>> = RwLock::new(None);
+    let known = |set: &Option<HashSet<&'static str>>| set.as_ref()?.get(value).copied();
+    // A panic while holding the lock cannot leave the set half-changed: take it as it is.
+    if let Some(label) = known(&SEEN.read().unwrap_or_else(|p| p.into_inner())) {
+        return label;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(label) = known(&seen) {
+        return label;
+    }
+    let label: &'static str = Box::leak(value.into());
+    seen.get_or_insert_with(HashSet::new).insert(label);
+    label
+}
+
 async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or("unmatched", |p| static_label(p.as_str()));
     let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("dtc_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+    let status = static_label(resp.status().as_str());
+    metrics::counter!("dtc_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     metrics::histogram!("dtc_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
@@ -280,4 +301,18 @@ pub fn router(state: AppState) -> Router {
         // Base64 files of up to 20 MB grow by a third on the wire.
         .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::static_label;
+
+    #[test]
+    fn a_label_is_kept_once_and_handed_out_again() {
+        let first = static_label(&String::from("/v1/test-route/{id}"));
+        let again = static_label(&String::from("/v1/test-route/{id}"));
+        assert_eq!(first, "/v1/test-route/{id}");
+        assert!(std::ptr::eq(first, again), "the same kept string");
+        assert_ne!(static_label("/v1/other"), first);
+    }
 }

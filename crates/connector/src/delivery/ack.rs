@@ -6,21 +6,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-
 use super::backoff::{Backoff, BackoffConfig};
 use crate::error::ErrorBody;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryStatus, FinishedDelivery, NewDelivery,
-    Store, StoreError,
+    AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryStatus, FinishedDelivery, JsonText,
+    NewDelivery, Store, StoreError,
 };
+use chrono::{DateTime, Utc};
 
 /// How one attempt ended.
 #[derive(Debug)]
 pub enum Attempt {
-    /// DingTalk accepted every step; the action's output.
-    Delivered(Value),
+    /// DingTalk accepted every step; the action's output, as the store keeps it.
+    Delivered(JsonText),
     /// Worth trying again, not before `after` (DingTalk's or the limiter's wait).
     Retry {
         error: ErrorBody,

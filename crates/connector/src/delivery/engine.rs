@@ -25,7 +25,7 @@ use crate::actions::{
 };
 use crate::connections::{ConnectionError, Connections};
 use crate::error::{ErrorBody, ErrorCode};
-use crate::store::{AttemptOutcome, Clock, Delivery, Store, StoreError};
+use crate::store::{AttemptOutcome, Clock, Delivery, JsonText, Store, StoreError};
 use crate::targets::Targets;
 
 /// How the engine runs. [`Default`] suits a server; tests shorten the times.
@@ -513,7 +513,7 @@ impl Worker {
             }
         }
         Ok(match assemble_output(&action, &progress.results) {
-            Some(output) => Attempt::Delivered(output),
+            Some(output) => Attempt::Delivered(JsonText::from(&output)),
             None => Attempt::Fail(ErrorBody::new(
                 ErrorCode::Internal,
                 "the step results do not match the action's plan",

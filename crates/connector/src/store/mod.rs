@@ -224,7 +224,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         id: Uuid,
         owner: &str,
-        result: &serde_json::Value,
+        result: &JsonText,
         attempt: &AttemptRecord,
     ) -> StoreResult<()> {
         self.ack(id, owner, Ack::complete(result, attempt)).await

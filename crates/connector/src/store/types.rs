@@ -148,14 +148,14 @@ pub(crate) const RETRY_FAILED: Transition = moves(DeliveryStatus::Failed, Delive
 #[derive(Clone, Copy, Debug)]
 pub struct Ack<'a> {
     pub(crate) transition: Transition,
-    pub(crate) result: Option<&'a serde_json::Value>,
+    pub(crate) result: Option<&'a JsonText>,
     pub(crate) error: Option<&'a ErrorBody>,
     pub(crate) next_attempt_at: Option<DateTime<Utc>>,
     pub(crate) attempt: &'a AttemptRecord,
 }
 
 impl<'a> Ack<'a> {
-    pub fn complete(result: &'a serde_json::Value, attempt: &'a AttemptRecord) -> Self {
+    pub fn complete(result: &'a JsonText, attempt: &'a AttemptRecord) -> Self {
         Ack {
             transition: COMPLETE,
             result: Some(result),
@@ -480,6 +480,11 @@ impl JsonText {
         self.0.get()
     }
 
+    /// The text itself, without a copy.
+    pub fn into_string(self) -> String {
+        Box::<str>::from(self.0).into_string()
+    }
+
     /// The document as a value (its object keys in order, as a `Value` keeps them).
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.0.get()).expect("JsonText holds valid JSON")
@@ -537,7 +542,7 @@ pub struct FinishedDelivery {
     pub input: JsonText,
     /// `Delivered` or `Failed`.
     pub status: DeliveryStatus,
-    pub result: Option<serde_json::Value>,
+    pub result: Option<JsonText>,
     pub last_error: Option<ErrorBody>,
     pub attempt: AttemptRecord,
 }
