@@ -535,7 +535,7 @@ async fn finish_sync(
     }
     // The output is written out once, for the answer and for the log (rather than cloned and
     // written out by each).
-    let mut result = result.and_then(|out| JsonText::of(&out).map_err(ApiError::internal));
+    let mut result = result.map(|out| JsonText::from(&out));
     let attempt = match &result {
         Ok(output) => Attempt::Delivered(output.clone()),
         Err(api) if api.body.retryable => Attempt::Retry {
