@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::backoff::{Backoff, BackoffConfig};
 use crate::error::ErrorBody;
 use crate::store::{
     AttemptOutcome, AttemptRecord, Clock, Delivery, DeliveryStatus, FinishedDelivery, JsonText,
     NewDelivery, Store, StoreError,
 };
-use chrono::{DateTime, Utc};
 
 /// How one attempt ended.
 #[derive(Debug)]
