@@ -549,7 +549,7 @@ async fn finish_sync(
         s.recorder
             .record(attempt.into_log_row(new, started_at, chrono::Utc::now()))
             .await;
-        return result.map(json_answer);
+        return result.map(|out| super::json_body(out.into_string()));
     };
     let acked = s
         .acker
@@ -562,19 +562,7 @@ async fn finish_sync(
             api.body.message
         );
     }
-    result.map(json_answer)
-}
-
-/// A `200` with a JSON body already written out.
-fn json_answer(body: JsonText) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        body.into_string(),
-    )
-        .into_response()
+    result.map(|out| super::json_body(out.into_string()))
 }
 
 /// How long a sync request may hold its group before the queue takes it back.

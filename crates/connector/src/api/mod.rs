@@ -182,6 +182,16 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
+/// A `200` whose body is JSON already written out.
+pub(crate) fn json_body(body: impl Into<axum::body::Body>) -> Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
+}
+
 /// A metric label as a `&'static str`, kept once per distinct value: one made from a `String`
 /// was allocated, and freed, for every request. Only bounded sets come here (the router's
 /// route templates, status codes).

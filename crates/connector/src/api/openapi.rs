@@ -88,19 +88,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(docs: Arc<Documents>) -> Router<
     Router::new()
         .route(
             "/v1/openapi.json",
-            get(move || async move { json_bytes(openapi.openapi.clone()) }),
+            get(move || async move { super::json_body(openapi.openapi.clone()) }),
         )
         .route(
             "/v1/swagger.json",
-            get(move || async move { json_bytes(docs.swagger.clone()) }),
+            get(move || async move { super::json_body(docs.swagger.clone()) }),
         )
-}
-
-fn json_bytes(body: bytes::Bytes) -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
 }
 
 /// The operation of one action: its input as the request body, its output as the 200 answer,
