@@ -1,8 +1,13 @@
-//! The HTTP layer shared by every API family: base URLs, one pooled `reqwest` client, and the
-//! decoding of both response dialects into typed responses or [`Error`].
+//! The HTTP layer shared by every API family: base URLs, a pooled `reqwest` client (and the lean
+//! pool new-API calls take, `crate::lean`), and the decoding of both response dialects into typed
+//! responses or [`Error`].
 
 use crate::error::{Dialect, Error};
 use crate::ids::AccessToken;
+use crate::lean::{Lean, retry_after};
+use bytes::Bytes;
+use http_body_util::Full;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +73,8 @@ pub trait ApiRequest: Serialize + Sync {
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    /// `None` when an outbound proxy is set: then new-API calls go through `http` too.
+    lean: Option<Lean>,
     config: std::sync::Arc<ClientConfig>,
 }
 
@@ -84,6 +91,7 @@ impl Client {
             .map_err(|e| Error::transport("client.build", e))?;
         Ok(Client {
             http,
+            lean: Lean::new(&config)?,
             config: std::sync::Arc::new(config),
         })
     }
@@ -110,12 +118,60 @@ impl Client {
         token: &AccessToken,
         req: &R,
     ) -> Result<R::Response, Error> {
-        let url = self.api_url(R::PATH);
+        let mut url = self.api_url(R::PATH);
+        let Some(lean) = &self.lean else {
+            return self.call_through_reqwest(url, token, req).await;
+        };
+        let body = if R::METHOD == Method::GET {
+            let query = req.query();
+            if !query.is_empty() {
+                url.query_pairs_mut().extend_pairs(query);
+            }
+            Bytes::new()
+        } else {
+            serde_json::to_vec(req)
+                .map_err(|e| {
+                    Error::transport_because(
+                        R::ROUTE,
+                        "could not encode the request",
+                        Some(Box::new(e)),
+                    )
+                })?
+                .into()
+        };
+        let mut request = http::Request::builder()
+            .method(R::METHOD)
+            .uri(url.as_str())
+            .header("x-acs-dingtalk-access-token", token.expose())
+            .header(ACCEPT, "application/json")
+            .header(USER_AGENT, self.config.user_agent.as_str());
+        if R::METHOD != Method::GET {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        // Fails only on a token or user agent that is no header value; the error names neither.
+        let request = request.body(Full::new(body)).map_err(|_| {
+            Error::transport_because(
+                R::ROUTE,
+                "could not build the request (a header value is not valid)",
+                None,
+            )
+        })?;
+        let answer = lean.exchange(R::ROUTE, request).await?;
+        decode_new_bytes(R::ROUTE, answer.status, answer.retry_after, &answer.body)
+    }
+
+    /// [`Self::call`] when a proxy is configured: reqwest honours it.
+    async fn call_through_reqwest<R: ApiRequest>(
+        &self,
+        url: Url,
+        token: &AccessToken,
+        req: &R,
+    ) -> Result<R::Response, Error> {
         let mut builder = self
             .http
             .request(R::METHOD, url)
             .header("x-acs-dingtalk-access-token", token.expose())
-            .header("accept", "application/json");
+            .header(ACCEPT, "application/json");
         builder = if R::METHOD == Method::GET {
             builder.query(&req.query())
         } else {
@@ -138,32 +194,30 @@ fn join(base: &Url, path: &str) -> Url {
     url
 }
 
-fn retry_after_header(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
 /// Decode a new-API response: 2xx is the typed body, anything else an error body.
 pub(crate) async fn decode_new<T: DeserializeOwned>(
     route: &'static str,
     resp: reqwest::Response,
 ) -> Result<T, Error> {
     let status = resp.status();
-    let retry_after = retry_after_header(&resp);
+    let retry_after = retry_after(resp.headers());
     let bytes = resp.bytes().await.map_err(|e| Error::transport(route, e))?;
+    decode_new_bytes(route, status, retry_after, &bytes)
+}
+
+fn decode_new_bytes<T: DeserializeOwned>(
+    route: &'static str,
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    bytes: &[u8],
+) -> Result<T, Error> {
     // The success path parses bytes directly; only errors pay for a lossy string copy.
     if status.is_success() {
-        serde_json::from_slice(&bytes).map_err(|e| {
+        serde_json::from_slice(bytes).map_err(|e| {
             Error::decode(
                 route,
                 status.as_u16(),
-                &String::from_utf8_lossy(&bytes),
+                &String::from_utf8_lossy(bytes),
                 e.to_string(),
             )
         })
@@ -172,7 +226,7 @@ pub(crate) async fn decode_new<T: DeserializeOwned>(
             route,
             Dialect::New,
             status.as_u16(),
-            &String::from_utf8_lossy(&bytes),
+            &String::from_utf8_lossy(bytes),
             retry_after,
         ))
     }
@@ -185,7 +239,7 @@ pub(crate) async fn decode_old<T: DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, Error> {
     let status = resp.status();
-    let retry_after = retry_after_header(&resp);
+    let retry_after = retry_after(resp.headers());
     let body = resp.text().await.map_err(|e| Error::transport(route, e))?;
     let value: serde_json::Value = match serde_json::from_str(&body) {
         Ok(v) => v,

@@ -91,6 +91,22 @@ impl Error {
         e
     }
 
+    /// A transport failure on the lean new-API path (`client::Lean`): what went wrong in words
+    /// (`timed out`, `could not connect`, …) and the error behind it. Its message names no URL.
+    pub(crate) fn transport_because(
+        api: &'static str,
+        what: &str,
+        err: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        let message = match &err {
+            Some(err) => format!("{what}: {err}"),
+            None => what.to_owned(),
+        };
+        let mut e = Self::new(ErrorClass::Transient, api, message);
+        e.0.source = err;
+        e
+    }
+
     /// A response that could not be understood (not JSON, missing fields).
     pub(crate) fn decode(api: &'static str, http_status: u16, body: &str, why: String) -> Self {
         // A 5xx with an HTML page from a gateway is transient; a 2xx we cannot parse is not.

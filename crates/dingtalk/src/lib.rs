@@ -14,6 +14,7 @@ pub mod client;
 pub mod codes;
 pub mod error;
 pub mod ids;
+mod lean;
 pub mod media;
 pub mod retry;
 pub mod robot;
