@@ -108,18 +108,21 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
+/// The variables reqwest reads a proxy from (through hyper-util's matcher).
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// Whether the environment names an outbound proxy, as reqwest reads it (upper and lower case).
 fn proxy_configured<V: AsRef<std::ffi::OsStr>>(var: impl Fn(&str) -> Option<V>) -> bool {
-    [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .any(|name| var(name).is_some_and(|v| !v.as_ref().is_empty()))
+    PROXY_VARIABLES
+        .iter()
+        .any(|name| var(name).is_some_and(|v| !v.as_ref().is_empty()))
 }
 
 #[cfg(test)]
@@ -139,14 +142,7 @@ mod tests {
         assert!(!proxy_configured(env(&[])));
         assert!(!proxy_configured(env(&[("NO_PROXY", "localhost")])));
         assert!(!proxy_configured(env(&[("HTTPS_PROXY", "")])));
-        for name in [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
+        for name in PROXY_VARIABLES {
             assert!(
                 proxy_configured(env(&[(name, "http://proxy.internal:3128")])),
                 "{name}"
