@@ -1045,7 +1045,7 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
     let now = chrono::Utc::now();
     let attempt = AttemptRecord {
         started_at: now,
-        finished_at: now,
+        finished_at: now + chrono::Duration::milliseconds(7),
         outcome: AttemptOutcome::Success,
         error: None,
     };
@@ -1082,10 +1082,19 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         got.delivery.result,
         ok.result.as_ref().map(JsonText::to_value)
     );
+    // Its one attempt, read off the row (it is logged without an attempt row).
     assert_eq!(got.attempt_log.len(), 1);
+    let a = &got.attempt_log[0];
+    assert_eq!((a.attempt, a.outcome), (1, AttemptOutcome::Success));
+    assert_eq!(a.error, None);
+    assert_eq!(a.started_at, got.delivery.times.created_at);
+    assert_eq!(a.finished_at, got.delivery.times.updated_at);
     let got = stored(env, failed.id).await;
     assert_eq!(got.delivery.status, DeliveryStatus::Failed);
     assert_eq!(got.delivery.last_error, failed.last_error);
+    assert_eq!(got.attempt_log.len(), 1);
+    assert_eq!(got.attempt_log[0].outcome, AttemptOutcome::PermanentError);
+    assert_eq!(got.attempt_log[0].error, failed.attempt.error);
     assert!(claim(env, "w1", 10).await.is_empty());
     // A later queued delivery of the same group is not held up by them.
     let later = insert(env, new_delivery(conn, "cidA")).await;
@@ -1112,6 +1121,14 @@ async fn finished_sync_requests_are_logged_and_never_claimed(env: &Env) {
         assert_eq!(got.attempt_log.len(), 1, "row {i}");
         assert_eq!(got.attempt_log[0].outcome, row.attempt.outcome, "row {i}");
         assert_eq!(got.attempt_log[0].error, row.attempt.error, "row {i}");
+        assert_eq!(
+            got.attempt_log[0].started_at, got.delivery.times.created_at,
+            "row {i}"
+        );
+        assert_eq!(
+            got.attempt_log[0].finished_at, got.delivery.times.updated_at,
+            "row {i}"
+        );
         seqs.push(got.delivery.seq);
     }
     assert!(

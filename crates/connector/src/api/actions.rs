@@ -61,8 +61,8 @@ pub fn routes() -> ApiRouter<AppState> {
         router = router.api_route(
             &path,
             post_with(
-                move |s: State<AppState>, c: Path<ConnectionRef>, h: HeaderMap, req: Request| {
-                    run(s, c.0.id_or_name, def, h, req)
+                move |s: State<AppState>, c: Path<ConnectionRef>, req: Request| {
+                    run(s, c.0.id_or_name, def, req)
                 },
                 move |op| super::openapi::action_operation(op, def),
             ),
@@ -392,23 +392,22 @@ fn accepted(d: &Delivery) -> Response {
 async fn run_named(
     s: State<AppState>,
     Path(r): Path<RunRef>,
-    headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
     let def = actions::spec(&r.action).ok_or_else(|| unknown_action(&r.action))?;
-    run(s, r.id_or_name, def, headers, req).await
+    run(s, r.id_or_name, def, req).await
 }
 
 async fn run(
     State(s): State<AppState>,
     id_or_name: String,
     def: &'static ActionDef,
-    headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
     // A `&'static str`: a metric label made from it is not allocated per request.
     let action = def.name;
-    let opts = run_options(&headers)?;
+    // Read off the request (a `HeaderMap` extractor would copy every header).
+    let opts = run_options(req.headers())?;
     let conn = s.connection(&id_or_name).await?;
     if def.connection_kind != conn.kind {
         // A valid request, but not for this connection.

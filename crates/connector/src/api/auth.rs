@@ -215,9 +215,8 @@ pub async fn require_token(
     let path = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
-    let needed = required_role(req.method(), &path);
+        .map_or_else(|| req.uri().path(), |p| p.as_str());
+    let needed = required_role(req.method(), path);
     if caller.role < needed {
         return Err(ApiError::new(
             ErrorCode::Forbidden,

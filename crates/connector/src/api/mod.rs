@@ -213,6 +213,7 @@ fn static_label(value: &str) -> &'static str {
     label
 }
 
+/// Counts and times every request, after refusing one of the wrong shape.
 async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -220,7 +221,11 @@ async fn track(req: Request, next: Next) -> Response {
         .map_or("unmatched", |p| static_label(p.as_str()));
     let method = method_label(req.method());
     let started = Instant::now();
-    let resp = next.run(req).await;
+    // One layer for both (each layer is another boxed future and a move of the request).
+    let resp = match refuse_shape(&req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     let status = static_label(resp.status().as_str());
     metrics::counter!("dtc_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
@@ -237,15 +242,19 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// Requests whose line or headers are out of bounds, or whose path is not UTF-8 once decoded,
 /// are answered here in the error shape (hyper answers only far larger ones itself, bare).
-async fn request_shape(req: Request, next: Next) -> Response {
+fn refuse_shape(req: &Request) -> Option<Response> {
     use axum::response::IntoResponse;
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
-        return ApiError::new(
-            error::ErrorCode::UriTooLong,
-            format!("the path and query are {uri_len} bytes; at most {MAX_URI_BYTES} are taken"),
-        )
-        .into_response();
+        return Some(
+            ApiError::new(
+                error::ErrorCode::UriTooLong,
+                format!(
+                    "the path and query are {uri_len} bytes; at most {MAX_URI_BYTES} are taken"
+                ),
+            )
+            .into_response(),
+        );
     }
     let headers = req.headers();
     let header_bytes: usize = headers
@@ -253,15 +262,17 @@ async fn request_shape(req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
-            error::ErrorCode::HeadersTooLarge,
-            format!(
-                "{} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers and \
+        return Some(
+            ApiError::new(
+                error::ErrorCode::HeadersTooLarge,
+                format!(
+                    "{} headers of {header_bytes} bytes; at most {MAX_HEADERS} headers and \
                  {MAX_HEADER_BYTES} bytes are taken",
-                headers.len()
-            ),
-        )
-        .into_response();
+                    headers.len()
+                ),
+            )
+            .into_response(),
+        );
     }
     let path = req.uri().path();
     if path.contains('%')
@@ -269,9 +280,11 @@ async fn request_shape(req: Request, next: Next) -> Response {
             .decode_utf8()
             .is_err()
     {
-        return ApiError::invalid("path", "is not UTF-8 once percent-decoded").into_response();
+        return Some(
+            ApiError::invalid("path", "is not UTF-8 once percent-decoded").into_response(),
+        );
     }
-    next.run(req).await
+    None
 }
 
 /// A known route asked with a method it does not have: axum has already set `Allow`.
@@ -305,7 +318,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::routes())
         .fallback(|| async { ApiError::not_found("no such route; see GET /v1/openapi.json") })
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_shape))
         .layer(middleware::from_fn(track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Base64 files of up to 20 MB grow by a third on the wire.

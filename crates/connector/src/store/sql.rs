@@ -824,24 +824,16 @@ impl Store for SqlStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let now = self.now();
         let last_errors: Vec<Option<Value>> = rows
             .iter()
             .map(|r| r.last_error.as_ref().map(json))
             .collect();
         let group_keys: Vec<String> = rows.iter().map(|r| r.group_key.to_text()).collect();
-        let attempt_errors: Vec<Option<Value>> = rows
-            .iter()
-            .map(|r| r.attempt.error.as_ref().map(json))
-            .collect();
         let mut tx = self.pool.begin_write().await?;
         let mut from = 0;
         for n in row_chunks(rows.len()) {
-            let chunk = from..from + n;
-            from += n;
             let mut deliveries = insert_rows(sql!("delivery_insert_finished"), 10, n);
-            let mut attempts = insert_rows(sql!("attempt_insert"), 6, n);
-            for i in chunk {
+            for i in from..from + n {
                 let r = &rows[i];
                 deliveries = deliveries
                     .bind(r.id)
@@ -853,7 +845,26 @@ impl Store for SqlStore {
                     .bind(r.attempt.started_at)
                     .bind(last_errors[i].as_ref())
                     .bind(r.result.as_ref())
-                    .bind(now);
+                    .bind(r.attempt.finished_at);
+            }
+            from += n;
+            deliveries
+                .execute(&mut tx)
+                .await
+                .map_err(|e| duplicate_as(e, "delivery id"))?;
+        }
+        // A delivered row is its own attempt (see attempt_list.sql): only the others write one.
+        let attempted: Vec<&FinishedDelivery> =
+            rows.iter().filter(|r| !r.is_its_own_attempt()).collect();
+        let attempt_errors: Vec<Option<Value>> = attempted
+            .iter()
+            .map(|r| r.attempt.error.as_ref().map(json))
+            .collect();
+        let mut from = 0;
+        for n in row_chunks(attempted.len()) {
+            let mut attempts = insert_rows(sql!("attempt_insert"), 6, n);
+            for i in from..from + n {
+                let r = attempted[i];
                 attempts = attempts
                     .bind(r.id)
                     .bind(1_i32)
@@ -862,10 +873,7 @@ impl Store for SqlStore {
                     .bind(r.attempt.outcome)
                     .bind(attempt_errors[i].as_ref());
             }
-            deliveries
-                .execute(&mut tx)
-                .await
-                .map_err(|e| duplicate_as(e, "delivery id"))?;
+            from += n;
             attempts.execute(&mut tx).await?;
         }
         tx.commit().await?;

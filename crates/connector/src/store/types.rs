@@ -547,6 +547,16 @@ pub struct FinishedDelivery {
     pub attempt: AttemptRecord,
 }
 
+impl FinishedDelivery {
+    /// Whether the delivery row says all its one attempt does (delivered, nothing to report), so
+    /// the store reads the attempt off the row instead of writing it beside it.
+    pub fn is_its_own_attempt(&self) -> bool {
+        self.status == DeliveryStatus::Delivered
+            && self.attempt.outcome == AttemptOutcome::Success
+            && self.attempt.error.is_none()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Lease {
     pub owner: String,
