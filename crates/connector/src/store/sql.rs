@@ -27,7 +27,7 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite connections open at most. Each is a thread of sqlx-sqlite's with SQLite's own memory
 /// (its schema, statements and page cache), about 1.5 MB resident once used; SQLite writes one
 /// transaction at a time, so beyond a few readers more connections only hold callers asleep in
-/// the busy handler. Measured under the issue 12 `wrk` load: 8 → 4 took `dtc serve` from 44–45 to
+/// the busy handler. Measured under the issue 12 `wrk` load: 8 → 4 took `dtc serve` from 44–47 to
 /// 40–41 MB with the same sends per second (BENCHMARKS.md, "Fewer SQLite connections").
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
 
